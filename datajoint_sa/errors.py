@@ -1,0 +1,43 @@
+"""The exception hierarchy: every error a user can provoke is a DataJointError."""
+
+from __future__ import annotations
+
+
+class DataJointError(Exception):
+    """Base class of every error raised by datajoint_sa."""
+
+
+class DuplicateError(DataJointError):
+    """A row with the same primary key (or unique index value) already exists."""
+
+
+class IntegrityError(DataJointError):
+    """A foreign key is violated: a missing parent, or dependent rows still exist."""
+
+
+class MissingAttributeError(DataJointError):
+    """A required attribute has no value, or a named attribute does not exist."""
+
+
+class MissingTableError(DataJointError):
+    """The table is not declared in the database."""
+
+
+class UnknownAttributeError(DataJointError):
+    """An expression or row names an attribute that the heading does not have."""
+
+
+class DefinitionError(DataJointError):
+    """A table definition is malformed."""
+
+
+class QueryError(DataJointError):
+    """A query is malformed (failed semantic check, bad fragment, incompatible operands)."""
+
+
+class AccessError(DataJointError):
+    """The database refused an operation for lack of privileges."""
+
+
+class LostConnectionError(DataJointError):
+    """The connection to the database server was lost."""
