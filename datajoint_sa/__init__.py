@@ -1,0 +1,39 @@
+"""datajoint_sa: DataJoint-style scientific data pipelines on SQLAlchemy Core.
+
+`import datajoint_sa as dj` gives the classic DataJoint API on SQLite, PostgreSQL and MySQL.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from .codecs import Codec
+from .connection import Connection, conn
+from .errors import DataJointError
+from .expression import QueryExpression
+from .heading import Attribute, Heading
+from .schema import Schema, list_schemas
+from .settings import config
+from .table import Table
+from .tiers import Computed, Imported, Lookup, Manual, Part
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attribute",
+    "Codec",
+    "Computed",
+    "Connection",
+    "DataJointError",
+    "Heading",
+    "Imported",
+    "Lookup",
+    "Manual",
+    "Part",
+    "QueryExpression",
+    "Schema",
+    "Table",
+    "config",
+    "conn",
+    "errors",
+    "list_schemas",
+]

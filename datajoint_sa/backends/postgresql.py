@@ -1,0 +1,77 @@
+"""PostgreSQL through psycopg 3: schemas are schemas; no unsigned integers, no native enum use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection as SAConnection
+
+from .base import Backend
+
+_SQLSTATE_KINDS = {
+    "23505": "duplicate",
+    "23503": "foreign_key",
+    "23502": "not_null",
+    "23514": "check",
+    "22003": "check",  # numeric value out of range
+    "22001": "data",  # string too long
+    "22P02": "data",  # invalid text representation
+    "22007": "data",  # invalid datetime format
+    "22008": "data",  # datetime field overflow
+    "42501": "access",
+}
+
+
+class PostgreSQLBackend(Backend):
+    name = "postgresql"
+    sqlglot_dialect = "postgres"
+    max_identifier_length = 63
+
+    def list_schemas(self, conn: SAConnection) -> list[str]:
+        names = sa.inspect(conn).get_schema_names()
+        return sorted(
+            n for n in names if n != "information_schema" and not n.startswith("pg_")
+        )
+
+    def drop_schema(self, conn: SAConnection, schema: str) -> None:
+        conn.execute(sa.schema.DropSchema(schema, cascade=True, if_exists=True))
+
+    def type_variant(self, category: str, args: Sequence[Any]) -> sa.types.TypeEngine[Any] | None:
+        if category in ("bytes", "blob"):
+            return pg.BYTEA()
+        if category == "uint64":
+            return sa.Numeric(20, 0, asdecimal=False)
+        if category == "datetime" and args:
+            return pg.TIMESTAMP(precision=int(args[0]))
+        if category == "timestamp":
+            return pg.TIMESTAMP(precision=int(args[0]) if args else None)
+        if category == "json":
+            return pg.JSONB(none_as_null=True)
+        return None
+
+    def insert_statement(
+        self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
+    ) -> sa.Insert:
+        stmt = pg_insert(table)
+        if mode == "skip":
+            return stmt.on_conflict_do_nothing(index_elements=list(key))
+        if mode == "replace":
+            update = {c: stmt.excluded[c] for c in columns if c not in key}
+            if not update:
+                return stmt.on_conflict_do_nothing(index_elements=list(key))
+            return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
+        return stmt
+
+    def error_kind(self, orig: BaseException) -> str | None:
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if state in _SQLSTATE_KINDS:
+            return _SQLSTATE_KINDS[state]
+        if state and state.startswith("08"):
+            return "lost"
+        if state and state.startswith("22"):
+            return "data"
+        return None

@@ -1,0 +1,143 @@
+"""SQLite: schemas are name prefixes inside one file; comments live in a hidden table."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection as SAConnection
+
+from .base import Backend
+
+SEPARATOR = "."
+COMMENTS_TABLE = "~comments"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _comments_table(schema: str) -> sa.Table:
+    return sa.Table(
+        f"{schema}{SEPARATOR}{COMMENTS_TABLE}",
+        sa.MetaData(),
+        sa.Column("table_name", sa.String(255), primary_key=True),
+        sa.Column("column_name", sa.String(255), primary_key=True),
+        sa.Column("comment", sa.Text, nullable=False),
+    )
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+    sqlglot_dialect = "sqlite"
+    native_comments = False
+    max_identifier_length = 255
+
+    def engine_options(self, url: sa.URL) -> dict[str, Any]:
+        return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
+
+    def on_connect(self, dbapi_connection: Any) -> None:
+        # hand transaction control to SQLAlchemy (pysqlite's own is incompatible with SAVEPOINT)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:  # e.g. read-only file: keep the default journal
+            pass
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    def install_events(self, engine: sa.Engine) -> None:
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: SAConnection) -> None:
+            # writers take the lock at BEGIN so that concurrent processes queue on the busy
+            # timeout instead of failing when a read lock cannot be upgraded
+            mode = "DEFERRED" if conn.info.get("dj_read_only") else "IMMEDIATE"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    # ---- namespaces ---------------------------------------------------------------------
+    def table_identity(self, schema: str, table: str) -> tuple[str | None, str]:
+        return None, f"{schema}{SEPARATOR}{table}"
+
+    def split_identity(self, sa_schema: str | None, sa_name: str) -> tuple[str, str]:
+        schema, _, table = sa_name.partition(SEPARATOR)
+        return schema, table
+
+    def create_schema(self, conn: SAConnection, schema: str) -> None:
+        _comments_table(schema).create(conn, checkfirst=True)
+
+    def drop_schema(self, conn: SAConnection, schema: str) -> None:
+        _comments_table(schema).drop(conn, checkfirst=True)
+
+    def list_schemas(self, conn: SAConnection) -> list[str]:
+        suffix = SEPARATOR + COMMENTS_TABLE
+        names = sa.inspect(conn).get_table_names()
+        return sorted(n[: -len(suffix)] for n in names if n.endswith(suffix))
+
+    def list_tables(self, conn: SAConnection, schema: str) -> list[str]:
+        prefix = schema + SEPARATOR
+        return sorted(
+            n[len(prefix) :]
+            for n in sa.inspect(conn).get_table_names()
+            if n.startswith(prefix) and n[len(prefix) :] != COMMENTS_TABLE
+        )
+
+    # ---- comments -----------------------------------------------------------------------
+    def after_create(self, conn: SAConnection, table: sa.Table) -> None:
+        schema, name = self.split_identity(None, table.name)
+        rows = [{"table_name": name, "column_name": "", "comment": table.comment or ""}]
+        rows += [
+            {"table_name": name, "column_name": c.name, "comment": c.comment or ""}
+            for c in table.columns
+        ]
+        comments = _comments_table(schema)
+        conn.execute(sa.delete(comments).where(comments.c.table_name == name))
+        conn.execute(comments.insert(), rows)
+
+    def before_drop(self, conn: SAConnection, table: sa.Table) -> None:
+        schema, name = self.split_identity(None, table.name)
+        comments = _comments_table(schema)
+        conn.execute(sa.delete(comments).where(comments.c.table_name == name))
+
+    def read_comments(
+        self, conn: SAConnection, schema: str, table: str
+    ) -> tuple[str, dict[str, str]] | None:
+        comments = _comments_table(schema)
+        rows = conn.execute(
+            sa.select(comments.c.column_name, comments.c.comment).where(
+                comments.c.table_name == table
+            )
+        ).all()
+        columns = {c: text for c, text in rows if c}
+        table_comment = next((text for c, text in rows if not c), "")
+        return table_comment, columns
+
+    # ---- writing ------------------------------------------------------------------------
+    def insert_statement(
+        self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
+    ) -> sa.Insert:
+        stmt = sqlite_insert(table)
+        if mode == "skip":
+            return stmt.on_conflict_do_nothing(index_elements=list(key))
+        if mode == "replace":
+            update = {c: stmt.excluded[c] for c in columns if c not in key}
+            if not update:
+                return stmt.on_conflict_do_nothing(index_elements=list(key))
+            return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
+        return stmt
+
+    def error_kind(self, orig: BaseException) -> str | None:
+        text = str(orig)
+        if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:
+            return "duplicate"
+        if "FOREIGN KEY constraint failed" in text:
+            return "foreign_key"
+        if "NOT NULL constraint failed" in text:
+            return "not_null"
+        if "CHECK constraint failed" in text:
+            return "check"
+        if isinstance(orig, sqlite3.DataError):
+            return "data"
+        return None

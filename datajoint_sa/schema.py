@@ -1,0 +1,217 @@
+"""Schema: a database namespace whose decorator declares table classes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import declare
+from .connection import Connection, conn
+from .dependencies import Dependencies
+from .errors import DataJointError
+from .naming import from_camel_case
+from .settings import config
+from .table import Table
+from .tiers import Lookup, Part
+
+HIDDEN_PREFIX = "~"
+
+
+class Schema:
+    """A PostgreSQL schema, a MySQL database, or a namespace inside one SQLite file.
+
+    Used as a class decorator (`@schema`) it declares the table: parse the definition,
+    compile it into this schema's MetaData and create the table when it is missing.
+    """
+
+    def __init__(self, name: str | None = None, context: Mapping[str, Any] | None = None, *,
+                 connection: Connection | None = None, create_schema: bool = True,
+                 create_tables: bool = True) -> None:
+        self.database: str = ""
+        self.context = dict(context) if context is not None else None
+        self.create_schema = create_schema
+        self.create_tables = create_tables
+        self._connection = connection
+        self.metadata = declare.new_metadata()
+        self._deferred: list[tuple[type[Table], dict[str, Any]]] = []
+        self._classes: dict[str, type[Table]] = {}
+        if name is not None:
+            self.activate(name, connection=connection)
+
+    # ---- activation ---------------------------------------------------------------------
+    def activate(self, name: str, connection: Connection | None = None, *,
+                 create_schema: bool | None = None, create_tables: bool | None = None) -> None:
+        """Bind the schema to a database namespace and declare the classes waiting for it."""
+        if self.database and self.database != name:
+            raise DataJointError(f"Schema is already activated as {self.database!r}")
+        if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise DataJointError(f"Invalid schema name {name!r}: use letters, digits and "
+                                 "underscores, starting with a letter")
+        self.database = name
+        self._connection = connection or self._connection or conn()
+        if create_schema is not None:
+            self.create_schema = create_schema
+        if create_tables is not None:
+            self.create_tables = create_tables
+        if not self.exists:
+            if not self.create_schema:
+                raise DataJointError(f"Schema {name!r} does not exist and create_schema=False")
+            with self.connection.session(write=True) as sa_conn:
+                self.connection.backend_impl.create_schema(sa_conn, name)
+        waiting, self._deferred = self._deferred, []
+        for cls, context in waiting:
+            self._declare_class(cls, context)
+
+    @property
+    def is_activated(self) -> bool:
+        return bool(self.database)
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise DataJointError("Schema is not activated: call schema.activate(name)")
+        return self._connection
+
+    @property
+    def exists(self) -> bool:
+        with self.connection.session(write=False) as sa_conn:
+            return self.connection.backend_impl.schema_exists(sa_conn, self.database)
+
+    def __repr__(self) -> str:
+        return f"Schema({self.database!r})" if self.database else "Schema(<not activated>)"
+
+    # ---- declaring ----------------------------------------------------------------------
+    def __call__(self, cls: type[Table] | None = None, *, context: Mapping[str, Any] | None = None
+                 ) -> Any:
+        frame = sys._getframe(1)
+        found = dict(frame.f_globals)
+        found.update(frame.f_locals)
+        if context is not None:
+            found.update(context)
+
+        def decorate(table_class: type[Table]) -> type[Table]:
+            if not self.is_activated:
+                self._deferred.append((table_class, found))
+            else:
+                self._declare_class(table_class, found)
+            return table_class
+
+        return decorate(cls) if cls is not None else decorate
+
+    def _context(self, cls: type, caller: Mapping[str, Any]) -> dict[str, Any]:
+        module = sys.modules.get(cls.__module__)
+        context: dict[str, Any] = dict(vars(module)) if module else {}
+        context.update(caller)
+        if self.context:
+            context.update(self.context)
+        context.update(self._classes)
+        context.setdefault(cls.__name__, cls)
+        return context
+
+    def _declare_class(self, cls: type[Table], caller: Mapping[str, Any]) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, Table)) or not cls.tier:
+            raise DataJointError(f"{getattr(cls, '__name__', cls)!r} is not a table class: "
+                                 "derive it from dj.Manual, dj.Lookup, dj.Imported or dj.Computed")
+        if issubclass(cls, Part):
+            raise DataJointError(f"Part table {cls.__name__} is declared with its master: nest "
+                                 "it inside the master class")
+        context = self._context(cls, caller)
+        name = cls._prefix + from_camel_case(cls.__name__)
+        self._declare_table(cls, name, context)
+        parts = [member for member in vars(cls).values()
+                 if isinstance(member, type) and issubclass(member, Part)]
+        for part in parts:
+            part.master = cls
+            part_context = {**context, "master": cls, cls.__name__: cls}
+            self._declare_table(part, f"{name}__{from_camel_case(part.__name__)}", part_context)
+        cls._parts = parts  # type: ignore[attr-defined]
+        self._classes[cls.__name__] = cls
+        if issubclass(cls, Lookup) and cls.contents is not None and len(cls.contents):
+            cls().insert(cls.contents, skip_duplicates=True)
+
+    def _declare_table(self, cls: type[Table], name: str, context: Mapping[str, Any]) -> None:
+        display = f"{cls.__qualname__} ({self.database}.{name})"
+        if not isinstance(cls.definition, str) or not cls.definition.strip():
+            raise DataJointError(f"Table {display} has no definition")
+        spec = declare.parse(cls.definition, schema=self.database, name=name, context=context,
+                             display_name=display)
+        backend = self.connection.backend_impl
+        sa_schema, sa_name = backend.table_identity(self.database, name)
+        key = f"{sa_schema}.{sa_name}" if sa_schema else sa_name
+        if key in self.metadata.tables:  # re-declaring (e.g. a re-run notebook cell)
+            self.metadata.remove(self.metadata.tables[key])
+        sa_table = declare.compile(spec, self.metadata, backend)
+        if self.create_tables:
+            try:
+                with self.connection.session(write=True) as sa_conn:
+                    if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
+                        sa_table.create(sa_conn)
+                        backend.after_create(sa_conn, sa_table)
+            except sa.exc.DBAPIError as error:
+                self.metadata.remove(sa_table)
+                raise DataJointError(f"Cannot create table {display}: {error.orig}") from error
+        cls._schema = self
+        cls.table_name = name
+        cls._sa_table = sa_table
+        cls._spec = spec
+        cls._table_heading = spec.heading
+
+    def forget_tables(self, nodes: list[str]) -> None:
+        """Mark classes of dropped tables as undeclared."""
+        dropped = set(nodes)
+        for cls in list(self._classes.values()):
+            for table_cls in [cls, *getattr(cls, "_parts", [])]:
+                if f"{self.database}.{table_cls.table_name}" in dropped:
+                    if table_cls._sa_table is not None:
+                        self.metadata.remove(table_cls._sa_table)
+                    table_cls._sa_table = None
+                    table_cls._table_heading = None
+            if f"{self.database}.{cls.table_name}" in dropped:
+                self._classes.pop(cls.__name__, None)
+
+    # ---- listing and dropping -----------------------------------------------------------
+    def list_tables(self) -> list[str]:
+        """Names of the schema's tables in the database (hidden `~` tables left out)."""
+        with self.connection.session(write=False) as sa_conn:
+            names = self.connection.backend_impl.list_tables(sa_conn, self.database)
+        return [n for n in names if not n.startswith(HIDDEN_PREFIX)]
+
+    def drop(self, force: bool = False) -> None:
+        """Drop every table of the schema (and dependents in other schemas), then the schema."""
+        if not self.exists:
+            return
+        from .delete import confirm, drop_tables
+
+        graph = Dependencies.load(self.connection)
+        own = [n for n in graph.nodes if n.split(".", 1)[0] == self.database]
+        nodes: set[str] = set()
+        for node in own:
+            nodes.update(graph.descendants(node))
+        if not force and config["safemode"]:
+            if not confirm(f"Drop schema {self.database!r} with {len(own)} table(s)"
+                           f"{' and dependents elsewhere' if len(nodes) > len(own) else ''}?"):
+                print("Drop cancelled")
+                return
+        drop_tables(self.connection, list(reversed(graph.topological(nodes))))
+        with self.connection.session(write=True) as sa_conn:
+            self.connection.backend_impl.drop_schema(sa_conn, self.database)
+        self.forget_tables(sorted(nodes))
+        self.metadata.clear()
+
+    def __iter__(self) -> Any:
+        return iter(self._classes.values())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._classes
+
+
+def list_schemas(connection: Connection | None = None) -> list[str]:
+    """Names of the schemas in the database."""
+    connection = connection or conn()
+    with connection.session(write=False) as sa_conn:
+        return connection.backend_impl.list_schemas(sa_conn)
+
+

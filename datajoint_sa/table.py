@@ -1,0 +1,242 @@
+"""Table: a declared table as a query expression, with writing, dropping and describing."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import sqlalchemy as sa
+
+from .errors import DataJointError, MissingAttributeError, UnknownAttributeError
+from .expression import QueryExpression
+from .heading import Heading
+
+if TYPE_CHECKING:
+    from .declare import TableSpec
+    from .schema import Schema
+
+
+class TableMeta(type):
+    """Lets a table class be used where an instance is expected: `Session & key`,
+    `Session.fetch()`, `Session.insert(...)`, `len(Session)`."""
+
+    def __getattribute__(cls, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if name.startswith("_") or not (inspect.isfunction(value) or isinstance(value, property)):
+            return value
+        if name in type.__getattribute__(cls, "_class_level_names"):
+            return value
+        return getattr(cls(), name)
+
+    def __and__(cls, other: Any) -> Any:
+        return cls() & other
+
+    def __sub__(cls, other: Any) -> Any:
+        return cls() - other
+
+    def __mul__(cls, other: Any) -> Any:
+        return cls() * other
+
+    def __rmul__(cls, other: Any) -> Any:
+        return other * cls()
+
+    def __matmul__(cls, other: Any) -> Any:
+        return cls() @ other
+
+    def __add__(cls, other: Any) -> Any:
+        return cls() + other
+
+    def __xor__(cls, other: Any) -> Any:
+        return cls() ^ other
+
+    def __len__(cls) -> int:
+        return len(cls())
+
+    def __iter__(cls) -> Any:
+        return iter(cls())
+
+    def __contains__(cls, item: Any) -> bool:
+        return item in cls()
+
+    def __repr__(cls) -> str:
+        if type.__getattribute__(cls, "_sa_table") is None:
+            return f"<table class {cls.__name__} (not declared)>"
+        return repr(cls())
+
+
+class Table(QueryExpression, metaclass=TableMeta):
+    """A table of a schema. Subclassed through the tiers (Manual, Lookup, ...)."""
+
+    # names the metaclass must not turn into instance look-ups
+    _class_level_names: ClassVar[frozenset[str]] = frozenset(
+        {"make", "make_fetch", "make_compute", "make_insert", "key_source"})
+
+    definition: ClassVar[str] = ""
+    table_name: ClassVar[str] = ""
+    tier: ClassVar[str] = ""
+    _schema: ClassVar[Schema | None] = None
+    _sa_table: ClassVar[sa.Table | None] = None
+    _spec: ClassVar[TableSpec | None] = None
+    _table_heading: ClassVar[Heading | None] = None
+    _prefix: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        cls = type(self)
+        self._heading = cls._table_heading
+        self._connection = cls._schema.connection if cls._schema is not None else None
+        self.restrictions: tuple[Any, ...] = ()
+
+    def restrict(self, condition: Any) -> Table:
+        """A copy of this table restricted by `condition` (still a table: it can delete,
+        update and fetch)."""
+        from .expression import restricted_copy
+
+        return restricted_copy(self, condition)
+
+    # ---- identity -----------------------------------------------------------------------
+    @property
+    def heading(self) -> Heading:
+        if self._heading is None:
+            raise DataJointError(f"Table {type(self).__name__} is not declared in a schema; "
+                                 "decorate it with @schema")
+        return self._heading
+
+    @property
+    def database(self) -> str:
+        assert self._schema is not None
+        return self._schema.database
+
+    @property
+    def full_table_name(self) -> str:
+        """The table's name as SQL for this backend, quoted: `schema`.`table` and the like."""
+        table = self._sa_table
+        if table is None:
+            raise DataJointError(f"Table {type(self).__name__} is not declared")
+        return self.connection.engine.dialect.identifier_preparer.format_table(table)
+
+    @property
+    def node_name(self) -> str:
+        """The table's name in the dependency graph: "schema.table"."""
+        return f"{self.database}.{self.table_name}"
+
+    def __repr__(self) -> str:
+        from .preview import preview_text
+
+        return preview_text(self)
+
+    def _repr_html_(self) -> str:
+        from .preview import preview_html
+
+        return preview_html(self)
+
+    def to_select(self) -> sa.Select[Any]:
+        table = self._sa_table
+        if table is None:
+            raise DataJointError(f"Table {type(self).__name__} is not declared")
+        from .expression import apply_restrictions
+
+        return apply_restrictions(sa.select(*table.c), self.heading, self.restrictions)
+
+    # ---- writing ------------------------------------------------------------------------
+    def insert1(self, row: Any, **options: Any) -> None:
+        """Insert one row (a dict, a sequence in heading order, or a record)."""
+        self.insert((row,), **options)
+
+    def insert(self, rows: Any, *, skip_duplicates: bool = False,
+               ignore_extra_fields: bool = False, replace: bool = False,
+               allow_direct_insert: bool | None = None, chunk_size: int | None = None) -> None:
+        """Insert rows atomically: all of them or none."""
+        from .insert import insert_rows
+
+        self._check_direct_insert(allow_direct_insert)
+        insert_rows(self, rows, skip_duplicates=skip_duplicates,
+                    ignore_extra_fields=ignore_extra_fields, replace=replace,
+                    chunk_size=chunk_size)
+
+    def _check_direct_insert(self, allow_direct_insert: bool | None) -> None:
+        if self.tier not in ("imported", "computed") or allow_direct_insert:
+            return
+        allowed = getattr(self.connection, "_allowed_inserts", ())
+        master = getattr(type(self), "master", None)
+        names = {self.node_name, getattr(master, "node_name", None) if master else None}
+        if not names & set(allowed):
+            raise DataJointError(
+                f"Inserts into {type(self).__name__} ({self.tier}) are made by populate(); "
+                "use allow_direct_insert=True to insert directly")
+
+    def update1(self, row: Mapping[str, Any]) -> None:
+        """Update the secondary attributes of one existing row, named by its primary key."""
+        from .insert import update_row
+
+        update_row(self, row)
+
+    # ---- deleting and dropping ----------------------------------------------------------
+    def delete_quick(self, get_count: bool = False) -> int | None:
+        """Delete the rows of this (restricted) table without cascading."""
+        from .delete import delete_quick
+
+        count = delete_quick(self)
+        return count if get_count else None
+
+    def delete(self, transaction: bool = True, safemode: bool | None = None,
+               force_parts: bool = False) -> int:
+        """Delete these rows and every dependent row, in one transaction."""
+        from .delete import cascade_delete
+
+        return cascade_delete(self, safemode=safemode, force_parts=force_parts)
+
+    def drop_quick(self) -> None:
+        """Drop this table only (fails when other tables depend on it)."""
+        from .delete import drop_tables
+
+        drop_tables(self.connection, [self.node_name])
+
+    def drop(self, force: bool = False) -> None:
+        """Drop this table and every table that depends on it, children first."""
+        from .delete import drop_with_dependents
+
+        drop_with_dependents(self, prompt=not force)
+
+    # ---- describing ---------------------------------------------------------------------
+    def describe(self, printout: bool = True) -> str:
+        """A definition that re-declares this table."""
+        from .describe import describe_table
+
+        text = describe_table(self)
+        if printout:
+            print(text)
+        return text
+
+    @property
+    def parts(self) -> list[type[Table]]:
+        return list(getattr(type(self), "_parts", []))
+
+    @classmethod
+    def _row_names(cls, names: Iterable[str], *, ignore_extra: bool) -> list[str]:
+        heading = cls._table_heading
+        assert heading is not None
+        names = list(names)
+        unknown = [n for n in names if n not in heading]
+        if unknown and not ignore_extra:
+            raise UnknownAttributeError(
+                f"{cls.__name__} has no attribute{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}")
+        return [n for n in names if n in heading]
+
+
+def missing_required(heading: Heading, given: Iterable[str], table: str) -> None:
+    """Raise MissingAttributeError for attributes that need a value and have none."""
+    given = set(given)
+    missing = [a.name for a in heading.attributes
+               if a.name not in given and not a.nullable and a.default is None
+               and not a.autoincrement]
+    if missing:
+        raise MissingAttributeError(
+            f"Missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)} "
+            f"in {table}")
+
+
+def is_structured(rows: Any) -> bool:
+    return isinstance(rows, np.ndarray) and rows.dtype.names is not None

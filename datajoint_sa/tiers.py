@@ -1,0 +1,52 @@
+"""The table tiers: Manual, Lookup, Imported, Computed, Part (names follow DataJoint)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .populate import AutoPopulate
+from .table import Table
+
+
+class Manual(Table):
+    """Data entered by people or by tools outside the pipeline."""
+
+    tier = "manual"
+    _prefix = ""
+
+
+class Lookup(Table):
+    """Small reference tables; `contents` is inserted when the table is declared."""
+
+    tier = "lookup"
+    _prefix = "#"
+    contents: ClassVar[Any] = ()
+
+
+class Imported(AutoPopulate, Table):
+    """Data read from outside the database by `make`, one key at a time."""
+
+    tier = "imported"
+    _prefix = "_"
+
+
+class Computed(AutoPopulate, Table):
+    """Data computed by `make` from other tables of the pipeline."""
+
+    tier = "computed"
+    _prefix = "__"
+
+
+class Part(Table):
+    """A detail table of a master, declared and filled together with it."""
+
+    tier = "part"
+    _prefix = ""
+    master: ClassVar[Any] = None
+
+    @property
+    def tier_of_master(self) -> str:
+        return self.master.tier if self.master is not None else ""
+
+
+TIERS = (Manual, Lookup, Imported, Computed, Part)

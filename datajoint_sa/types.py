@@ -1,0 +1,188 @@
+"""DataJoint attribute types -> SQLAlchemy column types, the same on every backend.
+
+Each declared type is resolved to a `TypeInfo`: a neutral SQLAlchemy type with per-backend
+variants (taken from the backend modules), an optional value range that a CHECK constraint
+enforces where the backend has no native type for it, and an optional codec.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .backends import BACKENDS
+from .codecs import Codec, get_codec
+from .errors import DataJointError
+
+INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "int8": (-(2**7), 2**7 - 1),
+    "uint8": (0, 2**8 - 1),
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int24": (-(2**23), 2**23 - 1),
+    "uint24": (0, 2**24 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+_NATIVE_INTEGERS = {"tinyint": "8", "smallint": "16", "mediumint": "24", "int": "32",
+                    "integer": "32", "bigint": "64"}
+_BLOB_NAMES = {"tinyblob", "blob", "mediumblob", "longblob"}
+_TEXT_NAMES = {"text", "tinytext", "mediumtext", "longtext"}
+
+
+class UUIDType(sa.types.TypeDecorator[uuid.UUID]):
+    """sa.Uuid that also accepts strings; MySQL stores 16 raw bytes (a backend variant)."""
+
+    impl = sa.Uuid(as_uuid=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> uuid.UUID | None:
+        if value is None or isinstance(value, uuid.UUID):
+            return value
+        try:
+            return uuid.UUID(bytes=value) if isinstance(value, bytes) else uuid.UUID(str(value))
+        except ValueError as error:
+            raise DataJointError(f"Invalid UUID value {value!r}") from error
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """What a declared type means: its category, SQLAlchemy type, range and codec."""
+
+    type: str  # normalised declared type, as written back by describe()
+    category: str
+    sa_type: sa.types.TypeEngine[Any]
+    value_range: tuple[int, int] | None = None
+    enum_values: tuple[str, ...] = ()
+    codec: Codec | None = None
+    args: tuple[Any, ...] = field(default=())
+
+    @property
+    def is_integer(self) -> bool:
+        return self.category in INTEGER_RANGES
+
+    @property
+    def is_blob(self) -> bool:
+        return self.codec is not None and self.codec.name == "blob"
+
+
+def _with_variants(category: str, generic: sa.types.TypeEngine[Any], args: tuple[Any, ...]
+                   ) -> sa.types.TypeEngine[Any]:
+    result = generic
+    for dialect, backend in BACKENDS.items():
+        variant = backend.type_variant(category, args)
+        if variant is not None:
+            result = result.with_variant(variant, dialect)
+    return result
+
+
+def _integer_type(bits: str) -> sa.types.TypeEngine[Any]:
+    return {"8": sa.SmallInteger(), "16": sa.SmallInteger(), "24": sa.Integer(),
+            "32": sa.Integer(), "64": sa.BigInteger()}[bits]
+
+
+def _integer_info(shown: str, bits: str, *, unsigned: bool) -> TypeInfo:
+    category = ("u" if unsigned else "") + "int" + bits
+    # where the backend has no unsigned integers, the next wider signed type holds the range
+    storage_bits = {"8": "16", "16": "32", "24": "32", "32": "64", "64": "64"}[bits] \
+        if unsigned else bits
+    return TypeInfo(shown, category,
+                    _with_variants(category, _integer_type(storage_bits), ()),
+                    value_range=INTEGER_RANGES[category])
+
+
+def _enum_values(body: str) -> tuple[str, ...]:
+    values = re.findall(r"""\s*(?:'((?:[^'\\]|\\.|'')*)'|"((?:[^"\\]|\\.)*)")\s*(?:,|$)""", body)
+    parsed = tuple(a if a or not b else b for a, b in values)
+    if not parsed:
+        raise DataJointError(f"enum needs at least one quoted value: enum({body})")
+    return parsed
+
+
+def resolve_type(declared: str) -> TypeInfo:
+    """Resolve a declared type string; raises DataJointError for an unknown type."""
+    text = " ".join(declared.strip().split())
+    lower = text.lower()
+
+    codec_match = re.fullmatch(r"<\s*([A-Za-z_]\w*)\s*(?:@\s*([\w-]*))?\s*>", text)
+    if codec_match or lower in _BLOB_NAMES or lower == "attach":
+        if codec_match:
+            name, store = codec_match.group(1), codec_match.group(2)
+        else:
+            name, store = ("attach" if lower == "attach" else "blob"), None
+        codec = get_codec(name, store)
+        storage = resolve_type(codec.storage_type())
+        shown = text if codec_match else f"<{name}>" if lower == "attach" else lower
+        return TypeInfo(shown, storage.category, storage.sa_type, codec=codec,
+                        value_range=storage.value_range)
+    store_match = re.fullmatch(r"(blob|attach|filepath)@([\w-]+)", lower)
+    if store_match:
+        return resolve_type(f"<{store_match.group(1)}@{store_match.group(2)}>")
+
+    if lower in ("bool", "boolean"):
+        return TypeInfo("bool", "bool", sa.Boolean(create_constraint=False))
+
+    m = re.fullmatch(r"(u?)int(8|16|24|32|64)", lower)
+    if m:
+        return _integer_info(lower, m.group(2), unsigned=bool(m.group(1)))
+    m = re.fullmatch(r"(tinyint|smallint|mediumint|integer|int|bigint)(?:\s*\(\d+\))?"
+                     r"(\s+unsigned)?", lower)
+    if m:
+        shown = m.group(1).replace("integer", "int") + (" unsigned" if m.group(2) else "")
+        return _integer_info(shown, _NATIVE_INTEGERS[m.group(1)], unsigned=bool(m.group(2)))
+
+    if lower in ("float32", "float", "real"):
+        return TypeInfo(lower, "float32",
+                        _with_variants("float32", sa.Float(precision=24).with_variant(
+                            sa.REAL(), "postgresql"), ()))
+    if lower in ("float64", "double", "double precision"):
+        return TypeInfo("float64" if lower == "float64" else "double", "float64",
+                        _with_variants("float64", sa.Double(), ()))
+    m = re.fullmatch(r"(decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)(\s+unsigned)?", lower)
+    if m:
+        p, s = int(m.group(2)), int(m.group(3) or 0)
+        return TypeInfo(f"decimal({p},{s})", "decimal", sa.Numeric(p, s, asdecimal=True),
+                        args=(p, s))
+
+    m = re.fullmatch(r"(var)?char\s*\(\s*(\d+)\s*\)", lower)
+    if m:
+        n = int(m.group(2))
+        generic = sa.String(n) if m.group(1) else sa.CHAR(n)
+        return TypeInfo(f"{m.group(1) or ''}char({n})", "varchar" if m.group(1) else "char",
+                        generic, args=(n,))
+    if lower in _TEXT_NAMES:
+        return TypeInfo(lower, "text", _with_variants("text", sa.Text(), ()))
+    m = re.fullmatch(r"enum\s*\((.*)\)", text, flags=re.IGNORECASE)
+    if m:
+        values = _enum_values(m.group(1))
+        length = max(len(v) for v in values)
+        quoted = ",".join("'" + v.replace("'", "''") + "'" for v in values)
+        return TypeInfo(f"enum({quoted})", "enum",
+                        _with_variants("enum", sa.String(length), values),
+                        enum_values=values, args=values)
+
+    if lower == "date":
+        return TypeInfo("date", "date", sa.Date())
+    m = re.fullmatch(r"(datetime|timestamp|time)(?:\s*\(\s*(\d)\s*\))?", lower)
+    if m:
+        kind, precision = m.group(1), m.group(2)
+        args = (int(precision),) if precision else ()
+        generic = {"datetime": sa.DateTime(), "timestamp": sa.DateTime(),
+                   "time": sa.Time()}[kind]
+        return TypeInfo(lower.replace(" ", ""), kind, _with_variants(kind, generic, args),
+                        args=args)
+
+    if lower == "uuid":
+        return TypeInfo("uuid", "uuid", _with_variants("uuid", UUIDType(), ()))
+    if lower == "json":
+        return TypeInfo("json", "json", _with_variants("json", sa.JSON(none_as_null=True), ()))
+    if lower in ("bytes", "longbytes", "binary", "varbinary"):
+        return TypeInfo("bytes", "bytes", _with_variants("bytes", sa.LargeBinary(), ()))
+
+    raise DataJointError(f"Unknown attribute type '{declared}'")
