@@ -1,0 +1,47 @@
+"""Sessions: tests per backend (and all three), lint, typecheck, bench."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+def _pytest(session: nox.Session, backends: str) -> None:
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-q", *session.posargs,
+                env={"DJ_TEST_BACKENDS": backends})
+
+
+@nox.session(name="tests")
+def tests(session: nox.Session) -> None:
+    """The whole suite on SQLite, PostgreSQL and MySQL."""
+    _pytest(session, ",".join(BACKENDS))
+
+
+for _backend in BACKENDS:
+    def _one(session: nox.Session, backend: str = _backend) -> None:
+        _pytest(session, backend)
+
+    nox.session(name=f"tests-{_backend}")(_one)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "datajoint_sa", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "mypy", "pandas-stubs")
+    session.run("mypy", "datajoint_sa")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Ratios against the raw drivers, per backend, in one run (see benchmarks/)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks", *session.posargs)
