@@ -351,14 +351,19 @@ def compile(spec: TableSpec, metadata: sa.MetaData, backend: Backend) -> sa.Tabl
         column = sa.column(attr.name)
         if info.value_range is not None and not attr.autoincrement:
             low, high = info.value_range
-            dialects = _dialects_needing(lambda b, c=info.category: b.needs_range_check(c))
+            dialects = _dialects_needing(lambda b, c=info.category: b.needs_check(c))
             constraints.append(sa.CheckConstraint(
                 column.between(low, high),
                 name=f"{attr.name}_range").ddl_if(dialect=dialects))
         if info.enum_values:
-            dialects = _dialects_needing(lambda b: b.type_variant("enum", ("x",)) is None)
+            dialects = _dialects_needing(lambda b: b.needs_check("enum"))
             constraints.append(sa.CheckConstraint(
                 column.in_(info.enum_values), name=f"{attr.name}_enum").ddl_if(dialect=dialects))
+        if info.category in ("varchar", "char"):
+            dialects = _dialects_needing(lambda b, c=info.category: b.needs_check(c))
+            constraints.append(sa.CheckConstraint(
+                sa.func.length(column) <= info.args[0], name=f"{attr.name}_length"
+            ).ddl_if(dialect=dialects))
     constraints.append(sa.PrimaryKeyConstraint(*key))
     for fk in spec.foreign_keys:
         parent_table: sa.Table = fk.parent._sa_table

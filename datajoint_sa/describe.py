@@ -13,7 +13,7 @@ def _parent_name(parent: object, child: type) -> str:
     master = getattr(child, "master", None)
     if master is not None and cls is master:
         return "master"
-    name = cls.__qualname__
+    name = cls.__qualname__.rsplit("<locals>.", 1)[-1]
     if cls.__module__ != child.__module__:
         return f"{cls.__module__.rsplit('.', 1)[-1]}.{name}"
     return name

@@ -87,9 +87,10 @@ class Backend:
         """This backend's own column type for a DataJoint type category, where it has one."""
         return None
 
-    def needs_range_check(self, category: str) -> bool:
-        """Whether an integer category needs a CHECK constraint to enforce its range."""
-        return True
+    def needs_check(self, category: str) -> bool:
+        """Whether values of a type category need a CHECK constraint to keep them in range
+        (integer ranges, enum values, string lengths) because the column type does not."""
+        return category not in ("varchar", "char")
 
     # ---- writing ------------------------------------------------------------------------
     def insert_rows(

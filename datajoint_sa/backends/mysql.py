@@ -106,6 +106,8 @@ class MySQLBackend(Backend):
             return mysql.LONGBLOB()
         if category == "uuid":
             return BinaryUUID()
+        if category == "text":
+            return mysql.LONGTEXT()
         if category == "datetime":
             return mysql.DATETIME(fsp=int(args[0]) if args else None)
         if category == "timestamp":
@@ -120,8 +122,8 @@ class MySQLBackend(Backend):
             return mysql.DOUBLE(asdecimal=False)
         return None
 
-    def needs_range_check(self, category: str) -> bool:
-        return False  # native signed/unsigned integer types hold exactly the range
+    def needs_check(self, category: str) -> bool:
+        return False  # native (unsigned) integers, ENUM and strict mode enforce it all
 
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]

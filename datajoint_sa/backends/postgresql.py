@@ -26,6 +26,16 @@ _SQLSTATE_KINDS = {
 }
 
 
+class UInt64(sa.types.TypeDecorator[int]):
+    """uint64 as NUMERIC(20): PostgreSQL has no unsigned bigint; values come back as int."""
+
+    impl = sa.Numeric(20, 0, asdecimal=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> int | None:
+        return None if value is None else int(value)
+
+
 class PostgreSQLBackend(Backend):
     name = "postgresql"
     sqlglot_dialect = "postgres"
@@ -44,7 +54,7 @@ class PostgreSQLBackend(Backend):
         if category in ("bytes", "blob"):
             return pg.BYTEA()
         if category == "uint64":
-            return sa.Numeric(20, 0, asdecimal=False)
+            return UInt64()
         if category == "datetime" and args:
             return pg.TIMESTAMP(precision=int(args[0]))
         if category == "timestamp":

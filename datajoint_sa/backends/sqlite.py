@@ -57,6 +57,9 @@ class SQLiteBackend(Backend):
             mode = "DEFERRED" if conn.info.get("dj_read_only") else "IMMEDIATE"
             conn.exec_driver_sql(f"BEGIN {mode}")
 
+    def needs_check(self, category: str) -> bool:
+        return True  # SQLite's column types constrain nothing
+
     # ---- namespaces ---------------------------------------------------------------------
     def table_identity(self, schema: str, table: str) -> tuple[str | None, str]:
         return None, f"{schema}{SEPARATOR}{table}"
