@@ -115,6 +115,7 @@ class Connection:
     def session(self, *, write: bool = True) -> Iterator[SAConnection]:
         """The SQLAlchemy connection inside a transaction (joined if one is open)."""
         connection = self.sa
+        transaction: sa.Transaction
         if self._depth == 0:
             connection.info["dj_read_only"] = not write
             transaction = connection.begin()
@@ -143,7 +144,7 @@ class Connection:
     def query(self, statement: Any, parameters: Any = None) -> list[Any]:
         """All rows of a read-only statement."""
         with self.session(write=False) as connection:
-            return connection.execute(statement, parameters).all()
+            return list(connection.execute(statement, parameters).all())
 
     def classify(self, error: BaseException, table: str = "") -> BaseException:
         """The DataJointError for a driver error (or the error itself when unknown)."""

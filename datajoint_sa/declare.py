@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -324,8 +324,10 @@ def server_default_for(default: str, info: TypeInfo) -> Any:
 
 # ---------------------------------------------------------------------------- compiling
 
-def _dialects_needing(predicate: Callable[[Backend], bool]) -> tuple[str, ...]:
-    return tuple(name for name, backend in BACKENDS.items() if predicate(backend))
+def _checked_where_needed(check: sa.CheckConstraint, category: str) -> sa.CheckConstraint:
+    """Emit the CHECK only on backends whose column type does not already enforce it."""
+    dialects = tuple(name for name, backend in BACKENDS.items() if backend.needs_check(category))
+    return check.ddl_if(dialect=dialects)  # type: ignore[arg-type]  # a tuple is documented
 
 
 def compile(spec: TableSpec, metadata: sa.MetaData, backend: Backend) -> sa.Table:
@@ -348,22 +350,18 @@ def compile(spec: TableSpec, metadata: sa.MetaData, backend: Backend) -> sa.Tabl
             server_default=server_default, comment=attr.sql_comment,
             autoincrement=attr.autoincrement if single_int_key else False,
         ))
-        column = sa.column(attr.name)
+        column: sa.ColumnClause[Any] = sa.column(attr.name)
         if info.value_range is not None and not attr.autoincrement:
             low, high = info.value_range
-            dialects = _dialects_needing(lambda b, c=info.category: b.needs_check(c))
-            constraints.append(sa.CheckConstraint(
-                column.between(low, high),
-                name=f"{attr.name}_range").ddl_if(dialect=dialects))
+            constraints.append(_checked_where_needed(sa.CheckConstraint(
+                column.between(low, high), name=f"{attr.name}_range"), info.category))
         if info.enum_values:
-            dialects = _dialects_needing(lambda b: b.needs_check("enum"))
-            constraints.append(sa.CheckConstraint(
-                column.in_(info.enum_values), name=f"{attr.name}_enum").ddl_if(dialect=dialects))
+            constraints.append(_checked_where_needed(sa.CheckConstraint(
+                column.in_(info.enum_values), name=f"{attr.name}_enum"), "enum"))
         if info.category in ("varchar", "char"):
-            dialects = _dialects_needing(lambda b, c=info.category: b.needs_check(c))
-            constraints.append(sa.CheckConstraint(
-                sa.func.length(column) <= info.args[0], name=f"{attr.name}_length"
-            ).ddl_if(dialect=dialects))
+            constraints.append(_checked_where_needed(sa.CheckConstraint(
+                sa.func.length(column) <= info.args[0], name=f"{attr.name}_length"),
+                info.category))
     constraints.append(sa.PrimaryKeyConstraint(*key))
     for fk in spec.foreign_keys:
         parent_table: sa.Table = fk.parent._sa_table

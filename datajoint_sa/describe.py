@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .declare import ForeignKeySpec
     from .table import Table
 
 
@@ -34,19 +35,20 @@ def describe_table(table: Table) -> str:
     lines: list[str] = []
     if heading.table_comment:
         lines.append(f"# {heading.table_comment}")
-    fk_of = {}
+    fk_of: dict[str, ForeignKeySpec] = {}
     if spec is not None:
         for fk in spec.foreign_keys:
-            for attr in fk.attributes:
-                fk_of.setdefault(attr, fk)
+            for name in fk.attributes:
+                fk_of.setdefault(name, fk)
     written: set[int] = set()
     in_key = True
-    for attr in heading.attributes:
-        if in_key and not attr.in_key:
+    for attribute in heading.attributes:
+        if in_key and not attribute.in_key:
             lines.append("---")
             in_key = False
-        fk = fk_of.get(attr.name)
-        if fk is not None:
+        found = fk_of.get(attribute.name)
+        if found is not None:
+            fk = found
             if id(fk) in written:
                 continue
             written.add(id(fk))
@@ -58,8 +60,9 @@ def describe_table(table: Table) -> str:
                 proj = ".proj(" + ", ".join(f"{c}='{p}'" for c, p in renames.items()) + ")"
             lines.append(f"-> {option_text}{_parent_name(fk.parent, cls)}{proj}")
             continue
-        lines.append(_attribute_line(attr.name, attr.type, attr.default, attr.nullable,
-                                     attr.comment, attr.autoincrement))
+        lines.append(_attribute_line(attribute.name, attribute.type, attribute.default,
+                                     attribute.nullable, attribute.comment,
+                                     attribute.autoincrement))
     if in_key:
         lines.append("---")
     if spec is not None:

@@ -80,7 +80,8 @@ class Config(MutableMapping[str, Any]):
 
 class _Override:
     def __init__(self, config: Config, values: dict[str, Any]) -> None:
-        self.config, self.values, self.saved = config, values, {}
+        self.config, self.values = config, values
+        self.saved: dict[str, Any] = {}
 
     def __enter__(self) -> Config:
         missing = object()

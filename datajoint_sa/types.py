@@ -153,7 +153,7 @@ def resolve_type(declared: str) -> TypeInfo:
     m = re.fullmatch(r"(var)?char\s*\(\s*(\d+)\s*\)", lower)
     if m:
         n = int(m.group(2))
-        generic = sa.String(n) if m.group(1) else sa.CHAR(n)
+        generic: sa.types.TypeEngine[Any] = sa.String(n) if m.group(1) else sa.CHAR(n)
         return TypeInfo(f"{m.group(1) or ''}char({n})", "varchar" if m.group(1) else "char",
                         generic, args=(n,))
     if lower in _TEXT_NAMES:
@@ -173,8 +173,7 @@ def resolve_type(declared: str) -> TypeInfo:
     if m:
         kind, precision = m.group(1), m.group(2)
         args = (int(precision),) if precision else ()
-        generic = {"datetime": sa.DateTime(), "timestamp": sa.DateTime(),
-                   "time": sa.Time()}[kind]
+        generic: sa.types.TypeEngine[Any] = sa.Time() if kind == "time" else sa.DateTime()
         return TypeInfo(lower.replace(" ", ""), kind, _with_variants(kind, generic, args),
                         args=args)
 
