@@ -173,7 +173,7 @@ def resolve_type(declared: str) -> TypeInfo:
     if m:
         kind, precision = m.group(1), m.group(2)
         args = (int(precision),) if precision else ()
-        generic: sa.types.TypeEngine[Any] = sa.Time() if kind == "time" else sa.DateTime()
+        generic = sa.Time() if kind == "time" else sa.DateTime()
         return TypeInfo(lower.replace(" ", ""), kind, _with_variants(kind, generic, args),
                         args=args)
 
