@@ -42,8 +42,13 @@ COMPRESS_MAX_RATIO = 0.9
 SAMPLE_SIZE = 64 * 1024
 #: zlib level: 3 compresses numeric data as well as the default 6 at twice the speed.
 ZLIB_LEVEL = 3
+#: Blobs of more pieces than this (many small items) are joined before sampling and
+#: compressing: a Python step per tiny piece costs more than one copy.
+STREAM_MAX_CHUNKS = 64
 
 Chunk: TypeAlias = bytes | bytearray | memoryview
+#: What unpack accepts: drivers hand back bytes (pymysql) or memoryview (psycopg).
+BytesLike: TypeAlias = bytes | bytearray | memoryview
 
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
@@ -114,7 +119,7 @@ class MatStruct(np.recarray):
     """A MATLAB struct array: a record array of object fields that packs as a struct (``S``)."""
 
 
-def is_blob(data: bytes) -> bool:
+def is_blob(data: BytesLike) -> bool:
     """Whether ``data`` is a serialized blob, to tell blobs from raw bytes in legacy columns."""
     head = bytes(data[:6])
     return head[:4] in (MYM_HEADER, DJ0_HEADER) or head == ZLIB_PREFIX
@@ -132,11 +137,14 @@ def pack(obj: Any, compress: bool = True) -> bytes:
     packer.pack(obj)
     packer.chunks[0] = MYM_HEADER if packer.matlab else DJ0_HEADER
     packer.size += len(MYM_HEADER)
+    chunks = packer.chunks
+    if len(chunks) > STREAM_MAX_CHUNKS:  # many small items: one copy beats a loop over them
+        chunks = [b"".join(chunks)]
     if compress:
-        compressed = _compress(packer.chunks, packer.size)
+        compressed = _compress(chunks, packer.size)
         if compressed is not None:
             return compressed
-    return b"".join(packer.chunks)
+    return b"".join(chunks)
 
 
 def _compress(chunks: list[Chunk], size: int) -> bytes | None:
@@ -149,7 +157,7 @@ def _compress(chunks: list[Chunk], size: int) -> bytes | None:
             return None  # e.g. random floats: do not spend time compressing all of it
     compressor = zlib.compressobj(ZLIB_LEVEL)
     parts = [ZLIB_PREFIX, _U64.pack(size)]
-    parts.extend(compressor.compress(chunk) for chunk in chunks)
+    parts.extend(compressor.compress(chunk) for chunk in chunks)  # big arrays: no joined copy
     parts.append(compressor.flush())
     compressed = b"".join(parts)
     return compressed if len(compressed) <= COMPRESS_MAX_RATIO * size else None
@@ -211,6 +219,7 @@ class _Packer:
             self.pack_python(obj)
 
     def pack_ndarray(self, array: np.ndarray) -> None:
+        """MATLAB cells and structs keep their MATLAB form; other arrays by dtype."""
         if isinstance(array, MatCell):
             self.pack_cell(array)
         elif isinstance(array, MatStruct):
@@ -230,6 +239,7 @@ class _Packer:
             self.pack_ndarray(np.asarray(obj))
 
     def pack_python(self, obj: Any) -> None:
+        """Python values; the order matters (bool is an int, str and bytes are sequences)."""
         if obj is None:
             self.add(_NONE)
         elif isinstance(obj, bool):
@@ -401,7 +411,7 @@ def _column_major_bytes(array: np.ndarray) -> memoryview:
 # ---------------------------------------------------------------------------------------------
 
 
-def unpack(data: bytes, squeeze: bool = False) -> Any:
+def unpack(data: BytesLike, squeeze: bool = False) -> Any:
     """Deserialize a blob (compressed or not); ``squeeze`` drops singleton array dimensions."""
     try:
         buffer = memoryview(data)
@@ -417,7 +427,13 @@ def unpack(data: bytes, squeeze: bool = False) -> Any:
     if header not in (MYM_HEADER, DJ0_HEADER):
         raise DataJointError(f"Not a DataJoint blob: unknown header {bytes(buffer[:8])!r}.")
     reader = _Reader(buffer, 4, squeeze)
-    value = reader.read_blob()
+    try:
+        value = reader.read_blob()
+    except RecursionError:
+        raise DataJointError("Invalid blob: nested too deeply.") from None
+    except (ValueError, TypeError, OverflowError, MemoryError, struct.error) as e:
+        # corrupted sizes or shapes that numpy itself rejects (e.g. ndim > 64)
+        raise DataJointError(f"Invalid blob: {type(e).__name__}: {e}") from None
     if reader.pos != len(buffer):
         raise DataJointError(
             f"Invalid blob: {len(buffer) - reader.pos} bytes left after the value."
@@ -684,7 +700,7 @@ class _Reader:
             records = np.empty(n, dtype=[(name, object) for name in names])
         except (TypeError, ValueError) as e:
             raise DataJointError(f"Invalid blob: bad struct field names ({e}).") from None
-        for i in range(n):
+        for i in range(n if names else 0):
             records[i] = tuple(self.read_sized() for _ in names)
         return self.finish(records.reshape(shape, order="F").view(MatStruct), scalar=False)
 
