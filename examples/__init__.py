@@ -1,0 +1,1 @@
+"""Runnable example pipelines: `python -m examples.university`, `python -m examples.neuro`."""
