@@ -9,7 +9,7 @@ from . import errors
 from .codecs import Codec
 from .connection import Connection, conn
 from .errors import DataJointError
-from .expression import QueryExpression
+from .expression import AndList, Not, QueryExpression, Top, U
 from .heading import Attribute, Heading
 from .schema import Schema, list_schemas
 from .settings import config
@@ -19,6 +19,7 @@ from .tiers import Computed, Imported, Lookup, Manual, Part
 __version__ = "0.1.0"
 
 __all__ = [
+    "AndList",
     "Attribute",
     "Codec",
     "Computed",
@@ -28,10 +29,13 @@ __all__ = [
     "Imported",
     "Lookup",
     "Manual",
+    "Not",
     "Part",
     "QueryExpression",
     "Schema",
     "Table",
+    "Top",
+    "U",
     "config",
     "conn",
     "errors",

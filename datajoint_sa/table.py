@@ -15,6 +15,7 @@ from .heading import Heading
 
 if TYPE_CHECKING:
     from .declare import TableSpec
+    from .expression import Parts
     from .schema import Schema
 
 
@@ -88,12 +89,12 @@ class Table(QueryExpression, metaclass=TableMeta):
         self._connection = cls._schema.connection if cls._schema is not None else None
         self.restrictions: tuple[Any, ...] = ()
 
-    def restrict(self, condition: Any) -> Table:
+    def restrict(self, condition: Any, semantic_check: bool = True) -> Table:
         """A copy of this table restricted by `condition` (still a table: it can delete,
         update and fetch)."""
         from .expression import restricted_copy
 
-        return restricted_copy(self, condition)
+        return restricted_copy(self, condition, semantic_check=semantic_check)
 
     # ---- identity -----------------------------------------------------------------------
     @property
@@ -131,13 +132,13 @@ class Table(QueryExpression, metaclass=TableMeta):
 
         return preview_html(self)
 
-    def to_select(self) -> sa.Select[Any]:
+    def _base_parts(self) -> Parts:
         table = self._sa_table
         if table is None:
             raise DataJointError(f"Table {type(self).__name__} is not declared")
-        from .expression import apply_restrictions
+        from .expression import table_parts
 
-        return apply_restrictions(sa.select(*table.c), self.heading, self.restrictions)
+        return table_parts(table, self.heading)
 
     # ---- writing ------------------------------------------------------------------------
     def insert1(self, row: Any, **options: Any) -> None:

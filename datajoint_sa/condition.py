@@ -1,0 +1,418 @@
+"""Restriction conditions -> SQLAlchemy boolean clauses.
+
+A condition is checked and normalised once, when it is applied (`A & cond`), into a small
+immutable tree (`Equal`, `In`, `Text`, `Or`, `And`, `Negation`, `Semijoin`, `Clause`, or a
+plain bool); unknown attributes and unparsable fragments are errors at that moment, and a
+DataFrame or dict the caller mutates later cannot change the query. The tree is turned into a
+clause at compile time, against the column expressions of whatever the restricted
+expression compiles to. Values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+
+from .errors import QueryError, UnknownAttributeError
+from .heading import Heading
+from .sqlexpr import Fragment, fragment_clause, parse_fragment
+
+if TYPE_CHECKING:
+    from .expression import Parts, QueryExpression
+
+__all__ = ["AndList", "Not", "Top", "assert_join_compatibility", "normalize", "to_clause"]
+
+
+# ---- the public condition helpers -------------------------------------------------------------
+class AndList(list):  # type: ignore[type-arg]
+    """Conditions combined with AND (every other collection is combined with OR)."""
+
+    def append(self, restriction: Any) -> None:
+        if isinstance(restriction, AndList):
+            self.extend(restriction)
+        else:
+            super().append(restriction)
+
+
+class Not:
+    """The negation of a condition: `A & dj.Not(cond)` is `A - cond`."""
+
+    def __init__(self, restriction: Any) -> None:
+        self.restriction = restriction
+
+    def __repr__(self) -> str:
+        return f"Not({self.restriction!r})"
+
+
+_ORDER_ITEM = re.compile(r"^\s*(?P<name>\w+)(?:\s+(?P<dir>asc|desc))?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Top:
+    """The first `limit` rows in `order_by` order after skipping `offset` rows.
+
+    `order_by` takes attribute names, optionally followed by ``desc``/``asc``, and ``"KEY"``
+    for the primary key. The primary key is always appended as a tie-breaker, and NULLs sort
+    first in ascending and last in descending order, so every backend picks the same rows.
+    """
+
+    limit: int | None = 1
+    order_by: str | Sequence[str] | None = "KEY"
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and (not isinstance(self.limit, (int, np.integer))
+                                       or isinstance(self.limit, bool) or self.limit < 0):
+            raise QueryError(f"Top limit must be a non-negative integer or None, "
+                             f"not {self.limit!r}")
+        offset = self.offset or 0
+        if not isinstance(offset, (int, np.integer)) or isinstance(offset, bool) or offset < 0:
+            raise QueryError(f"Top offset must be a non-negative integer, not {self.offset!r}")
+        object.__setattr__(self, "offset", int(offset))
+        order = self.order_by if self.order_by is not None else "KEY"
+        order = (order,) if isinstance(order, str) else tuple(order)
+        if not all(isinstance(item, str) for item in order):
+            raise QueryError(f"Top order_by takes attribute names, not {self.order_by!r}")
+        object.__setattr__(self, "order_by", order)
+
+    def resolve(self, heading: Heading) -> TopSpec:
+        """The ordering as (attribute, descending) pairs, checked against the heading."""
+        items: list[tuple[str, bool]] = []
+        for text in self.order_by or ():
+            m = _ORDER_ITEM.match(text)
+            if not m:
+                raise QueryError(f"Cannot read the order_by item {text!r}: write 'attr', "
+                                 "'attr desc' or 'KEY'")
+            desc = (m.group("dir") or "").lower() == "desc"
+            names = heading.primary_key if m.group("name") == "KEY" else [m.group("name")]
+            heading.check(names, context="order_by")
+            items += [(n, desc) for n in names]
+        seen: set[str] = set()
+        unique = []
+        for name, desc in [*items, *((k, False) for k in heading.primary_key)]:
+            if name not in seen:
+                seen.add(name)
+                unique.append((name, desc))
+        return TopSpec(tuple(unique), None if self.limit is None else int(self.limit),
+                       self.offset)
+
+
+@dataclass(frozen=True)
+class TopSpec:
+    """A Top resolved against a heading (internal)."""
+
+    order: tuple[tuple[str, bool], ...]
+    limit: int | None
+    offset: int
+
+
+class Permissive:
+    """A condition applied without the semantic check (`A ^ B`, `restrict(..., False)`)."""
+
+    def __init__(self, restriction: Any) -> None:
+        self.restriction = restriction
+
+
+# ---- the normalised tree ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Equal:
+    """Attribute equality (from a dict, a numpy record or a DataFrame row); None is IS NULL."""
+
+    items: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class In:
+    """Rows of key values: `(a, b) IN ((1, 2), (3, 4))` (many dicts with the same keys)."""
+
+    names: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A parsed SQL fragment."""
+
+    fragment: Fragment
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Negation:
+    item: Any
+
+
+@dataclass(frozen=True, eq=False)
+class Semijoin:
+    """Rows with a match in `expr` on the common attributes (EXISTS)."""
+
+    expr: QueryExpression
+    common: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Clause:
+    """A user's SQLAlchemy expression; `names` are the attributes it references."""
+
+    element: ColumnElement[Any]
+    names: tuple[str, ...]
+
+
+# ---- the semantic check -----------------------------------------------------------------------
+def assert_join_compatibility(left: Heading, right: Heading, *, what: str = "join") -> None:
+    """Refuse matching attributes that merely share a name.
+
+    A common attribute must be in the primary key of at least one operand, and must originate
+    in the same table attribute on both sides (its lineage through foreign keys).
+    """
+    for name in left:
+        if name not in right:
+            continue
+        a, b = left[name], right[name]
+        if not a.in_key and not b.in_key:
+            raise QueryError(
+                f"Cannot {what} on attribute {name!r}: it is a secondary attribute in both "
+                "operands, so matching on it would relate rows that merely share a value. "
+                "Rename it in one operand with .proj(), or skip the check with `@` / "
+                "join(..., semantic_check=False).")
+        if a.lineage != b.lineage:
+            raise QueryError(
+                f"Cannot {what} on attribute {name!r}: it comes from different tables on each "
+                f"side ({a.lineage or 'a computed attribute'} vs "
+                f"{b.lineage or 'a computed attribute'}), so the two are unrelated namesakes. "
+                "Rename one of them with .proj(), or skip the check with `@` / "
+                "join(..., semantic_check=False).")
+
+
+# ---- normalising ------------------------------------------------------------------------------
+def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) -> Any:
+    """The condition checked against `heading` as a normalised tree, True or False.
+
+    Raises UnknownAttributeError / QueryError (naming the attribute or fragment) for a bad
+    condition; runs no SQL.
+    """
+    from .expression import QueryExpression, U
+
+    if isinstance(condition, Permissive):
+        return normalize(condition.restriction, heading, semantic_check=False)
+    if isinstance(condition, Not):
+        inner = normalize(condition.restriction, heading, semantic_check=semantic_check)
+        return (not inner) if isinstance(inner, bool) else \
+            inner.item if isinstance(inner, Negation) else Negation(inner)
+    if isinstance(condition, Top):
+        raise QueryError("dj.Top cannot be combined with other conditions; apply it on its own")
+    if isinstance(condition, (bool, np.bool_)):
+        return bool(condition)
+    if condition is None:
+        return False
+    if isinstance(condition, str):
+        fragment = parse_fragment(condition, heading.names, context="restriction")
+        if fragment.has_aggregate:
+            raise QueryError(f"restriction {condition!r} uses an aggregate function; restrict "
+                             "the result of .aggr() by the aggregated attribute instead")
+        return Text(fragment)
+    if isinstance(condition, AndList):
+        return _and([normalize(c, heading, semantic_check=semantic_check) for c in condition])
+    if isinstance(condition, U):
+        return True
+    if isinstance(condition, type) and issubclass(condition, QueryExpression):
+        condition = condition()
+    if isinstance(condition, QueryExpression):
+        if semantic_check:
+            assert_join_compatibility(heading, condition.heading, what="restrict")
+        common = tuple(n for n in heading.names if n in condition.heading)
+        return Semijoin(condition, common)
+    if isinstance(condition, Mapping):
+        return _equal(condition.items(), heading)
+    if isinstance(condition, np.void) and condition.dtype.names:
+        return _equal(((n, condition[n]) for n in condition.dtype.names), heading)
+    if isinstance(condition, ColumnElement):
+        return _clause(condition, heading)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(condition, pd.DataFrame):
+        frame = condition
+        if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
+            frame = frame.reset_index()
+        return _or_rows(frame.to_dict("records"), heading, semantic_check)
+    if isinstance(condition, np.ndarray):
+        if condition.dtype.names:
+            names = condition.dtype.names
+            return _or_rows([dict(zip(names, row)) for row in condition.tolist()], heading,
+                            semantic_check)
+        return _or_rows(list(condition), heading, semantic_check)
+    if isinstance(condition, (list, tuple, set, frozenset)):
+        return _or_rows(list(condition), heading, semantic_check)
+    raise QueryError(f"Cannot restrict by {type(condition).__name__} {condition!r}: use a dict, "
+                     "a string, a list (OR), dj.AndList, dj.Not, another query, a record "
+                     "array, a DataFrame, a bool or an SQLAlchemy expression")
+
+
+def _and(items: list[Any]) -> Any:
+    if any(item is False for item in items):
+        return False
+    items = [item for item in items if item is not True]
+    if not items:
+        return True
+    return items[0] if len(items) == 1 else And(tuple(items))
+
+
+def _or_rows(conditions: list[Any], heading: Heading, semantic_check: bool) -> Any:
+    """OR of conditions; many dicts over the same attributes become one IN."""
+    if len(conditions) > 1 and all(isinstance(c, Mapping) for c in conditions):
+        rows = [_equal(c.items(), heading) for c in conditions]
+        if any(r is True for r in rows):
+            return True
+        names = tuple(n for n, _ in rows[0].items)
+        if all(tuple(n for n, _ in r.items) == names and all(v is not None for _, v in r.items)
+               for r in rows):
+            unique = tuple(dict.fromkeys(tuple(v for _, v in r.items) for r in rows))
+            return In(names, unique)
+        return Or(tuple(rows))
+    items = [normalize(c, heading, semantic_check=semantic_check) for c in conditions]
+    if any(item is True for item in items):
+        return True
+    items = [item for item in items if item is not False]
+    if not items:
+        return False
+    return items[0] if len(items) == 1 else Or(tuple(items))
+
+
+def _equal(items: Iterable[tuple[Any, Any]], heading: Heading) -> Any:
+    pairs = tuple((name, _bind_value(heading, name, value))
+                  for name, value in items if isinstance(name, str) and name in heading)
+    return Equal(pairs) if pairs else True
+
+
+_MISSING_TYPES = ("", None)
+
+
+def _bind_value(heading: Heading, name: str, value: Any) -> Any:
+    """A Python value the column type can bind (numpy scalars, ISO strings for dates)."""
+    attribute = heading[name]
+    if attribute.type not in _MISSING_TYPES and (attribute.codec is not None
+                                                 or attribute.type_info.category == "json"):
+        raise QueryError(f"Cannot restrict by attribute {name!r} of type {attribute.type}: "
+                         "blob, attachment and json values cannot be compared in SQL")
+    if isinstance(value, np.generic):
+        if isinstance(value, np.datetime64):
+            import pandas as pd
+
+            value = None if np.isnat(value) else pd.Timestamp(value).to_pydatetime()
+        else:
+            value = value.item()
+    elif type(value).__name__ == "Timestamp":  # pandas
+        value = value.to_pydatetime()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is None or attribute.type in _MISSING_TYPES:
+        return value
+    category = attribute.type_info.category
+    try:
+        if category == "date":
+            if isinstance(value, str):
+                return datetime.date.fromisoformat(value.strip())
+            if isinstance(value, datetime.datetime):
+                return value.date()
+        elif category in ("datetime", "timestamp"):
+            if isinstance(value, str):
+                return datetime.datetime.fromisoformat(value.strip())
+            if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+                return datetime.datetime.combine(value, datetime.time())
+        elif category == "time" and isinstance(value, str):
+            return datetime.time.fromisoformat(value.strip())
+        elif category == "uuid" and not isinstance(value, uuid.UUID):
+            return uuid.UUID(bytes=value) if isinstance(value, bytes) else uuid.UUID(str(value))
+    except ValueError:
+        raise QueryError(f"Cannot restrict attribute {name!r} ({attribute.type}) by "
+                         f"{value!r}: not a valid value of that type") from None
+    return value
+
+
+def _clause(element: ColumnElement[Any], heading: Heading) -> Clause:
+    names: list[str] = []
+    for node in visitors.iterate(element):
+        if isinstance(node, ColumnClause) and not isinstance(node, sa.sql.elements.Label):
+            if node.name not in heading:
+                raise UnknownAttributeError(
+                    f"Unknown attribute {node.name!r} in the SQLAlchemy restriction; known: "
+                    f"{', '.join(heading.names)}")
+            names.append(node.name)
+    return Clause(element, tuple(dict.fromkeys(names)))
+
+
+# ---- compiling --------------------------------------------------------------------------------
+def to_clause(node: Any, parts: Parts) -> ColumnElement[Any]:
+    """The normalised condition as a boolean clause over the columns of `parts`."""
+    columns = parts.columns
+    if node is True:
+        return sa.true()
+    if node is False:
+        return sa.false()
+    if isinstance(node, Equal):
+        return sa.and_(*(columns[n].is_(None) if v is None else columns[n] == v
+                         for n, v in node.items))
+    if isinstance(node, In):
+        if len(node.names) == 1:
+            return columns[node.names[0]].in_([row[0] for row in node.rows])
+        return sa.tuple_(*(columns[n] for n in node.names)).in_(list(node.rows))
+    if isinstance(node, Text):
+        return fragment_clause(node.fragment, columns)
+    if isinstance(node, Or):
+        return sa.or_(*(to_clause(item, parts) for item in node.items))
+    if isinstance(node, And):
+        return sa.and_(*(to_clause(item, parts) for item in node.items))
+    if isinstance(node, Negation):
+        return sa.not_(to_clause(node.item, parts))
+    if isinstance(node, Semijoin):
+        return _exists(node, parts)
+    if isinstance(node, Clause):
+        def replace(element: Any) -> Any:
+            if isinstance(element, ColumnClause) and element.name in node.names:
+                return columns[element.name]
+            return None
+
+        return visitors.replacement_traverse(node.element, {}, replace)  # type: ignore[call-overload,no-any-return]
+    raise QueryError(f"unknown condition {node!r}")  # pragma: no cover
+
+
+def _exists(node: Semijoin, parts: Parts) -> ColumnElement[Any]:
+    """EXISTS over the restricting expression, matched on the common attributes.
+
+    A plain restricting query (no grouping, distinct or limit) whose tables do not appear in
+    the restricted one is inlined: EXISTS (SELECT 1 FROM b WHERE b.k = a.k AND ...). Anything
+    else is matched through a derived table, so its own tables never correlate with ours.
+    """
+    inner = node.expr._compile()
+    one: ColumnElement[Any] = sa.literal_column("1")
+    if inner.plain and not (inner.tables & parts.tables):
+        match = [inner.columns[n] == parts.columns[n] for n in node.common]
+        select = sa.select(one).select_from(inner.froms).where(*inner.where, *match)
+        return sa.exists(select.correlate_except(*inner.tables))
+    if not node.common:
+        select = inner.select().with_only_columns(one).correlate(None)
+        return sa.exists(select)
+    derived = inner.select(list(node.common)).subquery()
+    match = [derived.c[n] == parts.columns[n] for n in node.common]
+    return sa.exists(sa.select(one).select_from(derived).where(*match))
