@@ -1,128 +1,396 @@
-"""Result rows -> numpy structured arrays, pandas DataFrames, dicts; codecs decoded per column."""
+"""Query results -> numpy structured arrays, pandas DataFrames, dicts, Arrow and Polars.
+
+One query per fetch: SQLAlchemy compiles and executes it, the row tuples are read straight
+from the driver's cursor (no Row objects), turned into columns once, decoded column by column
+(the dialect's result processors, then codecs such as blobs) and shaped into what was asked
+for. Numeric columns become numpy arrays in one call each; a NULL never turns an integer into
+garbage (integer columns holding NULL become object arrays of ints and None, or pandas'
+nullable integer types in a DataFrame).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 
+from . import codecs
 from .errors import DataJointError
+from .settings import config
 
 if TYPE_CHECKING:
     from .expression import QueryExpression
+    from .heading import Attribute
 
 _NUMPY_TYPES = {
     "bool": "bool", "int8": "int8", "uint8": "uint8", "int16": "int16", "uint16": "uint16",
     "int24": "int32", "uint24": "uint32", "int32": "int32", "uint32": "uint32",
     "int64": "int64", "uint64": "uint64", "float32": "float32", "float64": "float64",
 }
+_PANDAS_NULLABLE = {
+    "int8": "Int8", "uint8": "UInt8", "int16": "Int16", "uint16": "UInt16", "int24": "Int32",
+    "uint24": "UInt32", "int32": "Int32", "uint32": "UInt32", "int64": "Int64",
+    "uint64": "UInt64", "bool": "boolean",
+}
+_FORMATS = (None, "array", "frame")
 
 
-def _ordered_select(expr: QueryExpression, order_by: Any, limit: int | None,
-                    offset: int | None) -> sa.Select[Any]:
+@dataclass
+class Columns:
+    """A result as decoded columns: one list of Python values per attribute."""
+
+    names: list[str]
+    values: list[Sequence[Any]]
+    length: int
+    rows: list[Any] | None = None  # the driver's row tuples, while no column was changed
+
+    def column(self, name: str) -> Sequence[Any]:
+        return self.values[self.names.index(name)]
+
+    def dicts(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+        names = self.names if names is None else names
+        if names == self.names and self.rows is not None:
+            return [dict(zip(names, row)) for row in self.rows]
+        picked = [self.column(n) for n in names]
+        return [dict(zip(names, row)) for row in zip(*picked)] if picked else \
+            [{} for _ in range(self.length)]
+
+
+# ------------------------------------------------------------------------- the query
+
+def _category(attr: Attribute) -> str | None:
+    if not attr.type:
+        return None
+    try:
+        return attr.type_info.category
+    except DataJointError:
+        return None
+
+
+def _order_clauses(expr: QueryExpression, order_by: Any, columns: Any) -> list[Any]:
+    items = [order_by] if isinstance(order_by, str) else list(order_by)
+    clauses = []
+    for item in items:
+        parts = str(item).split()
+        if not parts or len(parts) > 2 or (len(parts) == 2 and
+                                           parts[1].lower() not in ("asc", "desc")):
+            raise DataJointError(f"order_by: cannot read {item!r} (use 'attr', 'attr desc' "
+                                 "or 'KEY')")
+        names = expr.primary_key if parts[0] == "KEY" else [parts[0]]
+        expr.heading.check(names, context="order_by")
+        descending = len(parts) == 2 and parts[1].lower() == "desc"
+        clauses += [columns[n].desc() if descending else columns[n].asc() for n in names]
+    return clauses
+
+
+def build_select(expr: QueryExpression, names: list[str], *, order_by: Any = None,
+                 limit: int | None = None, offset: int | None = None) -> sa.Select[Any]:
+    """The expression's Select narrowed to `names`, ordered and limited.
+
+    A limit or offset without an order orders by the primary key, so a page of rows is the
+    same on every backend.
+    """
     select = expr.to_select()
-    columns = select.selected_columns
+    if names == expr.heading.names and order_by is None and limit is None and offset is None:
+        return select
+    source = select.subquery()
+    query = sa.select(*(source.c[n] for n in names))
+    if order_by is None and (limit is not None or offset is not None):
+        order_by = "KEY" if expr.primary_key else None
     if order_by is not None:
-        items = [order_by] if isinstance(order_by, str) else list(order_by)
-        clauses = []
-        for item in items:
-            parts = item.split()
-            names = expr.primary_key if parts[0] == "KEY" else [parts[0]]
-            descending = len(parts) > 1 and parts[1].lower() == "desc"
-            expr.heading.check(names, context="order_by")
-            clauses += [columns[n].desc() if descending else columns[n].asc() for n in names]
-        select = select.order_by(*clauses)
+        query = query.order_by(*_order_clauses(expr, order_by, source.c))
     if limit is not None:
-        select = select.limit(limit)
+        query = query.limit(int(limit))
     if offset is not None:
-        if limit is None:
-            raise DataJointError("offset requires a limit")
-        select = select.offset(offset)
-    return select
+        query = query.offset(int(offset))
+    return query
 
 
-def _decode_columns(expr: QueryExpression, names: list[str], rows: list[Any]
-                    ) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {}
-    for i, name in enumerate(names):
-        values = [row[i] for row in rows]
-        codec = expr.heading[name].codec
-        if codec is not None:
-            values = [None if v is None else codec.decode(v) for v in values]
-        columns[name] = values
-    return columns
+def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = None,
+                  limit: int | None = None, offset: int | None = None, squeeze: bool = False,
+                  download_path: str | None = None) -> Columns:
+    """Run the query once and return its decoded columns."""
+    select = build_select(expr, names, order_by=order_by, limit=limit, offset=offset)
+    connection = expr.connection
+    dialect = connection.engine.dialect
+    with connection.session(write=False) as sa_conn:
+        result = sa_conn.execute(select)
+        cursor = getattr(result, "cursor", None)
+        if cursor is not None and cursor.description is not None:
+            rows = cursor.fetchall()
+            description = cursor.description
+            result.close()
+        else:  # a driver without a plain cursor: go through SQLAlchemy's rows
+            rows = [tuple(r) for r in result.all()]
+            description = [(n, None) for n in names]
+    length = len(rows)
+    values: list[Sequence[Any]] = list(zip(*rows)) if rows else [() for _ in names]
+    changed = False
+    heading = expr.heading
+    selected = select.selected_columns
+    keys: list[dict[str, Any]] | None = None
+    path = nullcontext() if download_path is None else config.override(
+        download_path=str(download_path))
+    with path:
+        for i, name in enumerate(names):
+            attr = heading[name]
+            category = _category(attr)
+            column = values[i]
+            if category in _NUMPY_TYPES and category != "bool":
+                # numbers come from the driver as they are; a float conversion would lose
+                # the precision of 64-bit integers stored as NUMERIC
+                if category.startswith(("int", "uint")) and any(
+                        type(v) is Decimal for v in column[:1]):
+                    values[i] = [None if v is None else int(v) for v in column]
+                    changed = True
+                continue
+            processor = selected[i].type.dialect_impl(dialect).result_processor(
+                dialect, description[i][1])
+            if processor is not None:
+                column = [processor(v) for v in column]
+                changed = True
+            codec = attr.codec if category is not None else None
+            if codec is not None:
+                decode = codec.decode
+                options = _codec_options(expr, attr, download_path)
+                if keys is None and "context" in options:
+                    keys = _row_keys(expr, names, values)
+                if keys is not None:
+                    column = [None if v is None else decode(v, key=k, **options)
+                              for v, k in zip(column, keys)]
+                else:
+                    column = [None if v is None else decode(v, **options) for v in column]
+                if squeeze:
+                    column = [v.squeeze() if isinstance(v, np.ndarray) else v for v in column]
+                changed = True
+            values[i] = column
+    return Columns(list(names), values, length, None if changed else rows)
 
 
-def _to_recarray(expr: QueryExpression, names: list[str], columns: dict[str, list[Any]],
-                 length: int) -> np.ndarray:
-    dtype = []
-    for name in names:
-        kind = _NUMPY_TYPES.get(expr.heading[name].type_info.category, "O")
-        if kind != "O" and any(v is None for v in columns[name]):
-            kind = "float64" if kind.startswith(("int", "uint", "float")) else "O"
-        dtype.append((name, kind))
-    array = np.empty(length, dtype=dtype)
-    for name, kind in dtype:
-        values = columns[name]
-        if kind == "float64":
-            array[name] = [np.nan if v is None else v for v in values]
-        elif kind == "O":
-            array[name] = np.array(values + [None], dtype=object)[:-1]
-        else:
-            array[name] = values
+def _codec_options(expr: QueryExpression, attr: Attribute, download_path: str | None
+                   ) -> dict[str, Any]:
+    """The context a codec is given besides the stored value (where codecs know one)."""
+    make_context = getattr(codecs, "CodecContext", None)
+    if make_context is None:
+        return {}
+    schema, table = "", ""
+    if attr.lineage and attr.lineage.count(".") >= 2:
+        schema, table, _ = attr.lineage.rsplit(".", 2)
+    return {"context": make_context(schema=schema, table=table, attribute=attr.name,
+                                    download_path=download_path,
+                                    connection=expr._connection)}
+
+
+def _row_keys(expr: QueryExpression, names: list[str], values: list[Sequence[Any]]
+              ) -> list[dict[str, Any]] | None:
+    """The primary key of every fetched row, when the key attributes were fetched."""
+    key = expr.primary_key
+    if not key or not all(k in names for k in key):
+        return None
+    return [dict(zip(key, k)) for k in zip(*(values[names.index(k)] for k in key))]
+
+
+# ------------------------------------------------------------------------- shaping
+
+def _inferred_dtype(values: Sequence[Any]) -> str | None:
+    """For attributes without a declared type (computed ones): a numpy dtype when every
+    value is a plain int, float or bool."""
+    kinds = set(map(type, values))
+    if not kinds:
+        return None
+    if kinds <= {bool}:
+        return "bool"
+    if kinds <= {int}:
+        return "int64"
+    if kinds <= {float, int, type(None)} and float in kinds:
+        return "float64"
+    return None
+
+
+def to_numpy(attr: Attribute, values: Sequence[Any]) -> np.ndarray:
+    """One column as a numpy array of the attribute's own dtype where one exists."""
+    category = _category(attr)
+    kind = _NUMPY_TYPES.get(category or "") if category else _inferred_dtype(values)
+    count = len(values)
+    if kind is not None:
+        has_null = any(v is None for v in values) if count < 64 else None in values
+        if not has_null:
+            try:
+                return np.array(values, dtype=kind)
+            except (OverflowError, ValueError, TypeError):
+                pass
+        elif kind.startswith("float"):
+            return np.fromiter((np.nan if v is None else v for v in values), dtype=kind,
+                               count=count)
+    return np.fromiter(values, dtype=object, count=count)
+
+
+def to_recarray(expr: QueryExpression, columns: Columns,
+                names: list[str] | None = None) -> np.ndarray:
+    names = columns.names if names is None else names
+    arrays = [to_numpy(expr.heading[n], columns.column(n)) for n in names]
+    array = np.empty(columns.length, dtype=[(n, a.dtype) for n, a in zip(names, arrays)])
+    for name, values in zip(names, arrays):
+        array[name] = values
     return array
 
 
-def fetch(expr: QueryExpression, *attrs: str, as_dict: bool = False, format: str | None = None,
-          order_by: Any = None, limit: int | None = None, offset: int | None = None,
-          squeeze: bool = False, download_path: str = ".") -> Any:
-    """DataJoint's fetch: see the README for the shapes."""
-    wants_key = "KEY" in attrs
-    names = list(dict.fromkeys(a for a in attrs if a != "KEY")) or (
-        [] if wants_key else expr.heading.names)
-    expr.heading.check(names, context="fetch")
-    fetched = list(dict.fromkeys(names + (expr.primary_key if wants_key or format == "frame"
-                                          else [])))
-    select = _ordered_select(expr, order_by, limit, offset)
-    columns = select.selected_columns
-    rows = expr.connection.query(select.with_only_columns(*(columns[n] for n in fetched)))
-    data = _decode_columns(expr, fetched, rows)
-    keys = [dict(zip(expr.primary_key, k)) for k in zip(*(data[n] for n in expr.primary_key))] \
-        if wants_key else []
+def to_frame(expr: QueryExpression, columns: Columns) -> Any:
+    """A DataFrame indexed by the primary key (when the key attributes are all present)."""
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for name in columns.names:
+        attr = expr.heading[name]
+        values = columns.column(name)
+        array = to_numpy(attr, values)
+        nullable = _PANDAS_NULLABLE.get(_category(attr) or "")
+        if array.dtype == object and nullable is not None:
+            data[name] = pd.array(list(values), dtype=nullable)
+        else:
+            data[name] = array
+    frame = pd.DataFrame(data, columns=columns.names)
+    key = expr.primary_key
+    if key and all(k in columns.names for k in key):
+        frame = frame.set_index(key)
+    return frame
+
+
+def fetch(expr: QueryExpression, *attrs: str, offset: int | None = None,
+          limit: int | None = None, order_by: Any = None, format: str | None = None,
+          as_dict: bool | None = None, squeeze: bool = False,
+          download_path: str | None = None) -> Any:
+    """DataJoint's fetch.
+
+    No attrs: a numpy structured array (`as_dict=True`: a list of dicts; `format='frame'`: a
+    DataFrame indexed by the primary key). With attrs: one array per attribute ("KEY": the
+    list of key dicts), or with `as_dict=True` a list of dicts of just those attributes.
+    """
+    if format not in _FORMATS:
+        raise DataJointError(f"fetch: format must be 'array' or 'frame', not {format!r}")
+    if format == "frame" and as_dict:
+        raise DataJointError("fetch: format='frame' and as_dict=True exclude each other")
+    heading = expr.heading
+    key = expr.primary_key
+    wanted = [a for a in attrs if a != "KEY"]
+    heading.check(wanted, context="fetch")
     if attrs:
-        results: list[Any] = []
-        for attr in attrs:
-            if attr == "KEY":
-                results.append(keys)
-            elif as_dict:
-                results.append(data[attr])
-            else:
-                results.append(_to_recarray(expr, [attr], data, len(rows))[attr])
-        if as_dict:
-            return [dict(zip(names, values)) for values in zip(*(data[n] for n in names))]
-        return results[0] if len(attrs) == 1 else tuple(results)
-    if as_dict or format == "dicts":
-        return [dict(zip(names, values)) for values in zip(*(data[n] for n in names))]
+        names = list(dict.fromkeys(
+            [n for a in attrs for n in (key if a == "KEY" else [a])]
+            + (key if format == "frame" else [])))
+    else:
+        names = heading.names
+    columns = query_columns(expr, names, order_by=order_by, limit=limit, offset=offset,
+                            squeeze=squeeze, download_path=download_path)
     if format == "frame":
-        import pandas as pd
+        if attrs:
+            columns = Columns([n for n in names if n in attrs or n in key], [
+                columns.column(n) for n in names if n in attrs or n in key], columns.length)
+        return to_frame(expr, columns)
+    if not attrs:
+        return columns.dicts() if as_dict else to_recarray(expr, columns)
+    if as_dict:
+        return columns.dicts(names)
+    results = [columns.dicts(key) if a == "KEY" else to_numpy(heading[a], columns.column(a))
+               for a in attrs]
+    return results[0] if len(attrs) == 1 else tuple(results)
 
-        frame = pd.DataFrame({n: data[n] for n in names}, columns=names)
-        return frame.set_index(expr.primary_key) if expr.primary_key else frame
-    return _to_recarray(expr, names, data, len(rows))
 
-
-def fetch1(expr: QueryExpression, *attrs: str, **kwargs: Any) -> Any:
-    """Exactly one row: a dict (no attrs), one value, or a tuple of values."""
-    rows = fetch(expr, as_dict=True, limit=2)
-    if len(rows) != 1:
-        raise DataJointError(f"fetch1 expects exactly one row, the query returned "
-                             f"{'none' if not rows else 'more than one'}")
-    row = rows[0]
+def fetch1(expr: QueryExpression, *attrs: str, squeeze: bool = False,
+           download_path: str | None = None) -> Any:
+    """Exactly one row: a dict (no attrs), one value, or a tuple of values ("KEY": the key
+    dict). Zero rows or several are a DataJointError."""
+    heading = expr.heading
+    key = expr.primary_key
+    heading.check([a for a in attrs if a != "KEY"], context="fetch1")
+    names = list(dict.fromkeys(
+        [n for a in attrs for n in (key if a == "KEY" else [a])])) if attrs else heading.names
+    columns = query_columns(expr, names, limit=2, order_by=key or None, squeeze=squeeze,
+                            download_path=download_path)
+    if columns.length != 1:
+        found = "no row" if columns.length == 0 else "more than one row"
+        raise DataJointError(f"fetch1 expects exactly one row; the query returned {found}")
+    row = columns.dicts()[0]
     if not attrs:
         return row
-    if attrs == ("KEY",):
-        return {k: row[k] for k in expr.primary_key}
-    expr.heading.check([a for a in attrs if a != "KEY"], context="fetch1")
-    values = tuple({k: row[k] for k in expr.primary_key} if a == "KEY" else row[a] for a in attrs)
+    values = tuple({k: row[k] for k in key} if a == "KEY" else row[a] for a in attrs)
     return values[0] if len(values) == 1 else values
+
+
+# ------------------------------------------------------------------------- conveniences
+
+def to_dicts(expr: QueryExpression, **kwargs: Any) -> list[dict[str, Any]]:
+    """A list of dicts, one per row."""
+    return fetch(expr, as_dict=True, **kwargs)  # type: ignore[no-any-return]
+
+
+def to_pandas(expr: QueryExpression, **kwargs: Any) -> Any:
+    """A DataFrame indexed by the primary key."""
+    return fetch(expr, format="frame", **kwargs)
+
+
+def to_arrays(expr: QueryExpression, *attrs: str, **kwargs: Any) -> Any:
+    """A structured array (no attrs) or one array per named attribute."""
+    return fetch(expr, *attrs, **kwargs)
+
+
+def keys(expr: QueryExpression, **kwargs: Any) -> list[dict[str, Any]]:
+    """The primary keys as a list of dicts."""
+    return fetch(expr, "KEY", **kwargs)  # type: ignore[no-any-return]
+
+
+def head(expr: QueryExpression, limit: int = 25, **kwargs: Any) -> Any:
+    """The first rows in primary-key order (fetch's shapes; a structured array by default)."""
+    return fetch(expr, order_by="KEY", limit=limit, **kwargs)
+
+
+def tail(expr: QueryExpression, limit: int = 25, **kwargs: Any) -> Any:
+    """The last rows in primary-key order (fetch's shapes; a structured array by default)."""
+    result = fetch(expr, order_by="KEY DESC", limit=limit, **kwargs)
+    if hasattr(result, "iloc"):
+        return result.iloc[::-1]
+    return result[::-1]
+
+
+def _attribute_values(expr: QueryExpression, columns: Columns, name: str) -> Any:
+    values = columns.column(name)
+    array = to_numpy(expr.heading[name], values)
+    return array if array.dtype != object else list(values)
+
+
+def to_arrow(expr: QueryExpression, **kwargs: Any) -> Any:
+    """A pyarrow Table (needs pyarrow)."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        raise DataJointError("to_arrow needs pyarrow: pip install pyarrow") from None
+    columns = query_columns(expr, expr.heading.names, **kwargs)
+    arrays = {}
+    for name in columns.names:
+        try:
+            arrays[name] = pa.array(_attribute_values(expr, columns, name))
+        except (pa.ArrowException, TypeError, ValueError) as error:
+            raise DataJointError(f"to_arrow: attribute {name} ({expr.heading[name].type}) "
+                                 f"has values Arrow cannot hold: {error}") from error
+    return pa.table(arrays)
+
+
+def to_polars(expr: QueryExpression, **kwargs: Any) -> Any:
+    """A polars DataFrame (needs polars)."""
+    try:
+        import polars as pl
+    except ImportError:
+        raise DataJointError("to_polars needs polars: pip install polars") from None
+    columns = query_columns(expr, expr.heading.names, **kwargs)
+    data = {}
+    for name in columns.names:
+        values = _attribute_values(expr, columns, name)
+        kinds = set(map(type, values)) if isinstance(values, list) else set()
+        data[name] = pl.Series(name, values, dtype=pl.Object) if any(
+            issubclass(k, np.ndarray) for k in kinds) else pl.Series(name, values, strict=False)
+    return pl.DataFrame(data)

@@ -1,65 +1,42 @@
-"""Rows in any accepted form -> checked, encoded columns -> the backend's bulk path, atomically."""
+"""Rows in any accepted form -> checked, converted columns -> the backend's bulk path, atomically.
+
+Rows are turned into columns once (dicts, sequences, records, DataFrames); each column is
+checked and converted as a whole (numpy does the numeric work, codecs encode per value, the
+dialect's bind processors run per column); the row tuples then go to the backend's fastest
+path (COPY, multi-row INSERT, executemany) inside one transaction, so a failing row anywhere
+leaves nothing written.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 
-from .errors import DataJointError
+from . import codecs
+from .errors import DataJointError, IntegrityError, MissingAttributeError
 from .settings import config
 
 if TYPE_CHECKING:
+    from .connection import Connection
+    from .heading import Attribute
     from .table import Table
 
-
-def normalize_rows(table: Table, rows: Any, *, ignore_extra_fields: bool
-                   ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(attribute names, row tuples) from dicts, sequences, records or a DataFrame."""
-    heading = table.heading
-    name = type(table).__name__
-    try:
-        import pandas as pd
-
-        if isinstance(rows, pd.DataFrame):
-            frame = rows.reset_index() if rows.index.names[0] is not None else rows
-            rows = frame.to_dict("records")
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(rows, np.ndarray) and rows.dtype.names is not None:
-        names = table._row_names(rows.dtype.names, ignore_extra=ignore_extra_fields)
-        return names, [tuple(record[n] for n in names) for record in rows]
-    rows = list(rows) if not isinstance(rows, list) else rows
-    if not rows:
-        return heading.names, []
-    first = rows[0]
-    if isinstance(first, Mapping) or (isinstance(first, np.void) and first.dtype.names):
-        names_seen: dict[str, None] = {}
-        for row in rows:
-            keys = row.dtype.names if isinstance(row, np.void) else row.keys()
-            names_seen.update(dict.fromkeys(keys))
-        names = table._row_names(names_seen, ignore_extra=ignore_extra_fields)
-        out = []
-        for row in rows:
-            if isinstance(row, np.void):
-                row = {n: row[n] for n in row.dtype.names}
-            out.append(tuple(row.get(n, _MISSING) for n in names))
-        return names, out
-    names = heading.names
-    out = []
-    for row in rows:
-        values = tuple(row)
-        if len(values) != len(names):
-            raise DataJointError(
-                f"{name}: a row has {len(values)} values but the heading has {len(names)} "
-                f"attributes ({', '.join(names)})")
-        out.append(values)
-    return names, out
+_INTEGER = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
+            "uint64"}
+_FLOAT = {"float32", "float64"}
 
 
 class _Missing:
+    """Marks an attribute a row does not give (the column default applies)."""
+
     def __repr__(self) -> str:
         return "<missing>"
 
@@ -67,123 +44,500 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars, so every driver binds them."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def label(table: Table) -> str:
+    """How errors name a table: its class and its place in the database."""
+    return f"{type(table).__name__} ({table.node_name})" if table._schema else \
+        type(table).__name__
 
 
-def encode_columns(table: Table, names: list[str], rows: list[tuple[Any, ...]]
-                   ) -> list[tuple[Any, ...]]:
-    heading = table.heading
-    codecs = [heading[n].codec for n in names]
-    encoded = []
-    for row in rows:
-        values = []
-        for value, codec in zip(row, codecs):
-            if value is _MISSING:
-                values.append(value)
-            elif value is None:
-                values.append(None)
-            elif codec is not None:
-                values.append(codec.encode(value))
-            else:
-                values.append(_plain(value))
-        encoded.append(tuple(values))
-    return encoded
+@dataclass
+class Columns:
+    """Rows turned into columns: one sequence (list, tuple or ndarray) per attribute."""
 
+    names: list[str]
+    values: list[Any]
+    length: int
+
+
+# ------------------------------------------------------------------------- rows -> columns
+
+def to_columns(table: Table, rows: Any, *, ignore_extra_fields: bool) -> Columns:
+    """Columns from dicts, sequences in heading order, records, or a DataFrame."""
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(rows, pandas.DataFrame):
+        frame = rows.reset_index() if any(n is not None for n in rows.index.names) else rows
+        names = [str(c) for c in frame.columns]
+        if len(set(names)) != len(names):
+            raise DataJointError(f"{label(table)}: the DataFrame has duplicate column names")
+        values = [_series_values(frame.iloc[:, i]) for i in range(len(names))]
+        return _known(table, names, values, len(frame), ignore_extra_fields)
+    if isinstance(rows, np.ndarray) and rows.dtype.names is not None:
+        array = rows.reshape(-1)
+        names = list(array.dtype.names or ())
+        return _known(table, names, [array[n] for n in names], len(array), ignore_extra_fields)
+    if isinstance(rows, (Mapping, str, bytes)):
+        raise DataJointError(f"{label(table)}: insert takes a collection of rows; "
+                             "use insert1 for a single row")
+    try:
+        rows = rows if isinstance(rows, list) else list(rows)
+    except TypeError:
+        raise DataJointError(f"{label(table)}: cannot insert {type(rows).__name__} "
+                             "(expected rows: dicts, sequences, records or a DataFrame)") from None
+    if not rows:
+        return Columns([], [], 0)
+    first = rows[0]
+    if isinstance(first, np.void) and first.dtype.names:
+        try:
+            records = np.array(rows, dtype=first.dtype)
+        except (TypeError, ValueError):  # records of differing dtypes: read them as dicts
+            return _dict_columns(table, rows, ignore_extra_fields)
+        return to_columns(table, records, ignore_extra_fields=ignore_extra_fields)
+    if isinstance(first, Mapping):
+        return _dict_columns(table, rows, ignore_extra_fields)
+    return _sequence_columns(table, rows)
+
+
+def _series_values(series: Any) -> Any:
+    """A DataFrame column as an ndarray (extension dtypes give objects with None for NA)."""
+    if isinstance(series.dtype, np.dtype):
+        return series.to_numpy()
+    return series.to_numpy(dtype=object, na_value=None)
+
+
+def _dict_columns(table: Table, rows: list[Any], ignore_extra: bool) -> Columns:
+    first = rows[0]
+    names = list(first.keys())
+    width = len(names)
+    if width:
+        getter = itemgetter(*names)
+        try:  # the common case: every row has the same keys
+            if all(len(row) == width for row in rows):
+                picked = list(map(getter, rows))
+                values = list(zip(*picked)) if width > 1 else [picked]
+                return _known(table, names, values, len(rows), ignore_extra)
+        except (KeyError, TypeError, IndexError, ValueError):
+            pass
+    # rows with differing keys: the union of names, _MISSING where a row lacks one
+    seen: dict[str, None] = {}
+    dicts = []
+    for index, row in enumerate(rows):
+        if isinstance(row, np.void) and row.dtype.names:
+            row = {n: row[n] for n in row.dtype.names}
+        if not isinstance(row, Mapping):
+            raise DataJointError(f"{label(table)}: row {index} is a {type(row).__name__} "
+                                 "among dict rows")
+        seen.update(dict.fromkeys(row))
+        dicts.append(row)
+    names = list(seen)
+    values = [[row.get(name, _MISSING) for row in dicts] for name in names]
+    return _known(table, names, values, len(rows), ignore_extra)
+
+
+def _sequence_columns(table: Table, rows: list[Any]) -> Columns:
+    names = table.heading.names
+    kinds = set(map(type, rows))
+    if any(issubclass(k, (str, bytes, Mapping)) for k in kinds):
+        raise DataJointError(f"{label(table)}: rows must all be dicts or all be sequences "
+                             "in heading order")
+    try:
+        tuples = list(map(tuple, rows))
+    except TypeError:
+        raise DataJointError(f"{label(table)}: a row is neither a dict nor a sequence") from None
+    lengths = set(map(len, tuples))
+    if lengths != {len(names)}:
+        bad = next(n for n in lengths if n != len(names))
+        raise DataJointError(
+            f"{label(table)}: a row has {bad} values but the heading has {len(names)} "
+            f"attributes ({', '.join(names)})")
+    return Columns(list(names), list(zip(*tuples)), len(rows))
+
+
+def _known(table: Table, names: list[str], values: list[Any], length: int,
+           ignore_extra: bool) -> Columns:
+    kept = set(table._row_names(names, ignore_extra=ignore_extra))
+    pairs = [(n, v) for n, v in zip(names, values) if n in kept]
+    return Columns([n for n, _ in pairs], [v for _, v in pairs], length)
+
+
+# ------------------------------------------------------------------------- column conversion
+
+def _as_list(attr: Attribute, values: Any, where: str) -> list[Any]:
+    """A column as a list of Python values; numpy does the conversion in bulk."""
+    if not isinstance(values, np.ndarray):
+        return list(values)
+    if attr.codec is not None:
+        return list(values)  # one object per row (sub-arrays stay arrays)
+    if values.ndim != 1:
+        raise DataJointError(f"{where}: attribute {attr.name} ({attr.type}) got an array "
+                             f"of shape {values.shape[1:]} per row")
+    kind = values.dtype.kind
+    if kind == "f":
+        result = values.tolist()
+        for i in np.flatnonzero(np.isnan(values)).tolist():
+            result[i] = None
+        return result
+    if kind == "M":
+        unit = "D" if attr.type_info.category == "date" else "us"
+        return values.astype(f"datetime64[{unit}]").tolist()
+    if kind == "m":
+        return values.astype("timedelta64[us]").tolist()
+    if kind == "O":
+        return list(values)
+    return values.tolist()
+
+
+def _plain_scalars(values: list[Any]) -> list[Any]:
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+_NATIVE: dict[str, set[type]] = {
+    "int": {int, bool}, "float": {int, float, bool}, "decimal": {int, float, Decimal},
+    "bool": {bool}, "date": {datetime.date}, "time": {datetime.time, datetime.timedelta},
+    "datetime": {datetime.datetime},
+}
+
+
+def _family(category: str) -> str | None:
+    if category in _INTEGER:
+        return "int"
+    if category in _FLOAT:
+        return "float"
+    if category == "timestamp":
+        return "datetime"
+    return category if category in _NATIVE else None
+
+
+def _invalid(attr: Attribute, value: Any, where: str) -> DataJointError:
+    return DataJointError(f"{where}: invalid value {value!r} for attribute {attr.name} "
+                          f"({attr.type})")
+
+
+def _coerce(attr: Attribute, family: str, value: Any, where: str) -> Any:
+    """One value of a type the driver would not take as is for this attribute: converted
+    where the meaning is unambiguous (numeric strings, whole floats, ISO dates), else refused."""
+    try:
+        if family == "int":
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, (str, Decimal)):
+                number = Decimal(str(value).strip())
+                if number == number.to_integral_value():
+                    return int(number)
+        elif family == "float":
+            if isinstance(value, (str, Decimal)):
+                return float(value)
+        elif family == "decimal":
+            if isinstance(value, str):
+                return Decimal(value.strip())
+        elif family == "bool":
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+                return value.strip().lower() in ("true", "1")
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+        elif family == "date":
+            if isinstance(value, datetime.datetime):
+                return value.date()
+            if isinstance(value, str):
+                text = value.strip()
+                try:
+                    return datetime.date.fromisoformat(text)
+                except ValueError:
+                    return datetime.datetime.fromisoformat(text).date()
+        elif family == "datetime":
+            if isinstance(value, datetime.datetime):  # a subclass such as pandas.Timestamp
+                to_python = getattr(value, "to_pydatetime", None)
+                return to_python() if to_python else datetime.datetime.fromisoformat(
+                    value.isoformat())
+            if isinstance(value, datetime.date):
+                return datetime.datetime.combine(value, datetime.time())
+            if isinstance(value, str):
+                return datetime.datetime.fromisoformat(value.strip())
+        elif family == "time":
+            if isinstance(value, str):
+                return datetime.time.fromisoformat(value.strip())
+    except (ValueError, InvalidOperation, ArithmeticError, OverflowError):
+        pass
+    raise _invalid(attr, value, where)
+
+
+def codec_options(table: Table, attr: Attribute) -> dict[str, Any]:
+    """The context a codec is given besides the value (where codecs know a context)."""
+    make_context = getattr(codecs, "CodecContext", None)
+    if make_context is None:
+        return {}
+    return {"context": make_context(schema=table.database if table._schema else "",
+                                    table=type(table).__name__, attribute=attr.name,
+                                    connection=table._connection)}
+
+
+def convert_column(attr: Attribute, values: Any, where: str, *,
+                   keys: Sequence[dict[str, Any]] | None = None,
+                   options: Mapping[str, Any] | None = None) -> tuple[list[Any], Any]:
+    """(values ready for the dialect's bind processing, mask of rows taking the default).
+
+    NaN and None mean NULL; where the attribute has a default (or auto_increment) they mean
+    "use the default", as a missing attribute does. Type checks look at the set of Python
+    types in the column, so a clean column costs no per-value Python work.
+    """
+    values = _as_list(attr, values, where)
+    kinds = set(map(type, values))
+    codec = attr.codec
+    if codec is not None:
+        encode = codec.encode
+        extra = dict(options or {})
+        if keys is not None:
+            values = [v if v is None or v is _MISSING else encode(v, key=k, **extra)
+                      for v, k in zip(values, keys)]
+        else:
+            values = [v if v is None or v is _MISSING else encode(v, **extra) for v in values]
+    else:
+        if any(issubclass(k, np.generic) for k in kinds):
+            values = _plain_scalars(values)
+            kinds = set(map(type, values))
+        if float in kinds and any(v != v for v in values if type(v) is float):
+            values = [None if type(v) is float and v != v else v for v in values]
+        family = _family(attr.type_info.category)
+        if family is not None:
+            native = _NATIVE[family] | {type(None), _Missing}
+            if kinds - native:
+                values = [v if type(v) in native else _coerce(attr, family, v, where)
+                          for v in values]
+        kinds = set(map(type, values))
+    missing = None
+    if type(None) in kinds or _Missing in kinds:
+        takes_default = attr.default is not None or attr.autoincrement
+        if type(None) in kinds and not (takes_default or attr.nullable):
+            row = next(i for i, v in enumerate(values) if v is None)
+            raise MissingAttributeError(f"{where}: attribute {attr.name} ({attr.type}) needs a "
+                                        f"value; row {row} has none")
+        if takes_default:
+            missing = np.fromiter((v is None or v is _MISSING for v in values), dtype=bool,
+                                  count=len(values))
+        elif _Missing in kinds:
+            missing = np.fromiter((v is _MISSING for v in values), dtype=bool,
+                                  count=len(values))
+        if missing is not None:
+            values = [None if v is _MISSING else v for v in values]
+    return values, missing
+
+
+def _bind(column: sa.Column[Any], dialect: Any, values: list[Any], attr: Attribute,
+          where: str) -> list[Any]:
+    """Apply the dialect's bind processor of the column to a whole column."""
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return values
+    try:
+        return [None if v is None else processor(v) for v in values]
+    except (TypeError, ValueError, LookupError, AttributeError, DataJointError) as error:
+        bad = next((v for v in values if v is not None and _fails(processor, v)), None)
+        raise DataJointError(f"{where}: invalid value {bad!r} for attribute {attr.name} "
+                             f"({attr.type}): {error}") from error
+
+
+def _fails(processor: Any, value: Any) -> bool:
+    try:
+        processor(value)
+    except Exception:
+        return True
+    return False
+
+
+# ------------------------------------------------------------------------- inserting
 
 def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
                 ignore_extra_fields: bool = False, replace: bool = False,
                 chunk_size: int | None = None) -> None:
+    """Insert rows into table in one transaction (see Table.insert)."""
     from .expression import QueryExpression
     from .table import missing_required
 
-    if isinstance(rows, QueryExpression) and not isinstance(rows, type(table)) or (
-            isinstance(rows, type) and issubclass(rows, QueryExpression)):
-        raise DataJointError("INSERT ... SELECT from a query is not supported yet")
-    name = type(table).__name__
-    names, values = normalize_rows(table, rows, ignore_extra_fields=ignore_extra_fields)
-    if not values:
+    if skip_duplicates and replace:
+        raise DataJointError("insert: skip_duplicates and replace exclude each other")
+    mode = "replace" if replace else "skip" if skip_duplicates else "insert"
+    if isinstance(rows, type) and issubclass(rows, QueryExpression):
+        rows = rows()
+    if isinstance(rows, QueryExpression):
+        _insert_select(table, rows, mode=mode, ignore_extra_fields=ignore_extra_fields)
         return
-    missing_required(table.heading, names, name)
-    values = encode_columns(table, names, values)
-    # rows that lack some attributes are grouped by the attributes they have
-    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for row in values:
-        present = tuple(n for n, v in zip(names, row) if v is not _MISSING)
-        if len(present) == len(names):
-            groups.setdefault(tuple(names), []).append(row)
-        else:
-            groups.setdefault(present, []).append(tuple(v for v in row if v is not _MISSING))
-    for present in groups:
-        missing_required(table.heading, present, name)
-    connection = table.connection
-    backend = connection.backend_impl
+    where = label(table)
+    columns = to_columns(table, rows, ignore_extra_fields=ignore_extra_fields)
+    if not columns.length:
+        return
+    heading = table.heading
+    missing_required(heading, columns.names, where)
     sa_table = table._sa_table
     assert sa_table is not None
+    connection = table.connection
+    dialect = connection.engine.dialect
+    keys = None
+    if any(heading[n].codec is not None for n in columns.names) and all(
+            k in columns.names for k in table.primary_key):
+        key_columns = [columns.values[columns.names.index(k)] for k in table.primary_key]
+        keys = [dict(zip(table.primary_key, k)) for k in zip(*key_columns)]
+    names: list[str] = []
+    values: list[list[Any]] = []
+    masks: dict[str, Any] = {}
+    for name, column in zip(columns.names, columns.values):
+        attr = heading[name]
+        converted, missing = convert_column(
+            attr, column, where, keys=keys,
+            options=codec_options(table, attr) if attr.codec is not None else None)
+        if missing is not None:
+            masks[name] = missing
+        names.append(name)
+        values.append(_bind(sa_table.c[name], dialect, converted, attr, where))
+    groups = _group(names, values, masks, columns.length)
+    for present, _ in groups:
+        missing_required(heading, present, where)
     key = table.primary_key
-    mode = "replace" if replace else "skip" if skip_duplicates else "insert"
     size = chunk_size or int(config["insert.chunk_size"])
+    backend = connection.backend_impl
     try:
         with connection.session(write=True) as sa_conn:
-            for present, group in groups.items():
-                if mode == "skip" and backend.skip_needs_prefilter:
-                    group = _without_existing_keys(sa_conn, sa_table, present, group, key)
-                for start in range(0, len(group), size):
-                    backend.insert_rows(sa_conn, sa_table, present, group[start:start + size],
-                                        mode=mode, key=key)
-    except sa.exc.DBAPIError as error:
-        raise connection.classify(error, name) from error
+            for present, group_rows in groups:
+                if mode == "replace":
+                    group_rows = _last_per_key(present, group_rows, key)
+                for start in range(0, len(group_rows), size):
+                    backend.insert_rows(sa_conn, sa_table, present,
+                                        group_rows[start:start + size], mode=mode, key=key)
+    except DataJointError:
+        raise
+    except Exception as error:
+        raise classified(connection, error, table, "insert into") from error
 
 
-def _without_existing_keys(sa_conn: Any, sa_table: sa.Table, names: Iterable[str],
-                           rows: list[tuple[Any, ...]], key: list[str]) -> list[tuple[Any, ...]]:
-    names = list(names)
-    positions = [names.index(k) for k in key]
-    wanted = {tuple(row[p] for p in positions) for row in rows}
-    existing: set[tuple[Any, ...]] = set()
-    columns = [sa_table.c[k] for k in key]
-    keys = list(wanted)
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start:start + 1000]
-        condition = sa.tuple_(*columns).in_(chunk) if len(columns) > 1 else columns[0].in_(
-            [k[0] for k in chunk])
-        existing.update(tuple(r) for r in sa_conn.execute(sa.select(*columns).where(condition)))
-    seen: set[tuple[Any, ...]] = set()
-    kept = []
-    for row in rows:
-        k = tuple(row[p] for p in positions)
-        if k not in existing and k not in seen:
-            seen.add(k)
-            kept.append(row)
-    return kept
+def _group(names: list[str], values: list[list[Any]], masks: dict[str, Any], length: int
+           ) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+    """Row tuples grouped by the attributes they give (rows lacking one leave it out)."""
+    if not masks:
+        return [(names, list(zip(*values)))]
+    masked = list(masks)
+    pattern = np.zeros(length, dtype=np.int64)
+    for bit, name in enumerate(masked):
+        pattern |= masks[name].astype(np.int64) << bit
+    groups = []
+    for code in np.unique(pattern).tolist():
+        rows = np.flatnonzero(pattern == code)
+        omitted = {name for bit, name in enumerate(masked) if code >> bit & 1}
+        present = [n for n in names if n not in omitted]
+        chosen = [v for n, v in zip(names, values) if n not in omitted]
+        if len(rows) == length:
+            groups.append((present, list(zip(*chosen))))
+        else:
+            pick = rows.tolist()
+            groups.append((present, list(zip(*([column[i] for i in pick]
+                                                 for column in chosen)))))
+    return groups
 
+
+def _last_per_key(names: list[str], rows: list[tuple[Any, ...]], key: list[str]
+                  ) -> list[tuple[Any, ...]]:
+    """For replace: one row per primary key, the last one given (as sequential upserts)."""
+    positions = [names.index(k) for k in key if k in names]
+    if len(positions) != len(key):
+        return rows
+    latest = {tuple(row[p] for p in positions): row for row in rows}
+    return rows if len(latest) == len(rows) else list(latest.values())
+
+
+def _insert_select(table: Table, expr: Any, *, mode: str, ignore_extra_fields: bool) -> None:
+    """Server-side INSERT ... SELECT from a query expression."""
+    from .table import missing_required
+
+    where = label(table)
+    names = table._row_names(expr.heading.names, ignore_extra=ignore_extra_fields)
+    missing_required(table.heading, names, where)
+    sa_table = table._sa_table
+    assert sa_table is not None
+    connection = table.connection
+    statement = connection.backend_impl.insert_select_statement(
+        sa_table, names, expr.to_select(), mode=mode, key=table.primary_key)
+    try:
+        with connection.session(write=True) as sa_conn:
+            sa_conn.execute(statement)
+    except DataJointError:
+        raise
+    except Exception as error:
+        raise classified(connection, error, table, "insert into") from error
+
+
+def classified(connection: Connection, error: BaseException, table: Table, action: str
+               ) -> BaseException:
+    """The DataJointError for an error of the driver (named, with the original chained)."""
+    where = label(table)
+    result = connection.classify(error, where)
+    if not isinstance(result, DataJointError):
+        orig = getattr(error, "orig", None) or error
+        result = DataJointError(f"Cannot {action} {where}: "
+                                f"{type(orig).__name__}: {' '.join(str(orig).split())}")
+    if isinstance(result, IntegrityError) and action == "insert into":
+        parents = _foreign_keys(table)
+        if parents:
+            result = IntegrityError(f"{result} (a parent row is missing; foreign keys: "
+                                    f"{parents})")
+    return result
+
+
+def _foreign_keys(table: Table) -> str:
+    sa_table = table._sa_table
+    if sa_table is None:
+        return ""
+    described = []
+    for fk in sa_table.foreign_key_constraints:
+        parent = fk.referred_table.name
+        described.append(f"({', '.join(fk.column_keys)}) -> {parent}")
+    return "; ".join(described)
+
+
+# ------------------------------------------------------------------------- updating
 
 def update_row(table: Table, row: Mapping[str, Any]) -> None:
-    """Update secondary attributes of exactly one existing row."""
-    name = type(table).__name__
+    """Update secondary attributes of exactly one existing row, named by its primary key."""
+    where = label(table)
+    if not isinstance(row, Mapping):
+        if isinstance(row, np.void) and row.dtype.names:
+            row = {n: row[n] for n in row.dtype.names}
+        else:
+            raise DataJointError(f"update1 of {where} takes a dict with the primary key and "
+                                 "the attributes to change")
     key = table.primary_key
     missing = [k for k in key if k not in row]
     if missing:
-        raise DataJointError(f"update1 of {name} needs the whole primary key; missing "
+        raise DataJointError(f"update1 of {where} needs the whole primary key; missing "
                              f"{', '.join(missing)}")
     table._row_names(row.keys(), ignore_extra=False)
-    changes = {k: v for k, v in row.items() if k not in key}
+    heading = table.heading
+    changes = [k for k in row if k not in key]
     if not changes:
-        raise DataJointError(f"update1 of {name}: nothing to update")
+        raise DataJointError(f"update1 of {where}: nothing to update")
     sa_table = table._sa_table
     assert sa_table is not None
-    encoded = encode_columns(table, list(changes), [tuple(changes.values())])[0]
-    statement = sa.update(sa_table).where(*(sa_table.c[k] == _plain(row[k]) for k in key)) \
-        .values(dict(zip(changes, encoded)))
+    values: dict[str, Any] = {}
+    for name in [*key, *changes]:
+        attr = heading[name]
+        converted, missing_mask = convert_column(
+            attr, [row[name]], where, keys=[{k: row[k] for k in key}],
+            options=codec_options(table, attr) if attr.codec is not None else None)
+        if missing_mask is not None and missing_mask[0] and name in changes:
+            if heading[name].nullable:
+                converted = [None]
+            else:
+                raise MissingAttributeError(f"update1 of {where}: attribute {name} cannot be "
+                                            "set to NULL")
+        values[name] = converted[0]
+    match = [sa_table.c[k] == values[k] for k in key]
     connection = table.connection
     try:
         with connection.session(write=True) as sa_conn:
-            count = sa_conn.execute(statement).rowcount
-            if count != 1:
-                raise DataJointError(f"update1 of {name}: no row with key "
+            found = sa_conn.execute(sa.select(sa.func.count()).select_from(sa_table)
+                                    .where(*match)).scalar()
+            if not found:
+                raise DataJointError(f"update1 of {where}: no row with key "
                                      f"{ {k: row[k] for k in key} }")
-    except sa.exc.DBAPIError as error:
-        raise connection.classify(error, name) from error
+            sa_conn.execute(sa.update(sa_table).where(*match)
+                            .values({c: values[c] for c in changes}))
+    except DataJointError:
+        raise
+    except Exception as error:
+        raise classified(connection, error, table, "update") from error

@@ -157,14 +157,17 @@ class Table(QueryExpression, metaclass=TableMeta):
                     chunk_size=chunk_size)
 
     def _check_direct_insert(self, allow_direct_insert: bool | None) -> None:
-        if self.tier not in ("imported", "computed") or allow_direct_insert:
+        """Imported and Computed tables (and their parts) are filled by populate(): a direct
+        insert is refused unless a running make() allows it (connection._allowed_inserts)."""
+        master = getattr(type(self), "master", None) if self.tier == "part" else None
+        tier = master.tier if master is not None else self.tier
+        if tier not in ("imported", "computed") or allow_direct_insert:
             return
         allowed = getattr(self.connection, "_allowed_inserts", ())
-        master = getattr(type(self), "master", None)
-        names = {self.node_name, getattr(master, "node_name", None) if master else None}
+        names = {self.node_name, master().node_name if master is not None else None}
         if not names & set(allowed):
             raise DataJointError(
-                f"Inserts into {type(self).__name__} ({self.tier}) are made by populate(); "
+                f"Inserts into {type(self).__name__} ({tier}) are made by populate(); "
                 "use allow_direct_insert=True to insert directly")
 
     def update1(self, row: Mapping[str, Any]) -> None:
@@ -183,7 +186,13 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     def delete(self, transaction: bool = True, safemode: bool | None = None,
                force_parts: bool = False) -> int:
-        """Delete these rows and every dependent row, in one transaction."""
+        """Delete these rows and every dependent row (across schemas) in one transaction.
+
+        With safemode on (dj.config['safemode'] unless given) the row counts per table are
+        shown and the deletion is committed only when confirmed. Deleting part rows whose
+        master rows stay is refused unless force_parts=True. Returns the number of rows
+        deleted from this table.
+        """
         from .delete import cascade_delete
 
         return cascade_delete(self, safemode=safemode, force_parts=force_parts)
@@ -193,12 +202,17 @@ class Table(QueryExpression, metaclass=TableMeta):
         from .delete import drop_tables
 
         drop_tables(self.connection, [self.node_name])
+        if self._schema is not None:
+            self._schema.forget_tables([self.node_name])
 
     def drop(self, force: bool = False) -> None:
-        """Drop this table and every table that depends on it, children first."""
+        """Drop this table and every table that depends on it, children first.
+
+        A part table is dropped with its master; `force=True` drops it alone and skips the
+        confirmation."""
         from .delete import drop_with_dependents
 
-        drop_with_dependents(self, prompt=not force)
+        drop_with_dependents(self, prompt=not force, force=force)
 
     # ---- describing ---------------------------------------------------------------------
     def describe(self, printout: bool = True) -> str:

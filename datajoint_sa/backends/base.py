@@ -6,6 +6,7 @@ behaviour lives here; `sqlite.py`, `postgresql.py` and `mysql.py` override only 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ from ..errors import (
     IntegrityError,
     LostConnectionError,
     MissingAttributeError,
+    UnknownAttributeError,
 )
 
 
@@ -29,8 +31,6 @@ class Backend:
     sqlglot_dialect: ClassVar[str] = ""
     #: whether column and table comments are stored natively (else in a hidden table)
     native_comments: ClassVar[bool] = True
-    #: skip_duplicates needs existing keys filtered out first (no conflict target in SQL)
-    skip_needs_prefilter: ClassVar[bool] = False
     #: the largest identifier the backend accepts
     max_identifier_length: ClassVar[int] = 64
 
@@ -103,48 +103,135 @@ class Backend:
         mode: str = "insert",
         key: Sequence[str] = (),
     ) -> None:
-        """Bulk insert; mode is "insert", "skip" (skip rows whose primary key exists) or
-        "replace" (upsert on the primary key)."""
+        """Bulk insert of rows already in driver form (tuples in `columns` order).
+
+        `mode` is "insert", "skip" (skip rows whose primary key exists; a secondary unique
+        violation still raises) or "replace" (upsert on the primary key). The neutral path
+        is the driver's own executemany of one compiled statement, inside the caller's
+        transaction.
+        """
         if not rows:
             return
         stmt = self.insert_statement(table, columns, mode=mode, key=key)
-        conn.execute(stmt, [dict(zip(columns, row)) for row in rows])
+        execute_many(conn, stmt, columns, rows)
 
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
     ) -> sa.Insert:
+        """INSERT of `columns` with the backend's form of skip/replace on the primary key."""
         raise NotImplementedError
+
+    def insert_select_statement(
+        self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any], *, mode: str,
+        key: Sequence[str]
+    ) -> sa.Insert:
+        """Server-side INSERT ... SELECT with the same skip/replace semantics as insert_rows."""
+        source = select.subquery()
+        return self.insert_statement(table, columns, mode=mode, key=key).from_select(
+            list(columns), sa.select(*(source.c[c] for c in columns)))
 
     # ---- errors -------------------------------------------------------------------------
     def classify_error(self, error: BaseException, table: str = "") -> DataJointError | None:
         """A DataJointError subclass for a driver error, or None when it is not ours to name."""
-        kind = self.error_kind(getattr(error, "orig", error))
-        where = f" in {table}" if table else ""
-        message = str(getattr(error, "orig", error)).strip()
+        orig = getattr(error, "orig", None) or error
+        kind = self.error_kind(orig)
         if kind is None:
             return None
-        cls = {
-            "duplicate": DuplicateError,
-            "foreign_key": IntegrityError,
-            "not_null": MissingAttributeError,
-            "check": DataJointError,
-            "access": AccessError,
-            "lost": LostConnectionError,
-            "data": DataJointError,
-        }[kind]
-        prefix = {
-            "duplicate": "Duplicate entry",
-            "foreign_key": "Foreign key violation",
-            "not_null": "Missing value",
-            "check": "Value out of range or not allowed",
-            "access": "Access denied",
-            "lost": "Lost connection",
-            "data": "Invalid value",
-        }[kind]
-        return cls(f"{prefix}{where}: {message}")
+        where = f" in {table}" if table else ""
+        message = " ".join(str(orig).split())
+        return _KIND_CLASSES[kind](f"{_KIND_PREFIXES[kind]}{where}: {message}")
 
     def error_kind(self, orig: BaseException) -> str | None:
+        """One of the keys of _KIND_CLASSES for a driver exception, or None."""
         return None
+
+_KIND_CLASSES: dict[str, type[DataJointError]] = {
+    "duplicate": DuplicateError,
+    "foreign_key": IntegrityError,
+    "not_null": MissingAttributeError,
+    "unknown_column": UnknownAttributeError,
+    "check": DataJointError,
+    "access": AccessError,
+    "lost": LostConnectionError,
+    "data": DataJointError,
+}
+_KIND_PREFIXES = {
+    "duplicate": "Duplicate entry",
+    "foreign_key": "Foreign key violation",
+    "not_null": "Missing value",
+    "unknown_column": "Unknown attribute",
+    "check": "Value out of range or not allowed",
+    "access": "Access denied",
+    "lost": "Lost connection",
+    "data": "Invalid value",
+}
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def driver_sql(conn: SAConnection, stmt: sa.Insert, columns: Sequence[str]
+               ) -> tuple[str, list[str]]:
+    """The statement compiled for this connection's driver with positional parameters,
+    and the column order those parameters follow.
+
+    Named `%(name)s` parameters (PyMySQL, psycopg) are rewritten to `%s`, which both drivers
+    accept and which lets PyMySQL fold an executemany into multi-row INSERTs.
+    """
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
+    if compiled.positiontup is not None:
+        return compiled.string, list(compiled.positiontup)
+    order: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        order.append(match.group(1))
+        return "%s"
+
+    return _NAMED_PARAMETER.sub(positional, compiled.string), order
+
+
+def execute_many(conn: SAConnection, stmt: sa.Insert, columns: Sequence[str],
+                 rows: Sequence[Sequence[Any]]) -> None:
+    """cursor.executemany of one compiled statement on the transaction's DBAPI connection."""
+    sql, order = driver_sql(conn, stmt, columns)
+    if order != list(columns):
+        positions = [list(columns).index(name) for name in order]
+        rows = [tuple(row[p] for p in positions) for row in rows]
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def without_existing_keys(conn: SAConnection, table: sa.Table, columns: Sequence[str],
+                          rows: Sequence[Sequence[Any]], key: Sequence[str],
+                          chunk: int = 2000) -> list[Sequence[Any]]:
+    """The rows whose primary key is neither in the table nor in an earlier row.
+
+    For backends whose upsert has no conflict target (MySQL): one SELECT per `chunk` keys.
+    """
+    names = list(columns)
+    positions = [names.index(k) for k in key]
+    if len(positions) == 1:
+        p = positions[0]
+        keys_of: Any = lambda row: (row[p],)  # noqa: E731
+    else:
+        keys_of = lambda row: tuple(row[q] for q in positions)  # noqa: E731
+    wanted = list(dict.fromkeys(map(keys_of, rows)))
+    # the values are in driver form already: compare and bind them without type processing
+    key_columns = [sa.type_coerce(table.c[k], sa.types.NullType()) for k in key]
+    existing: set[tuple[Any, ...]] = set()
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start:start + chunk]
+        condition = (key_columns[0].in_([k[0] for k in part]) if len(key_columns) == 1
+                     else sa.tuple_(*key_columns).in_(part))
+        existing.update(map(tuple, conn.execute(sa.select(*key_columns).where(condition))))
+    kept = []
+    for row in rows:
+        k = keys_of(row)
+        if k not in existing:
+            existing.add(k)
+            kept.append(row)
+    return kept
 
 
 def chunked(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

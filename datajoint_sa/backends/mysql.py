@@ -11,7 +11,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend
+from .base import Backend, execute_many, without_existing_keys
 
 SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
@@ -33,6 +33,7 @@ _ERRNO_KINDS = {
     1366: "data",  # incorrect value
     1292: "data",  # incorrect datetime
     1406: "data",  # data too long
+    1054: "unknown_column",
     1142: "access",
     1044: "access",
     1045: "access",
@@ -71,7 +72,6 @@ class BinaryUUID(sa.types.TypeDecorator[uuid.UUID]):
 class MySQLBackend(Backend):
     name = "mysql"
     sqlglot_dialect = "mysql"
-    skip_needs_prefilter = True
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
         return {"connect_args": {"charset": "utf8mb4"}, "pool_recycle": 3600}
@@ -125,14 +125,43 @@ class MySQLBackend(Backend):
     def needs_check(self, category: str) -> bool:
         return False  # native (unsigned) integers, ENUM and strict mode enforce it all
 
+    def insert_rows(
+        self,
+        conn: SAConnection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        mode: str = "insert",
+        key: Sequence[str] = (),
+    ) -> None:
+        # PyMySQL folds executemany of one INSERT into multi-row INSERTs of up to 1 MB each
+        if mode == "skip":
+            rows = without_existing_keys(conn, table, columns, rows, key)
+        if rows:
+            execute_many(conn, self.insert_statement(table, columns, mode=mode, key=key),
+                         columns, rows)
+
+    def insert_select_statement(
+        self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any], *, mode: str,
+        key: Sequence[str]
+    ) -> sa.Insert:
+        source = select.subquery()
+        body = sa.select(*(source.c[c] for c in columns))
+        if mode == "skip":
+            existing = table.alias("dj_existing")
+            body = body.where(~sa.exists().where(*(existing.c[k] == source.c[k] for k in key)))
+        return self.insert_statement(table, columns, mode=mode, key=key).from_select(
+            list(columns), body)
+
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
     ) -> sa.Insert:
         stmt = mysql_insert(table)
         if mode == "skip":
             # MySQL has no conflict target: ON DUPLICATE KEY and INSERT IGNORE would also
-            # swallow secondary unique violations, so existing keys are filtered out by the
-            # caller (see skip_needs_prefilter) and the insert itself stays plain.
+            # swallow secondary unique violations, so rows with existing keys are filtered
+            # out first (insert_rows, insert_select_statement) and the insert stays plain.
             return stmt
         if mode == "replace":
             update = {c: stmt.inserted[c] for c in columns if c not in key} or {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,25 @@ _SQLSTATE_KINDS = {
     "22007": "data",  # invalid datetime format
     "22008": "data",  # datetime field overflow
     "42501": "access",
+    "42703": "unknown_column",
 }
+#: below this many rows a pipelined executemany beats setting up a COPY
+COPY_MIN_ROWS = 200
+
+
+def _copy(conn: SAConnection, target: str, columns: Sequence[str],
+          rows: Sequence[Sequence[Any]]) -> None:
+    """COPY rows into `target` through psycopg on the transaction's own connection."""
+    preparer = conn.dialect.identifier_preparer
+    sql = f"COPY {target} ({', '.join(preparer.quote(c) for c in columns)}) FROM STDIN"
+    cursor = conn.connection.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    finally:
+        cursor.close()
 
 
 class UInt64(sa.types.TypeDecorator[int]):
@@ -62,6 +81,38 @@ class PostgreSQLBackend(Backend):
         if category == "json":
             return pg.JSONB(none_as_null=True)
         return None
+
+    def insert_rows(
+        self,
+        conn: SAConnection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        mode: str = "insert",
+        key: Sequence[str] = (),
+    ) -> None:
+        """COPY for bulk loads; small batches take a plain (pipelined) executemany."""
+        if len(rows) < COPY_MIN_ROWS:
+            super().insert_rows(conn, table, columns, rows, mode=mode, key=key)
+            return
+        preparer = conn.dialect.identifier_preparer
+        if mode == "insert":
+            _copy(conn, preparer.format_table(table), columns, rows)
+            return
+        # COPY has no conflict handling: load a scratch table, then INSERT ... SELECT from it
+        # with ON CONFLICT on the primary key
+        scratch = sa.Table(f"dj_load_{uuid.uuid4().hex[:12]}", sa.MetaData(),
+                           *(sa.Column(c, table.c[c].type) for c in columns))
+        columns_sql = ", ".join(preparer.quote(c) for c in columns)
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {preparer.format_table(scratch)} ON COMMIT DROP AS "
+            f"SELECT {columns_sql} FROM {preparer.format_table(table)} WITH NO DATA")
+        _copy(conn, preparer.format_table(scratch), columns, rows)
+        conn.execute(self.insert_select_statement(
+            table, columns, sa.select(*scratch.c), mode=mode, key=key))
+        # on an error the rollback removes the scratch table; on success drop it at once
+        conn.exec_driver_sql(f"DROP TABLE {preparer.format_table(scratch)}")
 
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]

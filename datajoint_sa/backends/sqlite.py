@@ -131,6 +131,17 @@ class SQLiteBackend(Backend):
             return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
         return stmt
 
+    def insert_select_statement(
+        self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any], *, mode: str,
+        key: Sequence[str]
+    ) -> sa.Insert:
+        # SQLite reads `ON CONFLICT` after `SELECT ... FROM x` as a join constraint unless the
+        # SELECT has a WHERE clause, so it always gets one
+        source = select.subquery()
+        body = sa.select(*(source.c[c] for c in columns)).where(sa.true())
+        return self.insert_statement(table, columns, mode=mode, key=key).from_select(
+            list(columns), body)
+
     def error_kind(self, orig: BaseException) -> str | None:
         text = str(orig)
         if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:
@@ -141,6 +152,8 @@ class SQLiteBackend(Backend):
             return "not_null"
         if "CHECK constraint failed" in text:
             return "check"
+        if "has no column named" in text or "no such column" in text:
+            return "unknown_column"
         if isinstance(orig, sqlite3.DataError):
             return "data"
         return None
