@@ -135,11 +135,7 @@ def hardest_courses() -> dj.QueryExpression:
 
 
 #: queries whose operators the library does not offer yet (the run skips them)
-PENDING: set[str] = {
-    "born_2004_or_later", "west_coast_women", "undeclared", "never_graded", "math_majors",
-    "student_directory", "utah_or_neuroscience", "current_section_sizes", "gpa",
-    "department_grades", "majors_by_term", "honor_roll", "hardest_courses",
-}
+PENDING: set[str] = {"gpa", "department_grades", "honor_roll", "hardest_courses"}
 
 
 def runnable() -> list[Callable[[], dj.QueryExpression]]:
