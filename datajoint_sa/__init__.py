@@ -8,9 +8,11 @@ from __future__ import annotations
 from . import errors
 from .codecs import Codec
 from .connection import Connection, conn
+from .diagram import Diagram
 from .errors import DataJointError
 from .expression import AndList, Not, QueryExpression, Top, U
 from .heading import Attribute, Heading
+from .reflect import VirtualModule
 from .schema import Schema, list_schemas
 from .settings import config
 from .table import Table
@@ -25,6 +27,7 @@ __all__ = [
     "Computed",
     "Connection",
     "DataJointError",
+    "Diagram",
     "Heading",
     "Imported",
     "Lookup",
@@ -34,6 +37,7 @@ __all__ = [
     "QueryExpression",
     "Schema",
     "Table",
+    "VirtualModule",
     "Top",
     "U",
     "config",

@@ -179,6 +179,29 @@ class Schema:
             names = self.connection.backend_impl.list_tables(sa_conn, self.database)
         return [n for n in names if not n.startswith(HIDDEN_PREFIX)]
 
+    # ---- reflection (see reflect.py) ----------------------------------------------------
+    def spawn_missing_classes(self, context: dict[str, Any] | None = None) -> list[str]:
+        """Declare, into `context` (default: the caller's namespace), a class for every table
+        of the schema that has none there yet; returns their names."""
+        from .reflect import caller_namespace, spawn_missing_classes
+
+        if context is None:
+            context = self.context if self.context is not None else caller_namespace()
+        return spawn_missing_classes(self, context)
+
+    def code(self) -> str:
+        """Python source that re-declares this schema, written from the database."""
+        from .reflect import schema_code
+
+        return schema_code(self)
+
+    def save(self, path: str | None = None) -> str:
+        """Write `code()` to `path` (default: `<schema name>.py`); returns the path."""
+        path = path or f"{self.database}.py"
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(self.code())
+        return path
+
     def drop(self, force: bool = False) -> None:
         """Drop every table of the schema (and dependents in other schemas), then the schema."""
         if not self.exists:

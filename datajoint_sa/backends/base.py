@@ -82,6 +82,11 @@ class Backend:
         """(table comment, {column: comment}) where comments are not native, else None."""
         return None
 
+    def autoincrement_columns(self, conn: SAConnection, sa_schema: str | None, sa_name: str,
+                              columns: Sequence[dict[str, Any]]) -> set[str]:
+        """Names of auto-increment columns among the Inspector's `columns` of a table."""
+        return {c["name"] for c in columns if c.get("autoincrement") is True}
+
     # ---- types --------------------------------------------------------------------------
     def type_variant(self, category: str, args: Sequence[Any]) -> sa.types.TypeEngine[Any] | None:
         """This backend's own column type for a DataJoint type category, where it has one."""

@@ -117,6 +117,15 @@ class SQLiteBackend(Backend):
         table_comment = next((text for c, text in rows if not c), "")
         return table_comment, columns
 
+    def autoincrement_columns(self, conn: SAConnection, sa_schema: str | None, sa_name: str,
+                              columns: Sequence[dict[str, Any]]) -> set[str]:
+        # the Inspector does not report AUTOINCREMENT: read it from the table's DDL
+        ddl = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
+                                   "name = :name"), {"name": sa_name}).scalar() or ""
+        if "AUTOINCREMENT" not in ddl.upper():
+            return set()
+        return {c["name"] for c in columns if c.get("primary_key")}
+
     # ---- writing ------------------------------------------------------------------------
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
