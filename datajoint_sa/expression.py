@@ -155,6 +155,52 @@ def _order_clauses(parts: Parts, top: TopSpec, heading: Heading) -> tuple[Any, .
     return tuple(clauses)
 
 
+def _inner_steps(froms: FromClause) -> list[tuple[FromClause, Any]] | None:
+    """A left-deep chain of inner joins as [(element, its ON clause)], else None."""
+    if not isinstance(froms, sa.Join):
+        return [(froms, None)]
+    if froms.isouter or froms.full or isinstance(froms.right, sa.Join):
+        return None
+    steps = _inner_steps(froms.left)
+    return None if steps is None else [*steps, (froms.right, froms.onclause)]
+
+
+def prepare_operands(a: Parts, b: Parts, *, outer: bool = False) -> tuple[Parts, Parts]:
+    """The operands of a join, each wrapped into a derived table where SQL needs it.
+
+    An operand with grouping, DISTINCT or paging is wrapped; so is the right operand when it
+    shares a table with the left one (a self-join), and when it is a join itself that cannot
+    be chained flat (the right side of an outer join, or a join containing one).
+    """
+    if not a.plain:
+        a = a.wrap()
+    if (not b.plain or b.tables & a.tables
+            or (isinstance(b.froms, sa.Join) and (outer or _inner_steps(b.froms) is None))):
+        b = b.wrap()
+    return a, b
+
+
+def link(a: Parts, b: Parts, on: list[ColumnElement[Any]], *, outer: bool = False
+         ) -> FromClause:
+    """`a JOIN b ON on`, chaining b's own inner joins flat (no right-nested joins, which
+    SQLite cannot resolve); each condition goes to the first join where its tables are
+    present. Operands come from prepare_operands."""
+    steps = _inner_steps(b.froms) if not outer else None
+    if steps is None or len(steps) == 1:
+        return a.froms.join(b.froms, sa.and_(*on) if on else sa.true(), isouter=outer)
+    froms: FromClause = a.froms
+    present = set(a.tables)
+    pending = list(on)
+    for index, (element, own) in enumerate(steps):
+        present.add(element)
+        last = index == len(steps) - 1
+        ready = [c for c in pending if last or set(c._from_objects) <= present]
+        pending = [c for c in pending if not any(c is r for r in ready)]
+        conditions = ([own] if own is not None else []) + ready
+        froms = froms.join(element, sa.and_(*conditions) if conditions else sa.true())
+    return froms
+
+
 # ---- the expression base class ----------------------------------------------------------------
 class QueryExpression:
     """Base of every query: a heading, a connection, restrictions, and a compilation.
@@ -474,11 +520,7 @@ class Join(QueryExpression):
         self._heading = join_heading(a.heading, b.heading, left=left)
 
     def _base_parts(self) -> Parts:
-        a, b = self.a._compile(), self.b._compile()
-        if not a.plain:
-            a = a.wrap()
-        if not b.plain or b.tables & a.tables:
-            b = b.wrap()
+        a, b = prepare_operands(self.a._compile(), self.b._compile(), outer=self.left)
         common = [n for n in a.columns if n in b.columns]
         on: list[ColumnElement[Any]] = [a.columns[n] == b.columns[n] for n in common]
         where = a.where
@@ -486,8 +528,7 @@ class Join(QueryExpression):
             on += b.where
         else:
             where = (*where, *b.where)
-        onclause = sa.and_(*on) if on else sa.true()
-        froms = a.froms.join(b.froms, onclause, isouter=self.left)
+        froms = link(a, b, on, outer=self.left)
         columns = dict(a.columns)
         columns.update((n, c) for n, c in b.columns.items() if n not in columns)
         return Parts(froms, columns, where, tables=a.tables | b.tables)
@@ -685,24 +726,20 @@ class Aggregation(QueryExpression):
             source = b.columns
             froms, where, tables = b.froms, b.where, b.tables
         else:
-            a = self.a._compile()
-            if not a.plain:
-                a = a.wrap()
-            if not b.plain or b.tables & a.tables:
-                b = b.wrap()
+            a, b = prepare_operands(self.a._compile(), b, outer=self.outer)
             common = [n for n in a.columns if n in b.columns]
+            if self.outer:
+                b, marker = _with_marker(b, common, self.b.heading)
             on: list[ColumnElement[Any]] = [a.columns[n] == b.columns[n] for n in common]
             source = dict(b.columns)
             source.update(a.columns)
             if self.outer:
-                b, marker = _with_marker(b, common, self.b.heading)
                 source[_MATCH] = marker
                 on += b.where
                 where = a.where
             else:
                 where = (*a.where, *b.where)
-            onclause = sa.and_(*on) if on else sa.true()
-            froms = a.froms.join(b.froms, onclause, isouter=self.outer)
+            froms = link(a, b, on, outer=self.outer)
             tables = a.tables | b.tables
         available = [*self.available, _MATCH] if self.outer else self.available
         columns = {n: source[n] for n in self.group_names}
@@ -756,13 +793,9 @@ class Union(QueryExpression):
             compound: Any = sa.union(_branch(self.a._compile(), key),
                                      _branch(self.b._compile(), key))
         else:
-            a, b = self.a._compile(), self.b._compile()
-            if not a.plain:
-                a = a.wrap()
-            if not b.plain or b.tables & a.tables:
-                b = b.wrap()
+            a, b = prepare_operands(self.a._compile(), self.b._compile(), outer=True)
             on = [a.columns[k] == b.columns[k] for k in key]
-            froms = a.froms.join(b.froms, sa.and_(*on, *b.where), isouter=True)
+            froms = link(a, b, [*on, *b.where], outer=True)
             merged = {n: a.columns[n] if n in a.columns else b.columns[n] for n in names}
             first = Parts(froms, merged, a.where, tables=a.tables | b.tables).select(names)
             rest = self.b.restrict(Not(self.a.proj()), semantic_check=False)._compile()
