@@ -58,6 +58,18 @@ def drop_tables(connection: Connection, nodes: list[str]) -> None:
             stub.drop(sa_conn, checkfirst=True)
 
 
+def load_graph(connection: Connection, attempts: int = 3) -> Dependencies:
+    """The foreign-key graph of every schema; reloaded when a schema or table vanished while
+    it was being read (other sessions may drop theirs at any moment)."""
+    for attempt in range(attempts):
+        try:
+            return Dependencies.load(connection)
+        except (sa.exc.NoSuchTableError, sa.exc.OperationalError, sa.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def master_of(node: str, graph: Dependencies) -> str | None:
     """The master of a part table node (when the graph shows the part referencing it)."""
     schema, _, name = node.partition(".")
@@ -72,7 +84,7 @@ def master_of(node: str, graph: Dependencies) -> str | None:
 
 def drop_with_dependents(table: Table, *, prompt: bool, force: bool = False) -> None:
     connection = table.connection
-    graph = Dependencies.load(connection)
+    graph = load_graph(connection)
     if not force:
         master = master_of(table.node_name, graph)
         if master is not None:
@@ -205,7 +217,7 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool) ->
     from .insert import classified, label
 
     connection = table.connection
-    graph = Dependencies.load(connection)
+    graph = load_graph(connection)
     if table.node_name not in graph.nodes:
         raise DataJointError(f"{label(table)} is not in the database")
     plan = _plan(connection, table, graph)
