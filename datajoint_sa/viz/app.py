@@ -1,0 +1,548 @@
+"""The web app: a Starlette application serving the pages of a bound spec and their data.
+
+Pages are HTML shells rendered with Jinja2; each component fetches its data as JSON from
+`/api/<page>/<component>` (GET), and an enabled form posts to the same address. Database
+work runs in a worker thread under one lock, because a datajoint_sa Connection is one
+SQLAlchemy connection. Errors reach the browser as short messages: a `DataJointError`'s
+own text (which never holds a password) for a bad request, "internal error" for anything
+else; the traceback goes to the server's log only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..connection import Connection
+from ..errors import DataJointError
+from . import plots, query
+from .bind import BoundApp, BoundComponent, bind, is_blob
+from .spec import AppSpec, AuthSpec, SpecError, load_spec
+
+logger = logging.getLogger("datajoint_sa.viz")
+
+HERE = Path(__file__).parent
+SECURITY_HEADERS = {
+    "content-security-policy": ("default-src 'self'; img-src 'self' data: blob:; "
+                                "style-src 'self' 'unsafe-inline'; object-src 'none'; "
+                                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+TOKEN_COOKIE = "dj_viz_token"
+MAX_CHOICES = 200  # a foreign key with more parent values gets a text field
+
+
+def plotly_js_path() -> Path | None:
+    """plotly.min.js as shipped inside the `plotly` package (no internet needed)."""
+    try:
+        import plotly
+    except ImportError:
+        return None
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return path if path.exists() else None
+
+
+# ---- authentication ---------------------------------------------------------------------------
+def read_secrets(auth: AuthSpec | None, source: str = "") -> dict[str, str]:
+    """The secrets named by the spec, from the environment; missing ones are a SpecError."""
+    if auth is None:
+        return {}
+    names = {"token": auth.env} if auth.type == "token" else \
+        {"user": auth.user_env, "password": auth.password_env}
+    values = {role: os.environ.get(name, "") for role, name in names.items()}
+    missing = [names[role] for role, value in values.items() if not value]
+    if missing:
+        raise SpecError(f"auth {auth.type}: the environment variable"
+                        f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                        f"{'are' if len(missing) > 1 else 'is'} not set", source)
+    return values
+
+
+class AuthMiddleware:
+    """HTTP basic auth, or a token (Authorization: Bearer, a cookie, or `?token=` once)."""
+
+    def __init__(self, app: ASGIApp, auth: AuthSpec, secrets_: dict[str, str]) -> None:
+        self.app = app
+        self.kind = auth.type
+        self.secrets = secrets_
+
+    def _same(self, given: str, expected: str) -> bool:
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if self.kind == "basic":
+            scheme, _, encoded = header.partition(" ")
+            if scheme.lower() != "basic":
+                return False
+            try:
+                user, _, password = base64.b64decode(encoded, validate=True).decode(
+                    ).partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return self._same(user, self.secrets["user"]) & self._same(
+                password, self.secrets["password"])
+        token = self.secrets["token"]
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() == "bearer" and self._same(given.strip(), token):
+            return True
+        return self._same(request.cookies.get(TOKEN_COOKIE, ""), token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if self._authorized(request):
+            await self.app(scope, receive, send)
+            return
+        response: Response
+        given = request.query_params.get("token")
+        if self.kind == "token" and given is not None and self._same(given,
+                                                                    self.secrets["token"]):
+            # trade the token in the address for a cookie, and drop it from the address
+            rest = {k: v for k, v in parse_qs(request.url.query).items() if k != "token"}
+            target = request.url.path + (f"?{urlencode(rest, doseq=True)}" if rest else "")
+            response = RedirectResponse(target, status_code=303)
+            response.set_cookie(TOKEN_COOKIE, self.secrets["token"], httponly=True,
+                                samesite="strict", secure=request.url.scheme == "https")
+        elif self.kind == "basic":
+            response = PlainTextResponse("authentication required", status_code=401,
+                                         headers={"www-authenticate":
+                                                  'Basic realm="datajoint", charset="UTF-8"'})
+        else:
+            response = PlainTextResponse(
+                "authentication required: open the address with ?token=... once, or send "
+                "'Authorization: Bearer <token>'", status_code=401)
+        await response(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+                            if k.encode() not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+# ---- the app ----------------------------------------------------------------------------------
+class VizApp:
+    """The routes of one bound spec (see the module doc)."""
+
+    def __init__(self, bound: BoundApp, *, forms: bool) -> None:
+        self.bound = bound
+        self.spec = bound.spec
+        self.forms = forms
+        self.csrf = secrets.token_urlsafe(24)
+        self.lock = threading.Lock()
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+            autoescape=jinja2.select_autoescape(default=True), trim_blocks=True,
+            lstrip_blocks=True)
+        self._graph: Any = None
+        self._svgs: dict[int, str] = {}
+
+    # -- helpers
+    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        def locked() -> Any:
+            with self.lock:
+                return function(*args)
+
+        return await run_in_threadpool(locked)
+
+    def _component(self, request: Request) -> BoundComponent:
+        found = self.bound.component(request.path_params["page"],
+                                     request.path_params["component"])
+        if found is None:
+            raise NotFound("no such component")
+        return found
+
+    def _key(self, component: BoundComponent, params: dict[str, str]) -> dict[str, Any]:
+        return query.key_from_params(component.heading, params)
+
+    # -- pages
+    async def index(self, request: Request) -> Response:
+        first = next((p for p in self.spec.pages if not p.hidden), self.spec.pages[0])
+        return RedirectResponse(f"/p/{first.name}", status_code=303)
+
+    async def page(self, request: Request) -> Response:
+        page = self.spec.page(request.path_params["page"])
+        if page is None:
+            raise NotFound("no such page")
+        params = dict(request.query_params)
+        page_key = {k: params[k] for k in page.key if k in params}
+        missing = [k for k in page.key if k not in params]
+        components = await self._run(
+            lambda: [self._component_config(page.name, c.name) for c in page.components])
+        config = {"page": page.name, "key": page_key, "csrf": self.csrf,
+                  "components": components}
+        html = self.templates.get_template("page.html").render(
+            title=self.spec.title, page=page, pages=[p for p in self.spec.pages if not p.hidden],
+            key_text=", ".join(f"{k} = {v}" for k, v in page_key.items()),
+            missing=missing, components=components, plotly=plotly_js_path() is not None,
+            config_json=json.dumps(config).replace("<", "\\u003c"))
+        return HTMLResponse(html, status_code=400 if missing else 200)
+
+    def _component_config(self, page: str, name: str) -> dict[str, Any]:
+        bound = self.bound.component(page, name)
+        assert bound is not None
+        spec = bound.spec
+        config: dict[str, Any] = {"name": spec.name, "type": spec.type,
+                                  "title": spec.title, "api": f"/api/{page}/{spec.name}",
+                                  "restricted_by": spec.restricted_by}
+        if spec.type == "table":
+            heading = bound.heading
+            config.update(columns=[{"name": n, "in_key": heading[n].in_key,
+                                    "type": heading[n].type,
+                                    "comment": heading[n].comment,
+                                    "filter": n in bound.filters,
+                                    "hint": _filter_hint(heading[n])} for n in bound.columns],
+                          link=spec.get("link"), page_size=spec.get("page_size")
+                          or self.spec.page_size,
+                          primary_key=heading.primary_key)
+            config["title"] = spec.title or spec.get("query")
+        elif spec.type == "form":
+            config["enabled"] = self.forms
+            config["title"] = spec.title or f"New {bound.table.__name__}"  # type: ignore[union-attr]
+            if self.forms:
+                choices = self._parent_choices(bound)
+                config["fields"] = [_field(bound.heading[n], choices.get(n))
+                                    for n in bound.columns]
+        elif spec.type == "text":
+            config["paragraphs"] = [p.strip() for p in str(spec.get("content")).split("\n\n")
+                                    if p.strip()]
+        elif spec.type == "diagram":
+            config["title"] = spec.title or "Schema diagram"
+        else:
+            config["title"] = spec.title or spec.get("query")
+        return config
+
+    # -- data
+    async def data(self, request: Request) -> Response:
+        component = self._component(request)
+        params = dict(request.query_params)
+        kind = component.spec.type
+        if kind == "table":
+            return JSONResponse(await self._run(self._table_data, component, params))
+        if kind == "detail":
+            return JSONResponse(await self._run(self._detail_data, component, params))
+        if kind == "plot":
+            return JSONResponse(await self._run(self._plot_data, component, params))
+        if kind == "diagram":
+            svg = await self._run(self._diagram_svg, component)
+            return Response(svg, media_type="image/svg+xml")
+        raise NotFound("this component has no data")
+
+    def _table_data(self, component: BoundComponent, params: dict[str, str]) -> dict[str, Any]:
+        assert component.query is not None
+        expr = component.query & self._key(component, params)
+        filters = {k[2:]: v for k, v in params.items() if k.startswith("f.")}
+        expr = query.restrict_by_filters(expr, filters, component.filters)
+        size = _int_param(params, "size", component.spec.get("page_size")
+                          or self.spec.page_size)
+        page = query.page_of(expr, columns=component.columns, page=_int_param(params, "page", 1),
+                             size=size, sort=params.get("sort") or None,
+                             descending=params.get("desc") in ("1", "true"),
+                             default_sort=component.spec.get("sort"))
+        return page.to_json()
+
+    def _detail_data(self, component: BoundComponent, params: dict[str, str]
+                     ) -> dict[str, Any]:
+        assert component.query is not None
+        key = self._key(component, params)
+        return query.detail(component.query, key, self._relations(component))
+
+    def _relations(self, component: BoundComponent) -> list[query.Relation]:
+        table = component.table
+        if table is None:
+            return []
+        want_parts = component.spec.get("parts", True)
+        want_children = component.spec.get("children", True)
+        parts = {id(p) for p in table().parts}
+        if not (want_parts or want_children):
+            return []
+        graph = self.graph()
+        by_node = {t().node_name: t for t in self.bound.tables}
+        relations = []
+        for edge in sorted(graph.children(table().node_name), key=lambda e: e.child):
+            child = by_node.get(edge.child)
+            if child is None:
+                continue
+            kind = "part" if id(child) in parts else "child"
+            if (kind == "part" and not want_parts) or (kind == "child" and not want_children):
+                continue
+            relations.append(query.Relation(child.__qualname__, kind, child(), edge.attr_map))
+        return relations
+
+    def _parent_choices(self, component: BoundComponent) -> dict[str, list[str]]:
+        """Values a form's foreign-key attribute can take, for a drop-down (small parents of a
+        single key attribute only)."""
+        table = component.table
+        assert table is not None
+        by_node = {t().node_name: t for t in self.bound.tables}
+        choices: dict[str, list[str]] = {}
+        for edge in self.graph().parents(table().node_name):
+            parent = by_node.get(edge.parent)
+            if parent is None or len(edge.attr_map) != 1:
+                continue
+            (child_attr, parent_attr), = edge.attr_map
+            values = parent().fetch(parent_attr, order_by=parent_attr, limit=MAX_CHOICES + 1)
+            if len(values) <= MAX_CHOICES:
+                choices[child_attr] = [query.key_text(v) for v in values]
+        return choices
+
+    def graph(self) -> Any:
+        if self._graph is None:
+            from ..dependencies import Dependencies
+
+            schemas = sorted({t._schema.database for t in self.bound.tables
+                              if t._schema is not None})
+            self._graph = Dependencies.load(self.bound.connection, schemas)
+        return self._graph
+
+    def _plot_data(self, component: BoundComponent, params: dict[str, str]) -> dict[str, Any]:
+        assert component.query is not None
+        expr = component.query & self._key(component, params)
+        return plots.figure(expr, component.spec.options)
+
+    def _diagram_svg(self, component: BoundComponent) -> str:
+        from ..diagram import Diagram
+        from .diagram_svg import simple_svg
+
+        cached = self._svgs.get(id(component))
+        if cached is not None:
+            return cached
+        sources: list[Any] = list(component.tables)
+        if not sources:  # the whole pipeline: one diagram per schema, combined
+            schemas = {id(t._schema): t._schema for t in self.bound.tables
+                       if t._schema is not None}
+            sources = list(schemas.values())
+        diagram: Diagram | None = None
+        for source in sources:
+            part = Diagram(source)
+            diagram = part if diagram is None else diagram + part
+        assert diagram is not None
+        try:
+            svg = diagram.make_svg()
+        except DataJointError:  # no Graphviz program: draw it ourselves
+            svg = simple_svg(diagram)
+        self._svgs[id(component)] = svg
+        return svg
+
+    # -- inserting
+    async def insert(self, request: Request) -> Response:
+        component = self._component(request)
+        if component.spec.type != "form" or not self.forms:
+            return JSONResponse({"error": "inserts are disabled"}, status_code=403)
+        if not hmac.compare_digest(request.headers.get("x-dj-csrf", ""), self.csrf):
+            return JSONResponse({"error": "missing or stale form token: reload the page"},
+                                status_code=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise query.RequestError("the form data is not JSON") from None
+        if not isinstance(body, dict):
+            raise query.RequestError("the form data must be an object")
+        row = self._form_row(component, body)
+        key = await self._run(self._insert_row, component, row)
+        return JSONResponse({"inserted": key})
+
+    def _form_row(self, component: BoundComponent, body: dict[str, Any]) -> dict[str, Any]:
+        heading = component.heading
+        unknown = [k for k in body if k not in component.columns]
+        if unknown:
+            raise query.RequestError(f"unknown field{'s' if len(unknown) > 1 else ''} "
+                                     f"{', '.join(map(repr, unknown))}")
+        row: dict[str, Any] = {}
+        for name in component.columns:
+            value = body.get(name)
+            attribute = heading[name]
+            if value is None or (isinstance(value, str) and value.strip() == ""
+                                 and attribute.type_info.category not in ("char", "varchar",
+                                                                          "text")):
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            row[name] = query.coerce(attribute, str(value))
+        missing = [a.name for a in heading.attributes
+                   if a.name not in row and not a.nullable and a.default is None
+                   and not a.autoincrement and not is_blob(a)]
+        if missing:
+            raise query.RequestError(f"a value is needed for {', '.join(missing)}")
+        return row
+
+    def _insert_row(self, component: BoundComponent, row: dict[str, Any]) -> dict[str, Any]:
+        table = component.table
+        assert table is not None
+        target = table()
+        target.insert1(row)
+        return {k: query.key_text(v) for k, v in row.items() if k in target.primary_key}
+
+
+class NotFound(Exception):
+    pass
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise query.RequestError(f"{name} must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise query.RequestError(f"{name} must be at least 1")
+    return value
+
+
+def _filter_hint(attribute: Any) -> str:
+    if not attribute.type:
+        return "=, >, <, a..b"
+    category = attribute.type_info.category
+    if category in ("char", "varchar", "text"):
+        return "contains… (=exact)"
+    if category == "enum":
+        return "|".join(attribute.type_info.enum_values)
+    if category == "bool":
+        return "true / false"
+    if category == "date":
+        return "YYYY-MM-DD, >, <, a..b"
+    if category == "uuid":
+        return "uuid"
+    return "=, >, <, a..b"
+
+
+def _field(attribute: Any, choices: list[str] | None = None) -> dict[str, Any]:
+    """An input field of an insert form (a drop-down of `choices` when given)."""
+    category = attribute.type_info.category
+    field: dict[str, Any] = {"name": attribute.name, "type": attribute.type,
+                             "comment": attribute.comment, "in_key": attribute.in_key,
+                             "required": not attribute.nullable and attribute.default is None
+                             and not attribute.autoincrement,
+                             "input": "text"}
+    if attribute.type_info.is_integer:
+        field.update(input="number", step="1")
+    elif category in ("float32", "float64", "decimal"):
+        field.update(input="number", step="any")
+    elif category == "date":
+        field["input"] = "date"
+    elif category in ("datetime", "timestamp"):
+        field.update(input="datetime-local", step="1")
+    elif category == "time":
+        field.update(input="time", step="1")
+    elif category == "enum":
+        field.update(input="select", options=list(attribute.type_info.enum_values))
+    elif category == "bool":
+        field.update(input="select", options=["true", "false"])
+    elif category in ("char", "varchar") and attribute.type_info.args:
+        field["maxlength"] = attribute.type_info.args[0]
+    if choices is not None:
+        field.update(input="select", options=choices)
+    if attribute.default is not None:
+        field["placeholder"] = f"default: {attribute.default}"
+    return field
+
+
+def _errors(handler: Callable[[Request], Awaitable[Response]], *, json_errors: bool
+            ) -> Callable[[Request], Awaitable[Response]]:
+    """Short messages to the browser; the traceback to the log."""
+
+    async def wrapped(request: Request) -> Response:
+        status, message = 500, "internal error (the server's log has the details)"
+        try:
+            return await handler(request)
+        except NotFound as error:
+            status, message = 404, str(error)
+        except (query.RequestError, DataJointError) as error:
+            status, message = 400, str(error)
+        except Exception:
+            logger.exception("error serving %s", request.url.path)
+        if json_errors:
+            return JSONResponse({"error": message}, status_code=status)
+        return PlainTextResponse(message, status_code=status)
+
+    return wrapped
+
+
+def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None = None,
+               connection: Connection | None = None, forms: bool | None = None) -> Starlette:
+    """The ASGI app of a spec, bound to the database: every problem of the spec (unknown
+    tables or attributes, bad component types, unset auth secrets) is a SpecError here,
+    before any server starts. `forms=True` enables insert forms whatever the spec says."""
+    if not isinstance(spec, AppSpec):
+        spec = load_spec(spec)
+    secrets_ = read_secrets(spec.auth, spec.source)
+    if connection is None:
+        from ..connection import conn
+
+        connection = conn(url)
+    bound = bind(spec, connection)
+    viz = VizApp(bound, forms=spec.forms if forms is None else forms)
+    static = StaticFiles(directory=str(HERE / "static"))
+    plotly_path = plotly_js_path()
+
+    async def plotly_js(request: Request) -> Response:
+        if plotly_path is None:
+            return PlainTextResponse("plotly is not installed", status_code=404)
+        return FileResponse(plotly_path, media_type="text/javascript",
+                            headers={"cache-control": "public, max-age=86400"})
+
+    routes = [
+        Route("/", _errors(viz.index, json_errors=False)),
+        Route("/p/{page}", _errors(viz.page, json_errors=False)),
+        Route("/api/{page}/{component}", _errors(viz.data, json_errors=True), methods=["GET"]),
+        Route("/api/{page}/{component}", _errors(viz.insert, json_errors=True),
+              methods=["POST"]),
+        Route("/vendor/plotly.min.js", plotly_js),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
+        Mount("/static", app=static, name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.viz = viz
+    app.add_middleware(SecurityHeadersMiddleware)
+    if spec.auth is not None:
+        app.add_middleware(AuthMiddleware, auth=spec.auth, secrets_=secrets_)
+    return app
+

@@ -1,0 +1,405 @@
+"""The app's YAML spec -> plain dataclasses, checked for shape before anything connects.
+
+This module knows YAML and the vocabulary of the spec (pages, components, their keys) but no
+database: unknown keys, bad component types and bad plot kinds are found here, each error
+naming the spec file's line. Whether tables and attributes exist is `bind.py`'s question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import DataJointError
+
+
+class SpecError(DataJointError):
+    """A spec that cannot describe an app; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[str] | str, source: str = "") -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            text = f"{where}{self.problems[0]}"
+        else:
+            text = f"{where}{len(self.problems)} problems in the app spec:\n" + "\n".join(
+                f"  - {p}" for p in self.problems)
+        super().__init__(text)
+
+
+COMPONENT_TYPES = ("table", "detail", "plot", "diagram", "form", "text")
+PLOT_KINDS = ("line", "scatter", "histogram", "image", "heatmap")
+AUTH_TYPES = ("basic", "token")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+MAX_PAGE_SIZE = 500
+
+_APP_KEYS = {"title", "module", "activate", "schemas", "forms", "auth", "page_size", "pages"}
+_PAGE_KEYS = {"name", "title", "key", "components", "hidden"}
+_COMMON_KEYS = {"type", "name", "title", "restricted_by"}
+_COMPONENT_KEYS: dict[str, set[str]] = {
+    "table": {"query", "columns", "filters", "sort", "page_size", "link"},
+    "detail": {"query", "parts", "children"},
+    "plot": {"query", "kind", "x", "y", "z", "series", "bins", "max_rows", "max_points"},
+    "diagram": {"tables"},
+    "form": {"table"},
+    "text": {"content"},
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "table": ("query",), "detail": ("query",), "plot": ("query", "kind"), "form": ("table",),
+    "text": ("content",),
+}
+
+
+# ---- YAML with line numbers ---------------------------------------------------------------
+class _Mapping(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers the line it starts on."""
+
+    line: int = 0
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
+    loader.flatten_mapping(node)
+    mapping = _Mapping()
+    mapping.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise SpecError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+# ---- the spec -------------------------------------------------------------------------------
+@dataclass
+class ComponentSpec:
+    type: str
+    name: str
+    title: str
+    line: int
+    options: dict[str, Any] = field(default_factory=dict)
+    restricted_by: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}: component {self.name!r} ({self.type})"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass
+class PageSpec:
+    name: str
+    title: str
+    line: int
+    key: list[str] = field(default_factory=list)
+    hidden: bool = False
+    components: list[ComponentSpec] = field(default_factory=list)
+
+    def component(self, name: str) -> ComponentSpec | None:
+        return next((c for c in self.components if c.name == name), None)
+
+
+@dataclass
+class AuthSpec:
+    type: str  # "basic" or "token"
+    env: str = ""  # the token's environment variable
+    user_env: str = ""
+    password_env: str = ""
+
+
+@dataclass
+class AppSpec:
+    title: str
+    module: str | None
+    activate: dict[str, Any]
+    schemas: dict[str, str]
+    forms: bool
+    auth: AuthSpec | None
+    page_size: int
+    pages: list[PageSpec]
+    source: str = ""
+
+    def page(self, name: str) -> PageSpec | None:
+        return next((p for p in self.pages if p.name == name), None)
+
+
+def load_spec(source: str | Path | dict[str, Any]) -> AppSpec:
+    """Read and check a spec from a YAML file path, YAML text, or an already-parsed dict."""
+    label = ""
+    if isinstance(source, dict):
+        data: Any = source
+    else:
+        text = str(source)
+        if isinstance(source, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
+            path = Path(source)
+            label = str(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as error:
+                raise SpecError(f"cannot read the app spec: {error.strerror}", label) from None
+        try:
+            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        except SpecError as error:
+            raise SpecError(error.problems, label) from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark is not None else ""
+            problem = getattr(error, "problem", None) or str(error)
+            raise SpecError(f"{where}not valid YAML: {problem}", label) from None
+    problems: list[str] = []
+    spec = _check_app(data, problems)
+    if problems or spec is None:
+        raise SpecError(problems or ["the spec is empty"], label)
+    spec.source = label
+    return spec
+
+
+def _line(mapping: Any) -> str:
+    line = getattr(mapping, "line", 0)
+    return f"line {line}: " if line else ""
+
+
+def _unknown_keys(mapping: dict[str, Any], known: set[str], what: str,
+                  problems: list[str]) -> None:
+    for key in mapping:
+        if key not in known:
+            problems.append(f"{_line(mapping)}unknown key {key!r} in {what}; known keys: "
+                            f"{', '.join(sorted(known))}")
+
+
+def _string_list(value: Any, what: str, problems: list[str], mapping: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{_line(mapping)}{what} must be a list of attribute names")
+        return []
+    return list(value)
+
+
+def _positive_int(value: Any, what: str, problems: list[str], mapping: Any,
+                  maximum: int | None = None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"{_line(mapping)}{what} must be a positive integer, not {value!r}")
+        return None
+    if maximum is not None and value > maximum:
+        problems.append(f"{_line(mapping)}{what} must be at most {maximum}, not {value}")
+        return None
+    return value
+
+
+def _check_app(data: Any, problems: list[str]) -> AppSpec | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        problems.append("the spec must be a mapping with `pages:` (and `module:` or "
+                        "`schemas:`)")
+        return None
+    _unknown_keys(data, _APP_KEYS, "the app spec", problems)
+    module = data.get("module")
+    if module is not None and (not isinstance(module, str)
+                               or not re.fullmatch(r"[A-Za-z_][\w.]*", module)):
+        problems.append(f"{_line(data)}module must be a dotted Python module name, "
+                        f"not {module!r}")
+        module = None
+    activate = data.get("activate") or {}
+    if not isinstance(activate, dict) or not all(isinstance(k, str) for k in activate):
+        problems.append(f"{_line(data)}activate must be a mapping of keyword arguments for the "
+                        "module's activate() function")
+        activate = {}
+    if activate and not module:
+        problems.append(f"{_line(data)}activate needs a module")
+    schemas = data.get("schemas") or {}
+    if isinstance(schemas, list):
+        schemas = {str(s): s for s in schemas}
+    if not isinstance(schemas, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in schemas.items()):
+        problems.append(f"{_line(data)}schemas must map names to database schema names, e.g. "
+                        "{lab: neuro_lab}")
+        schemas = {}
+    if not module and not schemas:
+        problems.append(f"{_line(data)}the spec needs `module:` (a pipeline module to import) "
+                        "or `schemas:` (schemas to read from the database)")
+    forms = data.get("forms", False)
+    if not isinstance(forms, bool):
+        problems.append(f"{_line(data)}forms must be true or false")
+        forms = False
+    page_size = _positive_int(data.get("page_size"), "page_size", problems, data,
+                              MAX_PAGE_SIZE) or 25
+    title = data.get("title", "DataJoint")
+    if not isinstance(title, str):
+        problems.append(f"{_line(data)}title must be text")
+        title = "DataJoint"
+    auth = _check_auth(data.get("auth"), problems, data)
+    pages_data = data.get("pages")
+    pages: list[PageSpec] = []
+    if not isinstance(pages_data, list) or not pages_data:
+        problems.append(f"{_line(data)}pages must be a non-empty list of pages")
+    else:
+        for index, page_data in enumerate(pages_data):
+            page = _check_page(page_data, index, problems)
+            if page is not None:
+                pages.append(page)
+    names = [p.name for p in pages]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"page name {name!r} is used more than once")
+    _check_references(pages, problems)
+    return AppSpec(title=title, module=module, activate=dict(activate), schemas=dict(schemas),
+                   forms=forms, auth=auth, page_size=page_size, pages=pages)
+
+
+def _check_auth(data: Any, problems: list[str], parent: Any) -> AuthSpec | None:
+    if data is None or data is False:
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{_line(parent)}auth must be a mapping, e.g. "
+                        "{type: token, env: DJ_VIZ_TOKEN}")
+        return None
+    _unknown_keys(data, {"type", "env", "user_env", "password_env"}, "auth", problems)
+    kind = data.get("type")
+    if kind not in AUTH_TYPES:
+        problems.append(f"{_line(data)}auth type must be one of {', '.join(AUTH_TYPES)}, "
+                        f"not {kind!r}")
+        return None
+    env_names = {k: data.get(k) for k in ("env", "user_env", "password_env")}
+    needed = ("env",) if kind == "token" else ("user_env", "password_env")
+    for key in needed:
+        value = env_names[key]
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_]\w*", value):
+            problems.append(f"{_line(data)}auth {kind} needs `{key}:` naming an environment "
+                            "variable (secrets are never written in the spec)")
+    return AuthSpec(type=kind, **{k: v for k, v in env_names.items() if isinstance(v, str)})
+
+
+def _check_page(data: Any, index: int, problems: list[str]) -> PageSpec | None:
+    if not isinstance(data, dict):
+        problems.append(f"pages[{index}] must be a mapping with name and components")
+        return None
+    _unknown_keys(data, _PAGE_KEYS, f"page {data.get('name', index)!r}", problems)
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        problems.append(f"{_line(data)}page name must be letters, digits, '_' or '-' "
+                        f"starting with a letter, not {name!r}")
+        name = f"page{index}"
+    title = data.get("title", name.replace("_", " ").replace("-", " ").capitalize())
+    key = _string_list(data.get("key"), f"page {name!r} key", problems, data)
+    hidden = data.get("hidden", bool(key))
+    if not isinstance(hidden, bool):
+        problems.append(f"{_line(data)}hidden must be true or false")
+        hidden = bool(key)
+    page = PageSpec(name=name, title=str(title), line=getattr(data, "line", 0), key=key,
+                    hidden=hidden)
+    components = data.get("components")
+    if not isinstance(components, list) or not components:
+        problems.append(f"{_line(data)}page {name!r} needs a non-empty list of components")
+        return page
+    for position, item in enumerate(components):
+        component = _check_component(item, f"page {name!r}, component {position + 1}",
+                                     position, problems)
+        if component is not None:
+            page.components.append(component)
+    names = [c.name for c in page.components]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{_line(data)}component name {dup!r} is used more than once on "
+                        f"page {name!r}")
+    return page
+
+
+def _check_component(data: Any, what: str, position: int,
+                     problems: list[str]) -> ComponentSpec | None:
+    if not isinstance(data, dict):
+        problems.append(f"{what} must be a mapping with a type")
+        return None
+    kind = data.get("type")
+    if kind not in COMPONENT_TYPES:
+        problems.append(f"{_line(data)}{what}: bad component type {kind!r}; the types are "
+                        f"{', '.join(COMPONENT_TYPES)}")
+        return None
+    name = data.get("name", f"{kind}{position + 1}")
+    if not isinstance(name, str) or not NAME.match(name):
+        problems.append(f"{_line(data)}{what}: component name must be letters, digits, '_' "
+                        f"or '-' starting with a letter, not {name!r}")
+        name = f"{kind}{position + 1}"
+    _unknown_keys(data, _COMMON_KEYS | _COMPONENT_KEYS[kind], f"{kind} component {name!r}",
+                  problems)
+    for key in _REQUIRED.get(kind, ()):
+        if data.get(key) in (None, ""):
+            problems.append(f"{_line(data)}{kind} component {name!r} needs `{key}:`")
+    options = {k: v for k, v in data.items() if k not in _COMMON_KEYS}
+    component = ComponentSpec(type=kind, name=name, title=str(data.get("title") or ""),
+                              line=getattr(data, "line", 0), options=options,
+                              restricted_by=data.get("restricted_by"))
+    where = f"{_line(data)}{kind} component {name!r}"
+    for key in ("query", "table", "sort", "link", "x", "y", "z", "series", "content"):
+        if key in options and options[key] is not None and not isinstance(options[key], str):
+            problems.append(f"{where}: {key} must be text, not {options[key]!r}")
+    if component.restricted_by is not None and not isinstance(component.restricted_by, str):
+        problems.append(f"{where}: restricted_by must name a component of the same page")
+        component.restricted_by = None
+    for key in ("columns", "tables"):
+        if key in options:
+            options[key] = _string_list(options[key], f"{where}: {key}", problems, None)
+    if "filters" in options and not isinstance(options["filters"], bool):
+        options["filters"] = _string_list(options["filters"], f"{where}: filters", problems,
+                                          None)
+    for key in ("parts", "children"):
+        if key in options and not isinstance(options[key], bool):
+            problems.append(f"{where}: {key} must be true or false")
+    for key, maximum in (("page_size", MAX_PAGE_SIZE), ("bins", 1000),
+                         ("max_rows", 100_000), ("max_points", 2_000_000)):
+        if key in options:
+            options[key] = _positive_int(options[key], f"{where}: {key}", problems, None,
+                                         maximum)
+    if kind == "plot":
+        plot_kind = options.get("kind")
+        if plot_kind is not None and plot_kind not in PLOT_KINDS:
+            problems.append(f"{where}: bad plot kind {plot_kind!r}; the kinds are "
+                            f"{', '.join(PLOT_KINDS)}")
+        elif plot_kind in ("image", "heatmap") and not options.get("z"):
+            problems.append(f"{where}: an {plot_kind} plot needs `z:` (a blob attribute "
+                            "holding a 2-D array, or 1-D arrays stacked row by row)")
+        elif plot_kind == "histogram" and not (options.get("x") or options.get("y")):
+            problems.append(f"{where}: a histogram needs `x:` (a numeric or blob attribute)")
+        elif plot_kind in ("line", "scatter") and not options.get("y"):
+            problems.append(f"{where}: a {plot_kind} plot needs `y:`")
+    return component
+
+
+def _check_references(pages: list[PageSpec], problems: list[str]) -> None:
+    """Links name existing pages; restricted_by names a table on the same page."""
+    by_name = {p.name: p for p in pages}
+    for page in pages:
+        for component in page.components:
+            link = component.get("link")
+            if isinstance(link, str) and link not in by_name:
+                problems.append(f"{component.where}: link to unknown page {link!r}; pages: "
+                                f"{', '.join(by_name)}")
+            source = component.restricted_by
+            if source is None:
+                continue
+            target = page.component(source)
+            if target is None:
+                problems.append(f"{component.where}: restricted_by names unknown component "
+                                f"{source!r} of page {page.name!r}")
+            elif target.type != "table":
+                problems.append(f"{component.where}: restricted_by must name a table "
+                                f"component; {source!r} is a {target.type}")
+            elif target is component:
+                problems.append(f"{component.where}: a component cannot be restricted by "
+                                "itself")
