@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +20,21 @@ from .table import Table
 from .tiers import Lookup, Part
 
 HIDDEN_PREFIX = "~"
+
+#: when set, activating and declaring compile definitions into metadata and write nothing
+_declare_only: ContextVar[bool] = ContextVar("datajoint_sa_declare_only", default=False)
+
+
+@contextmanager
+def declare_only() -> Iterator[None]:
+    """Declare without touching the database: schemas are neither checked nor created,
+    tables are compiled into `schema.metadata` but not created, Lookup contents are not
+    inserted. Migration planning imports a pipeline module inside this block."""
+    token = _declare_only.set(True)
+    try:
+        yield
+    finally:
+        _declare_only.reset(token)
 
 
 class Schema:
@@ -56,7 +73,7 @@ class Schema:
             self.create_schema = create_schema
         if create_tables is not None:
             self.create_tables = create_tables
-        if not self.exists:
+        if not _declare_only.get() and not self.exists:
             if not self.create_schema:
                 raise DataJointError(f"Schema {name!r} does not exist and create_schema=False")
             with self.connection.session(write=True) as sa_conn:
@@ -129,7 +146,8 @@ class Schema:
             self._declare_table(part, f"{name}__{from_camel_case(part.__name__)}", part_context)
         cls._parts = parts  # type: ignore[attr-defined]
         self._classes[cls.__name__] = cls
-        if issubclass(cls, Lookup) and cls.contents is not None and len(cls.contents):
+        if (issubclass(cls, Lookup) and cls.contents is not None and len(cls.contents)
+                and not _declare_only.get()):
             cls().insert(cls.contents, skip_duplicates=True)
 
     def _declare_table(self, cls: type[Table], name: str, context: Mapping[str, Any]) -> None:
@@ -144,7 +162,7 @@ class Schema:
         if key in self.metadata.tables:  # re-declaring (e.g. a re-run notebook cell)
             self.metadata.remove(self.metadata.tables[key])
         sa_table = declare.compile(spec, self.metadata, backend)
-        if self.create_tables:
+        if self.create_tables and not _declare_only.get():
             try:
                 with self.connection.session(write=True) as sa_conn:
                     if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
@@ -158,6 +176,7 @@ class Schema:
         cls._sa_table = sa_table
         cls._spec = spec
         cls._table_heading = spec.heading
+        cls._declaration_context = dict(context)  # re-declaring (alter, migrate) resolves again
 
     def forget_tables(self, nodes: list[str]) -> None:
         """Mark classes of dropped tables as undeclared."""
@@ -171,6 +190,15 @@ class Schema:
                     table_cls._table_heading = None
             if f"{self.database}.{cls.table_name}" in dropped:
                 self._classes.pop(cls.__name__, None)
+
+    # ---- schema evolution ---------------------------------------------------------------
+    def migrate(self, prompt: bool = True, *, force: bool = False) -> list[str]:
+        """Change the schema's tables in the database to match the current definitions of
+        its declared classes, through Alembic (see `Table.alter`). Returns the descriptions
+        of the applied changes."""
+        from .migrate import migrate_schema
+
+        return migrate_schema(self, prompt=prompt, force=force)
 
     # ---- listing and dropping -----------------------------------------------------------
     def list_tables(self) -> list[str]:

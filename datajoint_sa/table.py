@@ -82,6 +82,7 @@ class Table(QueryExpression, metaclass=TableMeta):
     _spec: ClassVar[TableSpec | None] = None
     _table_heading: ClassVar[Heading | None] = None
     _prefix: ClassVar[str] = ""
+    _declaration_context: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self) -> None:
         cls = type(self)
@@ -213,6 +214,17 @@ class Table(QueryExpression, metaclass=TableMeta):
         from .delete import drop_with_dependents
 
         drop_with_dependents(self, prompt=not force, force=force)
+
+    # ---- schema evolution ---------------------------------------------------------------
+    def alter(self, prompt: bool = True, *, force: bool = False) -> list[str]:
+        """Change the table in the database to match its (edited) `definition`.
+
+        The planned changes are shown in words and applied through Alembic after a yes
+        (`prompt=False` or safemode off skips the question); a change that would lose data is
+        refused unless `force=True`. Returns the descriptions of the applied changes."""
+        from .migrate import alter_table
+
+        return alter_table(type(self), prompt=prompt, force=force)
 
     # ---- describing ---------------------------------------------------------------------
     def describe(self, printout: bool = True) -> str:

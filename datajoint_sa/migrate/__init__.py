@@ -1,0 +1,43 @@
+"""Schema evolution with Alembic: change a populated table without losing data.
+
+- `target_metadata(module)` — the declared MetaData of a pipeline module's schemas, built
+  without touching the database: Alembic's `target_metadata`.
+- `T.alter()` / `schema.migrate()` (`alter_table`, `migrate_schema`) — plan, show, ask and
+  apply through Alembic's operations; data-losing changes are refused unless forced.
+- An Alembic environment template ships with the package (`TEMPLATE_DIR`):
+  `datajoint-sa migrate init DIR --pipeline MODULE` (`init_environment`) writes one, and
+  `cli(argv)` fronts the Alembic commands.
+
+Renames are marked in the definition: `new_name : type  # ... renamed from old_name`.
+"""
+
+from __future__ import annotations
+
+from . import compare, operations  # noqa: F401  (register the plugin and op.dj_* operations)
+from .command import TEMPLATE_DIR, cli, init_environment, make_config
+from .evolve import MigrationRefused, alter_table, migrate_schema
+from .plan import apply, produce
+from .review import Review, narrowing, steps
+from .scope import RENAME_HINT, Scope
+from .target import find_schemas, load_pipeline, planning, target_metadata
+
+__all__ = [
+    "RENAME_HINT",
+    "TEMPLATE_DIR",
+    "MigrationRefused",
+    "Review",
+    "Scope",
+    "alter_table",
+    "apply",
+    "cli",
+    "find_schemas",
+    "init_environment",
+    "load_pipeline",
+    "make_config",
+    "migrate_schema",
+    "narrowing",
+    "planning",
+    "produce",
+    "steps",
+    "target_metadata",
+]
