@@ -84,7 +84,7 @@ class Diagram:
 
             connection = conn()
         self.connection = connection
-        self.graph = Dependencies.load(connection)
+        self.graph = _load_graph(connection)
         visible = {n for n in self.graph.nodes if not self._hidden(n)}
         self.nodes = set()
         for item in nodes:
@@ -245,7 +245,7 @@ class Diagram:
                 cluster = pydot.Cluster(_safe_id(schema), label=_dot_string(schema),
                                         style="dashed", color="gray60", fontcolor="gray40",
                                         fontsize="11", labeljust="l")
-                dot.add_subgraph(cluster)
+                dot.add_subgraph(cluster)  # type: ignore[arg-type]
                 clusters[schema] = cluster
             else:
                 clusters[schema] = dot
@@ -363,6 +363,20 @@ class Diagram:
         used = sorted({_tier_and_label(n)[0] for n in order})
         lines += [f"    classDef {tier.lower()} {MERMAID_STYLES[tier]}" for tier in used]
         return "\n".join(lines) + "\n"
+
+
+def _load_graph(connection: Connection, attempts: int = 3) -> Dependencies:
+    """The whole foreign-key graph; read again when a schema vanished while it was read
+    (another process dropping it between listing schemas and reading their tables)."""
+    import sqlalchemy as sa
+
+    for attempt in range(attempts):
+        try:
+            return Dependencies.load(connection)
+        except sa.exc.DBAPIError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _dot_id(name: str) -> str:

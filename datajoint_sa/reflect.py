@@ -189,7 +189,8 @@ def native_type(sa_type: sa.types.TypeEngine[Any]) -> str | None:
         precision, scale = getattr(sa_type, "precision", None), getattr(sa_type, "scale", None)
         return f"decimal({precision},{scale or 0})" if precision else "double"
     if kind in ("CHAR", "NCHAR"):
-        return f"char({sa_type.length})" if getattr(sa_type, "length", None) else "char(1)"
+        length = getattr(sa_type, "length", None)
+        return f"char({length})" if length else "char(1)"
     if kind in ("VARCHAR", "NVARCHAR", "STRING"):
         length = getattr(sa_type, "length", None)
         return f"varchar({length})" if length else "text"
@@ -338,7 +339,8 @@ class Catalog:
             for (sa_schema_, sa_name), name in identities.items():
                 ident = (sa_schema_, sa_name)
                 table_columns = columns.get(ident, [])
-                auto = backend.autoincrement_columns(sa_conn, sa_schema_, sa_name, table_columns)
+                auto = backend.autoincrement_columns(
+                    sa_conn, sa_schema_, sa_name, [dict(c) for c in table_columns])
                 found[name] = self._table_info(
                     schema, name, table_columns, keys.get(ident) or {}, fks.get(ident, []),
                     indexes.get(ident, []), stored[name],
@@ -507,6 +509,14 @@ def _order_parts(parts: list[TableInfo]) -> list[TableInfo]:
     return [nodes[n] for n in sorter.static_order()]
 
 
+def _part_reference(part: TableInfo, reference: Callable[[str], str]) -> Callable[[str], str]:
+    """How a part names its parents: `master` for its own master."""
+    def name(node: str) -> str:
+        return "master" if node == part.master_node else reference(node)
+
+    return name
+
+
 def module_alias(schema: str, taken: Iterable[str] = ()) -> str:
     """The name under which another schema's module is referred to in definitions."""
     alias = schema
@@ -638,10 +648,7 @@ class Spawner:
         body: dict[str, Any] = {"__module__": module_name,
                                 "definition": definition(master, self.catalog, reference)}
         for part in members[1:]:
-            part_reference = reference
-            text = definition(part, self.catalog,
-                              lambda n, p=part: "master" if n == p.master_node
-                              else part_reference(n))
+            text = definition(part, self.catalog, _part_reference(part, reference))
             body[part.class_name] = type(part.class_name, (Part,),
                                          {"__module__": module_name, "definition": text,
                                           "__qualname__": f"{master.class_name}."
@@ -709,11 +716,9 @@ def schema_code(schema: Schema) -> str:
     class_names = {m.class_name for m, _ in ordered}
     aliases: dict[str, str] = {}
 
-    def reference(node: str, master: TableInfo | None = None) -> str:
+    def reference(node: str) -> str:
         parent = catalog.table(node)
         assert parent is not None
-        if master is not None and node == master.node:
-            return "master"
         if parent.schema == schema.database:
             return parent.qualified_name
         if parent.schema not in aliases:
@@ -727,7 +732,7 @@ def schema_code(schema: Schema) -> str:
                  f"class {master.class_name}(dj.{TIER_NAMES[master.tier]}):",
                  *_definition_block(definition(master, catalog, reference), "    ")]
         for part in parts:
-            text = definition(part, catalog, lambda n, m=master: reference(n, m))
+            text = definition(part, catalog, _part_reference(part, reference))
             lines += ["", f"    class {part.class_name}(dj.Part):",
                       *_definition_block(text, "        ")]
         blocks.append("\n".join(lines))

@@ -208,14 +208,16 @@ class Schema:
         return [n for n in names if not n.startswith(HIDDEN_PREFIX)]
 
     # ---- reflection (see reflect.py) ----------------------------------------------------
-    def spawn_missing_classes(self, context: dict[str, Any] | None = None) -> list[str]:
-        """Declare, into `context` (default: the caller's namespace), a class for every table
-        of the schema that has none there yet; returns their names."""
+    def spawn_missing_classes(self, context: Any = None) -> list[str]:
+        """Declare, into `context` (default: the schema's context, else the caller's
+        namespace), a class for every table of the schema that has none there yet; returns
+        their names."""
         from .reflect import caller_namespace, spawn_missing_classes
 
-        if context is None:
-            context = self.context if self.context is not None else caller_namespace()
-        return spawn_missing_classes(self, context)
+        target = context
+        if target is None:
+            target = self.context if self.context is not None else caller_namespace()
+        return spawn_missing_classes(self, target)
 
     def code(self) -> str:
         """Python source that re-declares this schema, written from the database."""

@@ -1,0 +1,360 @@
+"""`datajoint-sa`: the command line.
+
+    datajoint-sa [--url URL] populate MODULE [TABLE ...] [--reserve-jobs] [--processes N]
+                                                         [--max-calls N]
+    datajoint-sa [--url URL] diagram MODULE -o FILE
+    datajoint-sa [--url URL] jobs SCHEMA [--errors] [--clear-stale]
+    datajoint-sa [--url URL] tables SCHEMA
+    datajoint-sa [--url URL] describe SCHEMA.TABLE
+    datajoint-sa [--url URL] migrate ...        (the Alembic environment; see migrate.py)
+
+MODULE is an importable pipeline module (`examples.university.pipeline`) or a `.py` file;
+`diagram` also accepts a schema name and draws it from the database. Exit codes: 0 success,
+1 errors during the work, 2 bad usage. Errors go to stderr, one readable line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+PROG = "datajoint-sa"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage: an argument names a module, schema or table that does not exist."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        _say_error(f"{message} (see {self.prog} --help)")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _say_error(message: object) -> None:
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def _connect(args: argparse.Namespace) -> Any:
+    import datajoint_sa as dj
+
+    url = getattr(args, "url", None)
+    if url:
+        dj.config["database.url"] = url
+        return dj.conn(url)
+    return dj.conn()
+
+
+def load_module(name: str) -> Any:
+    """Import a pipeline module by dotted name or by file path (the working directory is
+    on the import path, as for `python -m`)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    if name.endswith(".py") or os.sep in name:
+        if not os.path.isfile(name):
+            raise UsageError(f"no such file: {name}")
+        module_name = os.path.splitext(os.path.basename(name))[0]
+        spec = importlib.util.spec_from_file_location(module_name, name)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name and (name == error.name or name.startswith(error.name + ".")):
+            raise UsageError(f"no module named {name!r}") from None
+        raise
+
+
+def _schema(name: str) -> Any:
+    import datajoint_sa as dj
+
+    if name not in dj.list_schemas():
+        raise UsageError(f"no schema named {name!r} in the database")
+    return dj.Schema(name, create_schema=False, create_tables=False)
+
+
+def _lookup(namespace: Any, dotted: str) -> Any:
+    obj = namespace
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _table_of(module: Any, name: str) -> Any:
+    from .table import Table
+
+    found = _lookup(module, name)
+    if not (isinstance(found, type) and issubclass(found, Table)):
+        raise UsageError(f"module {module.__name__} has no table class {name!r}")
+    return found
+
+
+def _print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Rows as an aligned text table (long values cut to one short line)."""
+    def cell(value: Any) -> str:
+        text = " ".join(str(value).split()) if value is not None else ""
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+# ---------------------------------------------------------------------------- commands
+
+def _count_results(result: Any) -> tuple[int, list[tuple[Any, Any]]]:
+    """(successes, [(key, error)]) from populate's results."""
+    if isinstance(result, dict):
+        return int(result.get("success_count") or 0), list(result.get("error_list") or [])
+    successes, errors = 0, []
+    for item in result or []:
+        count, found = _count_results(item)
+        successes += count
+        errors += found
+    return successes, errors
+
+
+def cmd_populate(args: argparse.Namespace) -> int:
+    import datajoint_sa as dj
+
+    _connect(args)
+    module = load_module(args.module)
+    tables = [_table_of(module, name) for name in args.tables]
+    for table in tables:
+        if not callable(getattr(table, "populate", None)) or table.tier not in (
+                "imported", "computed"):
+            raise UsageError(f"{table.__name__} is not an Imported or Computed table")
+    options: dict[str, Any] = {"reserve_jobs": args.reserve_jobs, "display_progress": True,
+                               "suppress_errors": True}
+    if args.processes is not None:
+        options["processes"] = args.processes
+    if args.max_calls is not None:
+        options["max_calls"] = args.max_calls
+    if tables:  # exactly these tables, in the order given
+        results = [table().populate(**options) for table in tables]
+    else:  # the whole pipeline, parents first (the dependency resolver)
+        populate = getattr(dj, "populate", None)
+        if populate is None:
+            _say_error("populate is not available in this version of datajoint_sa")
+            return EXIT_FAILED
+        results = [populate(module, **options)]
+    successes, errors = _count_results(results)
+    for key, error in errors:
+        _say_error(f"{key}: {error}")
+    print(f"populated {successes} key{'s' if successes != 1 else ''}"
+          f"{f', {len(errors)} error(s)' if errors else ''}")
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    import datajoint_sa as dj
+
+    connection = _connect(args)
+    try:
+        source = load_module(args.module)
+    except UsageError:
+        if args.module not in dj.list_schemas(connection):
+            raise UsageError(f"{args.module!r} is neither an importable module nor a schema "
+                             "in the database") from None
+        source = dj.VirtualModule(args.module, args.module, connection=connection)
+    diagram = dj.Diagram(source)
+    path = diagram.save(args.output)
+    print(f"wrote {path} ({len(diagram)} tables)")
+    return EXIT_OK
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from .reflect import Catalog, split_table_name
+
+    connection = _connect(args)
+    _schema(args.schema)
+    catalog = Catalog(connection)
+    rows = []
+    backend = connection.backend_impl
+    with connection.session(write=False) as sa_conn:
+        for name, info in sorted(catalog.schema(args.schema).items()):
+            split = split_table_name(name)
+            tier, label = ("-", "-") if split is None else (
+                split[0], f"{split[1]}.{split[2]}" if split[2] else split[1])
+            sa_schema, sa_name = backend.table_identity(args.schema, name)
+            table = sa.table(sa_name, schema=sa_schema)
+            count = sa_conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            rows.append({"table": name, "class": label, "tier": tier, "rows": count,
+                         "comment": info.comment})
+    _print_rows(rows, ["table", "class", "tier", "rows", "comment"])
+    return EXIT_OK
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    import datajoint_sa as dj
+
+    from .table import Table
+
+    connection = _connect(args)
+    schema_name, _, table_name = args.table.partition(".")
+    if not table_name:
+        raise UsageError(f"expected SCHEMA.TABLE, got {args.table!r}")
+    _schema(schema_name)
+    module = dj.VirtualModule(schema_name, schema_name, connection=connection)
+    found = _lookup(module, table_name)
+    if not (isinstance(found, type) and issubclass(found, Table)):
+        candidates = [c for c in vars(module).values()
+                      if isinstance(c, type) and issubclass(c, Table)]
+        candidates += [p for c in list(candidates) for p in getattr(c, "_parts", [])]
+        found = next((c for c in candidates if c.table_name == table_name), None)
+    if found is None:
+        raise UsageError(f"schema {schema_name!r} has no table {table_name!r}")
+    print(found.describe(printout=False), end="")
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    _connect(args)
+    schema = _schema(args.schema)
+    try:
+        jobs = schema.jobs
+    except AttributeError:
+        _say_error("the job table is not available in this version of datajoint_sa")
+        return EXIT_FAILED
+    if args.clear_stale:
+        clear = getattr(jobs, "clear_stale", None) or getattr(jobs, "clear_dead", None)
+        if clear is None:
+            _say_error("clearing stale reservations is not available in this version")
+            return EXIT_FAILED
+        cleared = clear()
+        print(f"cleared {cleared if cleared is not None else 'stale'} reservation(s)")
+    selection = jobs & {"status": "error"} if args.errors else jobs
+    rows = selection.fetch(as_dict=True)
+    wanted = ["table_name", "key", "status", "host", "pid", "timestamp", "error_message"]
+    present = list(rows[0]) if rows else wanted
+    columns = [c for c in wanted if c in present] or present
+    if args.errors:
+        for row in rows:
+            key = row.get("key", row.get("key_hash", ""))
+            print(f"{row.get('table_name', '')} {key}: "
+                  f"{' '.join(str(row.get('error_message', '')).split())}")
+        print(f"{len(rows)} error(s)")
+    else:
+        _print_rows(rows, columns)
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _connect(args)
+    try:
+        from . import migrate
+    except ImportError:
+        _say_error("migrations are not available in this version of datajoint_sa")
+        return EXIT_FAILED
+    forward = list(args.alembic_args)
+    if forward[:1] == ["--"]:
+        forward = forward[1:]
+    return int(migrate.cli(forward) or 0)
+
+
+# ---------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    url = _Parser(add_help=False)
+    url.add_argument("--url", default=argparse.SUPPRESS,
+                     help="database URL (SQLAlchemy form); default: dj.config / DJ_DATABASE_URL")
+    parser = _Parser(prog=PROG, parents=[url],
+                     description="DataJoint-style pipelines on SQLite, PostgreSQL and MySQL.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    p = commands.add_parser("populate", parents=[url],
+                            help="fill the Imported/Computed tables of a pipeline module")
+    p.add_argument("module", help="pipeline module (dotted name or .py file)")
+    p.add_argument("tables", nargs="*", help="table classes of the module (default: all)")
+    p.add_argument("--reserve-jobs", action="store_true",
+                   help="reserve keys in the job table (for several workers)")
+    p.add_argument("--processes", type=_positive, default=None, help="worker processes")
+    p.add_argument("--max-calls", type=_positive, default=None,
+                   help="stop after this many make() calls per table")
+    p.set_defaults(func=cmd_populate)
+
+    p = commands.add_parser("diagram", parents=[url], help="draw a pipeline's diagram")
+    p.add_argument("module", help="pipeline module, .py file, or schema name")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file: .svg, .png, .pdf, .dot or .mmd (Mermaid)")
+    p.set_defaults(func=cmd_diagram)
+
+    p = commands.add_parser("jobs", parents=[url], help="show a schema's job table")
+    p.add_argument("schema")
+    p.add_argument("--errors", action="store_true", help="only jobs that failed, with errors")
+    p.add_argument("--clear-stale", action="store_true",
+                   help="clear reservations of workers that are gone")
+    p.set_defaults(func=cmd_jobs)
+
+    p = commands.add_parser("tables", parents=[url], help="list a schema's tables")
+    p.add_argument("schema")
+    p.set_defaults(func=cmd_tables)
+
+    p = commands.add_parser("describe", parents=[url],
+                            help="print the definition of SCHEMA.TABLE (class or table name)")
+    p.add_argument("table", metavar="SCHEMA.TABLE")
+    p.set_defaults(func=cmd_describe)
+
+    p = commands.add_parser("migrate", parents=[url], add_help=False,
+                            help="schema migrations (arguments go to the Alembic front)")
+    p.add_argument("alembic_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    from .errors import DataJointError
+
+    try:
+        return int(args.func(args))
+    except UsageError as error:
+        _say_error(error)
+        return EXIT_USAGE
+    except DataJointError as error:
+        _say_error(error)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say_error("interrupted")
+        return 130
+    except Exception as error:  # an error inside the user's module or the database
+        _say_error(f"{type(error).__name__}: {error}")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
