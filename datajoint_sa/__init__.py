@@ -12,6 +12,7 @@ from .diagram import Diagram
 from .errors import DataJointError
 from .expression import AndList, Not, QueryExpression, Top, U
 from .heading import Attribute, Heading
+from .populate import populate_pipeline as populate
 from .reflect import VirtualModule
 from .schema import Schema, list_schemas
 from .settings import config
@@ -37,11 +38,12 @@ __all__ = [
     "QueryExpression",
     "Schema",
     "Table",
-    "VirtualModule",
     "Top",
     "U",
+    "VirtualModule",
     "config",
     "conn",
     "errors",
     "list_schemas",
+    "populate",
 ]

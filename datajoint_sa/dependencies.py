@@ -8,14 +8,28 @@ cascading delete, drop, and diagrams.
 from __future__ import annotations
 
 import graphlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection as SAConnection
+
+    from .backends import Backend
     from .connection import Connection
+
+
+LOAD_ATTEMPTS = 3
+_AUTO_POPULATED = re.compile(r"_{1,2}[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+
+def is_auto_populated_name(table: str) -> bool:
+    """Whether a table name is that of an Imported (`_name`) or Computed (`__name`) master;
+    parts (`master__part`) and hidden tables (`~name`) are not."""
+    return _AUTO_POPULATED.fullmatch(table) is not None
 
 
 @dataclass(frozen=True)
@@ -41,25 +55,30 @@ class Dependencies:
 
     @classmethod
     def load(cls, connection: Connection, schemas: Iterable[str] | None = None) -> Dependencies:
+        """The graph of `schemas` (default: every schema), read from the database.
+
+        Other sessions may drop schemas and tables while it reads: a schema that vanished
+        meanwhile is left out, one whose tables changed meanwhile is read again.
+        """
         backend = connection.backend_impl
         graph = cls()
         with connection.session(write=False) as sa_conn:
             names = list(schemas) if schemas is not None else backend.list_schemas(sa_conn)
-            inspector = sa.inspect(sa_conn)
-            for schema in names:
-                for table in backend.list_tables(sa_conn, schema):
-                    sa_schema, sa_name = backend.table_identity(schema, table)
-                    node = f"{schema}.{table}"
-                    graph.nodes.add(node)
-                    key = set(inspector.get_pk_constraint(sa_name, schema=sa_schema)
-                              .get("constrained_columns") or [])
-                    for fk in inspector.get_foreign_keys(sa_name, schema=sa_schema):
-                        parent_schema, parent_table = backend.split_identity(
-                            fk.get("referred_schema") or sa_schema, fk["referred_table"])
-                        pairs = tuple(zip(fk["constrained_columns"], fk["referred_columns"]))
-                        graph.edges.append(Edge(
-                            parent=f"{parent_schema}.{parent_table}", child=node,
-                            attr_map=pairs, primary=all(c in key for c, _ in pairs)))
+        for schema in names:
+            for attempt in range(LOAD_ATTEMPTS):
+                try:
+                    with connection.session(write=False) as sa_conn:
+                        nodes, edges = _load_schema(sa_conn, backend, schema)
+                    break
+                except (sa.exc.NoSuchTableError, sa.exc.DBAPIError):
+                    with connection.session(write=False) as sa_conn:
+                        if not backend.schema_exists(sa_conn, schema):
+                            nodes, edges = set(), []  # dropped meanwhile
+                            break
+                    if attempt == LOAD_ATTEMPTS - 1:
+                        raise
+            graph.nodes.update(nodes)
+            graph.edges.extend(edges)
         return graph
 
     def parents(self, node: str) -> list[Edge]:
@@ -107,3 +126,31 @@ class Dependencies:
             ordered.extend(ready)
             sorter.done(*ready)
         return ordered
+
+
+def _load_schema(sa_conn: SAConnection, backend: Backend, schema: str
+                 ) -> tuple[set[str], list[Edge]]:
+    """Nodes and edges of one schema: one reflection call per kind for all its tables."""
+    tables = backend.list_tables(sa_conn, schema)
+    if not tables:
+        return set(), []
+    identities = {backend.table_identity(schema, table): table for table in tables}
+    sa_schema = next(iter(identities))[0]
+    names = [sa_name for _, sa_name in identities]
+    inspector = sa.inspect(sa_conn)
+    keys = inspector.get_multi_pk_constraint(schema=sa_schema, filter_names=names)
+    foreign = inspector.get_multi_foreign_keys(schema=sa_schema, filter_names=names)
+    nodes: set[str] = set()
+    edges: list[Edge] = []
+    for (_, sa_name), table in identities.items():
+        node = f"{schema}.{table}"
+        nodes.add(node)
+        constraint: Any = keys.get((sa_schema, sa_name)) or {}
+        key = set(constraint.get("constrained_columns") or [])
+        for fk in foreign.get((sa_schema, sa_name)) or []:
+            parent_schema, parent_table = backend.split_identity(
+                fk.get("referred_schema") or sa_schema, fk["referred_table"])
+            pairs = tuple(zip(fk["constrained_columns"], fk["referred_columns"]))
+            edges.append(Edge(parent=f"{parent_schema}.{parent_table}", child=node,
+                              attr_map=pairs, primary=all(c in key for c, _ in pairs)))
+    return nodes, edges

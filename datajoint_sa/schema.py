@@ -200,6 +200,14 @@ class Schema:
 
         return migrate_schema(self, prompt=prompt, force=force)
 
+    # ---- computation --------------------------------------------------------------------
+    @property
+    def jobs(self) -> Any:
+        """The schema's job table `~jobs`: reservations and errors of populate (see jobs.py)."""
+        from .jobs import JobTable
+
+        return JobTable.of(self)
+
     # ---- listing and dropping -----------------------------------------------------------
     def list_tables(self) -> list[str]:
         """Names of the schema's tables in the database (hidden `~` tables left out)."""

@@ -72,7 +72,7 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     # names the metaclass must not turn into instance look-ups
     _class_level_names: ClassVar[frozenset[str]] = frozenset(
-        {"make", "make_fetch", "make_compute", "make_insert", "key_source"})
+        {"make", "make_fetch", "make_compute", "make_insert"})
 
     definition: ClassVar[str] = ""
     table_name: ClassVar[str] = ""

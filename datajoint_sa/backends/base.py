@@ -150,6 +150,22 @@ class Backend:
         """One of the keys of _KIND_CLASSES for a driver exception, or None."""
         return None
 
+    # ---- computation: sessions and job reservations -------------------------------------
+    def session_id(self, conn: SAConnection) -> int:
+        """The server's id of this database session (0 where there is no server)."""
+        return 0
+
+    def live_session_ids(self, conn: SAConnection) -> set[int] | None:
+        """Ids of the sessions open on the server (at least those of the current user), or
+        None where the backend has no such list. Tells reservations of dead workers."""
+        return None
+
+    def relax_durability(self, conn: SAConnection) -> None:
+        """Let the current transaction commit without waiting for its log to reach the disk,
+        where the server allows that per transaction: for bookkeeping that is harmless to
+        lose in a server crash, such as a job reservation."""
+
+
 _KIND_CLASSES: dict[str, type[DataJointError]] = {
     "duplicate": DuplicateError,
     "foreign_key": IntegrityError,

@@ -176,3 +176,11 @@ class MySQLBackend(Backend):
         if code in _ERRNO_KINDS:
             return _ERRNO_KINDS[code]
         return None
+
+    def session_id(self, conn: SAConnection) -> int:
+        return int(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one())
+
+    def live_session_ids(self, conn: SAConnection) -> set[int] | None:
+        # without the PROCESS privilege only the user's own sessions are listed
+        rows = conn.exec_driver_sql("SELECT ID FROM information_schema.PROCESSLIST")
+        return {int(session) for (session,) in rows}

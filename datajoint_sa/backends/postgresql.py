@@ -136,3 +136,12 @@ class PostgreSQLBackend(Backend):
         if state and state.startswith("22"):
             return "data"
         return None
+
+    def session_id(self, conn: SAConnection) -> int:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+    def live_session_ids(self, conn: SAConnection) -> set[int] | None:
+        return {int(pid) for (pid,) in conn.exec_driver_sql("SELECT pid FROM pg_stat_activity")}
+
+    def relax_durability(self, conn: SAConnection) -> None:
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")

@@ -1,0 +1,311 @@
+"""The job table `~jobs` of a schema: who is computing which key, and which keys failed.
+
+A worker reserves a key by inserting the row (table name, key hash): the primary key lets
+exactly one insert win, on every backend, so any number of processes and machines can share
+a `populate` without computing a key twice. The reservation is committed on its own; the
+make that follows deletes it in the same transaction that writes the results, so a key is
+either reserved, failed (`status = 'error'`, with message and traceback), ignored, or done.
+A worker that dies leaves its reservation behind: `schema.jobs.clear_stale()` removes the
+reservations whose process is gone (same host), whose database session is gone, or that are
+older than an age limit.
+
+The layout is the reference implementation's (0.14 line), so either can read the other's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import os
+import platform
+import traceback
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
+
+from .errors import DataJointError, DuplicateError
+from .table import Table
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection as SAConnection
+
+    from .connection import Connection
+    from .schema import Schema
+
+JOBS_TABLE = "~jobs"
+ERROR_MESSAGE_LENGTH = 2047
+TRUNCATION_APPENDIX = "...truncated"
+STATUSES = ("reserved", "error", "ignore")
+
+JOBS_DEFINITION = """
+# job reservations and errors of populate
+table_name : varchar(255)                  # the populated table (its name in this schema)
+key_hash : char(32)                        # md5 of the key's values
+---
+status : enum('reserved','error','ignore') # a key without a row is free
+key = null : blob                          # the key
+error_message = "" : varchar(2047)         # the error of a failed make
+error_stack = null : mediumblob            # its traceback
+user = "" : varchar(255)                   # database user
+host = "" : varchar(255)                   # host name of the worker
+pid = 0 : int unsigned                     # process id of the worker
+connection_id = 0 : bigint unsigned        # database session of the worker
+timestamp = CURRENT_TIMESTAMP : timestamp  # when reserved or failed (UTC)
+"""
+
+
+def key_hash(key: Mapping[str, Any]) -> str:
+    """The md5 of a key's values in the order of sorted names (as the reference computes it)."""
+    hashed = hashlib.md5()
+    for _, value in sorted(key.items()):
+        hashed.update(str(value).encode())
+    return hashed.hexdigest()
+
+
+def error_text(error: BaseException) -> str:
+    """`ClassName: message`, cut to fit the error_message column."""
+    message = str(error)
+    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    if len(text) > ERROR_MESSAGE_LENGTH:
+        text = text[: ERROR_MESSAGE_LENGTH - len(TRUNCATION_APPENDIX)] + TRUNCATION_APPENDIX
+    return text
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this host is running (an unreaped zombie counts as dead)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill would terminate the process there
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return bool(psutil.pid_exists(pid))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class JobTable(Table):
+    """The job table of one schema: a normal, queryable table (`schema.jobs`).
+
+    `schema.jobs & {'status': 'error'}` lists failed keys; deleting an error row
+    (`(schema.jobs & ...).delete()`) lets the next `populate(reserve_jobs=True)` retry it.
+    """
+
+    definition: ClassVar[str] = JOBS_DEFINITION
+    tier: ClassVar[str] = "jobs"
+    #: statements compiled once per declared table
+    _statements: ClassVar[dict[str, Any] | None] = None
+
+    # ---- declaration --------------------------------------------------------------------
+    @staticmethod
+    def of(schema: Schema) -> JobTable:
+        """The job table of `schema`, declared (and created when missing) on first use."""
+        cls: type[JobTable] | None = getattr(schema, "_jobs_class", None)
+        if cls is None or not _still_declared(cls, schema):
+            cls = type("JobTable", (JobTable,), {"__module__": __name__})
+            schema._declare_table(cls, JOBS_TABLE, {})
+            sa_table = cls._sa_table
+            assert sa_table is not None
+            connection = schema.connection
+            with connection.session(write=True) as sa_conn:
+                if not sa.inspect(sa_conn).has_table(sa_table.name, schema=sa_table.schema):
+                    sa_table.create(sa_conn)
+                    connection.backend_impl.after_create(sa_conn, sa_table)
+            schema._jobs_class = cls  # type: ignore[attr-defined]
+        return cls()
+
+    def _compiled(self) -> dict[str, Any]:
+        statements = type(self)._statements
+        if statements is None:
+            table = self._sa_table
+            assert table is not None
+            backend = self.connection.backend_impl
+            key = self.primary_key
+            columns = self.heading.names
+            c = table.c
+            own = (c.table_name == sa.bindparam("t_name")) & (
+                c.key_hash == sa.bindparam("t_hash")) & (c.host == sa.bindparam("t_host")) & (
+                c.pid == sa.bindparam("t_pid"))
+            statements = {
+                # an INSERT's rowcount is kept only when asked for (SQLAlchemy 2.1 + psycopg)
+                "reserve": backend.insert_statement(table, columns, mode="skip", key=key)
+                .execution_options(preserve_rowcount=True),
+                "upsert": backend.insert_statement(table, columns, mode="replace", key=key),
+                "complete": sa.delete(table).where(own),
+                "hashes": sa.select(c.key_hash).where(c.table_name == sa.bindparam("t_name")),
+            }
+            type(self)._statements = statements
+        return statements
+
+    # ---- the row of this worker ---------------------------------------------------------
+    def _row(self, sa_conn: SAConnection, table_name: str, key: Mapping[str, Any],
+             hashed: str, status: str, message: str = "", stack: str | None = None
+             ) -> dict[str, Any]:
+        codec = self.heading["key"].codec
+        return {
+            "table_name": table_name, "key_hash": hashed, "status": status,
+            "key": codec.encode(dict(key)),
+            "error_message": message,
+            "error_stack": None if stack is None else codec.encode(stack),
+            "user": _user(self.connection), "host": platform.node(), "pid": os.getpid(),
+            "connection_id": _session_id(self.connection, sa_conn), "timestamp": _utcnow(),
+        }
+
+    # ---- reserving and finishing --------------------------------------------------------
+    def reserve(self, table_name: str, key: Mapping[str, Any], hashed: str | None = None
+                ) -> bool:
+        """Reserve `key` of `table_name` for this process; False when another process holds it
+        (or it failed, or is ignored). One INSERT that only one worker can win."""
+        hashed = hashed or key_hash(key)
+        connection = self.connection
+        statement = self._compiled()["reserve"]
+        top_level = not connection.in_transaction
+        try:
+            with connection.session(write=True) as sa_conn:
+                if top_level:  # a lost reservation is harmless: skip the wait for the disk
+                    connection.backend_impl.relax_durability(sa_conn)
+                row = self._row(sa_conn, table_name, key, hashed, "reserved")
+                return bool(sa_conn.execute(statement, row).rowcount == 1)
+        except sa.exc.DBAPIError as error:
+            classified = connection.classify(error, JOBS_TABLE)
+            if isinstance(classified, DuplicateError):
+                return False
+            raise classified from error
+
+    def complete_in(self, sa_conn: SAConnection, table_name: str, hashed: str) -> None:
+        """Delete this process's reservation inside the caller's transaction (the make's)."""
+        sa_conn.execute(self._compiled()["complete"], {
+            "t_name": table_name, "t_hash": hashed, "t_host": platform.node(),
+            "t_pid": os.getpid()})
+
+    def complete(self, table_name: str, key: Mapping[str, Any]) -> None:
+        """Release this process's reservation of `key`."""
+        with self.connection.session(write=True) as sa_conn:
+            self.complete_in(sa_conn, table_name, key_hash(key))
+
+    def error(self, table_name: str, key: Mapping[str, Any], error_message: str | BaseException,
+              error_stack: str | None = None) -> None:
+        """Record a failed make: the key is skipped by populate until the row is deleted."""
+        if isinstance(error_message, BaseException):
+            if error_stack is None:
+                error_stack = "".join(traceback.format_exception(
+                    type(error_message), error_message, error_message.__traceback__))
+            error_message = error_text(error_message)
+        elif len(error_message) > ERROR_MESSAGE_LENGTH:
+            error_message = (error_message[: ERROR_MESSAGE_LENGTH - len(TRUNCATION_APPENDIX)]
+                             + TRUNCATION_APPENDIX)
+        self._upsert(table_name, key, "error", error_message, error_stack)
+
+    def ignore(self, table_name: str, key: Mapping[str, Any]) -> None:
+        """Mark `key` of `table_name` to be skipped by populate(reserve_jobs=True)."""
+        self._upsert(table_name, key, "ignore")
+
+    def _upsert(self, table_name: str, key: Mapping[str, Any], status: str,
+                message: str = "", stack: str | None = None) -> None:
+        connection = self.connection
+        try:
+            with connection.session(write=True) as sa_conn:
+                row = self._row(sa_conn, table_name, key, key_hash(key), status, message, stack)
+                sa_conn.execute(self._compiled()["upsert"], row)
+        except sa.exc.DBAPIError as error:
+            raise connection.classify(error, JOBS_TABLE) from error
+
+    def hashes(self, table_name: str) -> set[str]:
+        """Key hashes of every job row of `table_name` (reserved, failed or ignored)."""
+        rows = self.connection.query(self._compiled()["hashes"], {"t_name": table_name})
+        return {h for (h,) in rows}
+
+    # ---- inspecting and cleaning up -----------------------------------------------------
+    @property
+    def errors(self) -> Any:
+        return self & {"status": "error"}
+
+    @property
+    def reserved(self) -> Any:
+        return self & {"status": "reserved"}
+
+    def clear_stale(self, max_age: float | dt.timedelta | None = None, *,
+                    sessions: bool = True) -> int:
+        """Delete reservations left by workers that are gone; returns how many.
+
+        A reservation is stale when it was made on this host by a process that no longer
+        runs; or (with `sessions`, on PostgreSQL and MySQL) when the database session that
+        made it, of the current database user, is closed — that covers workers on other
+        hosts; or when it is older than `max_age` (seconds or a timedelta). Error rows stay.
+        """
+        if isinstance(max_age, (int, float)):
+            max_age = dt.timedelta(seconds=max_age)
+        cutoff = _utcnow() - max_age if max_age is not None else None
+        connection = self.connection
+        table = self._sa_table
+        assert table is not None
+        c = table.c
+        here, me = platform.node(), _user(connection)
+        with connection.session(write=True) as sa_conn:
+            rows = sa_conn.execute(
+                sa.select(c.table_name, c.key_hash, c.user, c.host, c.pid, c.connection_id,
+                          c.timestamp).where(c.status == "reserved")).all()
+            live = connection.backend_impl.live_session_ids(sa_conn) if sessions else None
+            stale = []
+            for row in rows:
+                gone = (row.host == here and not pid_alive(int(row.pid))) or (
+                    cutoff is not None and row.timestamp is not None and row.timestamp < cutoff
+                ) or (live is not None and row.user == me and bool(row.connection_id)
+                      and int(row.connection_id) not in live)
+                if gone:
+                    stale.append(row)
+            count = 0
+            for row in stale:
+                count += sa_conn.execute(sa.delete(table).where(
+                    c.table_name == row.table_name, c.key_hash == row.key_hash,
+                    c.status == "reserved", c.host == row.host, c.pid == row.pid)).rowcount
+        return count
+
+    def delete(self, transaction: bool = True, safemode: bool | None = None,
+               force_parts: bool = False) -> int:
+        """Delete these job rows (nothing depends on them: no cascade, no prompt)."""
+        return int(self.delete_quick(get_count=True) or 0)
+
+
+def _still_declared(cls: type[JobTable], schema: Schema) -> bool:
+    table = cls._sa_table
+    return (table is not None and cls._schema is schema
+            and table.metadata is schema.metadata and table.key in schema.metadata.tables)
+
+
+def _user(connection: Connection) -> str:
+    name = connection.url.username
+    if name:
+        return str(name)
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment
+        return ""
+
+
+def _session_id(connection: Connection, sa_conn: SAConnection) -> int:
+    """The server's id of this session, asked once per database connection."""
+    info = sa_conn.info
+    if "dj_session_id" not in info:
+        try:
+            info["dj_session_id"] = connection.backend_impl.session_id(sa_conn)
+        except sa.exc.DBAPIError as error:
+            raise DataJointError(f"Cannot read the database session id: {error.orig}") from error
+    return int(info["dj_session_id"])
