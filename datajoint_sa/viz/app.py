@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..connection import Connection
 from ..errors import DataJointError
+from ..table import Table
 from . import plots, query
 from .bind import BoundApp, BoundComponent, bind, is_blob
 from .spec import AppSpec, AuthSpec, SpecError, load_spec
@@ -312,7 +313,7 @@ class VizApp:
             kind = "part" if id(child) in parts else "child"
             if (kind == "part" and not want_parts) or (kind == "child" and not want_children):
                 continue
-            relations.append(query.Relation(child.__qualname__, kind, child(), edge.attr_map))
+            relations.append(query.Relation(class_label(child), kind, child(), edge.attr_map))
         return relations
 
     def _parent_choices(self, component: BoundComponent) -> dict[str, list[str]]:
@@ -398,10 +399,8 @@ class VizApp:
         for name in component.columns:
             value = body.get(name)
             attribute = heading[name]
-            if value is None or (isinstance(value, str) and value.strip() == ""
-                                 and attribute.type_info.category not in ("char", "varchar",
-                                                                          "text")):
-                continue
+            if value is None or (isinstance(value, str) and value.strip() == ""):
+                continue  # an empty field is no value: the default, NULL, or "needed"
             if isinstance(value, bool):
                 value = "true" if value else "false"
             row[name] = query.coerce(attribute, str(value))
@@ -418,6 +417,12 @@ class VizApp:
         target = table()
         target.insert1(row)
         return {k: query.key_text(v) for k, v in row.items() if k in target.primary_key}
+
+
+def class_label(table: type[Table]) -> str:
+    """`Class` or `Master.Part`."""
+    master = getattr(table, "master", None)
+    return f"{master.__name__}.{table.__name__}" if master is not None else table.__name__
 
 
 class NotFound(Exception):

@@ -183,7 +183,7 @@ def check_tables_exist(tables: list[type[Table]], connection: Connection, source
         schemas = set(backend.list_schemas(sa_conn))
         for schema, members in by_schema.items():
             present = set(backend.list_tables(sa_conn, schema)) if schema in schemas else set()
-            missing += [f"{t.__qualname__} ({schema}.{t.table_name})" for t in members
+            missing += [f"{t.__name__} ({schema}.{t.table_name})" for t in members
                         if t.table_name not in present]
     if missing:
         raise SpecError(f"the database has no table{'s' if len(missing) > 1 else ''} "
@@ -430,7 +430,7 @@ def _check_page_key(page: PageSpec, components: dict[tuple[str, str], BoundCompo
             known.update(bound.heading.names)
     unknown = [k for k in page.key if k not in known]
     if unknown:
-        return [f"line {page.line}: page {page.name!r} key: unknown attribute"
+        return [f"{f'line {page.line}: ' if page.line else ''}page {page.name!r} key: unknown attribute"
                 f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: no "
                 "component of the page has it"]
     problems = []

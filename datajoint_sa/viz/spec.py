@@ -93,7 +93,7 @@ class ComponentSpec:
 
     @property
     def where(self) -> str:
-        return f"line {self.line}: component {self.name!r} ({self.type})"
+        return f"{f'line {self.line}: ' if self.line else ''}component {self.name!r} ({self.type})"
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
