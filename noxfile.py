@@ -45,3 +45,11 @@ def bench(session: nox.Session) -> None:
     """Ratios against the raw drivers, per backend, in one run (see benchmarks/)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation (mkdocs + mkdocstrings); any warning is an error."""
+    session.install("-e", ".[docs]")
+    site = session.create_tmp()
+    session.run("mkdocs", "build", "--strict", "--site-dir", f"{site}/site", *session.posargs)
