@@ -7,6 +7,8 @@ dropped afterwards.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -89,3 +91,72 @@ def test_neuro(db_url: str, cleanup: list[str], tmp_path: Path) -> None:
     assert "units detected" in out
     assert f"Dropped schemas {prefix + 'ephys'!r} and {prefix + 'lab'!r}" in out
     assert (tmp_path / "data" / "pipeline.svg").exists()
+
+
+DUMP_QUERIES = r"""
+import datetime, decimal, json, sys
+import numpy as np
+import datajoint_sa as dj
+from examples.university import loader, pipeline, queries
+
+url, name, path = sys.argv[1:4]
+pipeline.activate(name, connection=dj.conn(url))
+loader.load(150, seed=3, verbose=False)
+
+def plain(value):
+    if isinstance(value, (int, float, decimal.Decimal, np.number)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+answers = {}
+for query in queries.QUERIES:
+    expression = query()
+    names = expression.heading.names
+    rows = [[plain(row[n]) for n in names] for row in expression.fetch(as_dict=True)]
+    answers[query.__name__] = {"names": names, "rows": sorted(rows, key=json.dumps)}
+with open(path, "w") as file:
+    json.dump(answers, file)
+"""
+
+
+def test_university_queries_agree_across_backends(tmp_path: Path) -> None:
+    """The same pipeline and data give the same answer to every query on every backend."""
+    from .conftest import BACKENDS, MYSQL_URL, POSTGRES_URL
+
+    urls = {"sqlite": f"sqlite:///{tmp_path / 'univ.db'}", "postgresql": POSTGRES_URL,
+            "mysql": MYSQL_URL}
+    name = unique_name("univ")
+    answers = {}
+    try:
+        for backend in BACKENDS:
+            out = tmp_path / f"{backend}.json"
+            script = tmp_path / "dump.py"
+            script.write_text(DUMP_QUERIES)
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            result = subprocess.run([sys.executable, str(script), urls[backend], name, str(out)],
+                                    cwd=ROOT, env=env, capture_output=True, text=True,
+                                    timeout=600)
+            assert result.returncode == 0, f"{backend}:\n{result.stderr}"
+            answers[backend] = json.loads(out.read_text())
+    finally:
+        for backend in BACKENDS:
+            connection = dj.Connection(urls[backend])
+            try:
+                if name in dj.list_schemas(connection):
+                    dj.Schema(name, connection=connection).drop(force=True)
+            finally:
+                connection.close()
+    reference_backend, reference = next(iter(answers.items()))
+    for backend, answer in answers.items():
+        for query, expected in reference.items():
+            got = answer[query]
+            assert got["names"] == expected["names"], (query, backend)
+            assert len(got["rows"]) == len(expected["rows"]), (
+                f"{query}: {len(got['rows'])} rows on {backend}, "
+                f"{len(expected['rows'])} on {reference_backend}")
+            for mine, theirs in zip(got["rows"], expected["rows"]):
+                assert all(a == b or (isinstance(a, float) and isinstance(b, float)
+                                      and math.isclose(a, b, abs_tol=0.0101))
+                           for a, b in zip(mine, theirs)), (query, backend, mine, theirs)
