@@ -1,6 +1,8 @@
-"""Sessions: tests per backend (and all three), lint, typecheck, bench."""
+"""Sessions: tests per backend (and all three), lint, typecheck, bench, interop."""
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -45,6 +47,22 @@ def bench(session: nox.Session) -> None:
     """Ratios against the raw drivers, per backend, in one run (see benchmarks/)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Both directions with the reference implementation, DataJoint 2.3.5, on MySQL and
+    PostgreSQL (tests/interop). DataJoint runs as a peer in its own virtual environment, so
+    none of its code enters ours; DJ_INTEROP_PYTHON tells the tests where it is."""
+    session.install("-e", ".[test]")
+    peer = os.path.abspath(os.path.join(session.create_tmp(), "datajoint-2.3.5"))
+    peer_python = os.path.join(peer, "bin", "python")
+    if not os.path.exists(peer_python):
+        session.run("python", "-m", "venv", peer)
+    session.run(peer_python, "-m", "pip", "install", "-q", "datajoint==2.3.5",
+                "psycopg2-binary", external=True)
+    session.run("python", "-m", "pytest", "-q", "tests/interop", *session.posargs,
+                env={"DJ_INTEROP_PYTHON": peer_python, "DJ_TEST_BACKENDS": "mysql,postgresql"})
 
 
 @nox.session

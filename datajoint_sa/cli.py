@@ -351,6 +351,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say_error("interrupted")
         return 130
+    except SystemExit as exit_:  # a front (migrate) that parses its own arguments
+        return exit_.code if isinstance(exit_.code, int) else EXIT_FAILED
     except Exception as error:  # an error inside the user's module or the database
         _say_error(f"{type(error).__name__}: {error}")
         return EXIT_FAILED

@@ -372,8 +372,7 @@ class Catalog:
                 comment=" ".join(comment.split()), autoincrement=is_auto))
         for fk in fks:
             parent_schema, parent_table = backend.split_identity(
-                fk.get("referred_schema") or (None if schema is None else
-                                              backend.table_identity(schema, name)[0]),
+                fk.get("referred_schema") or backend.table_identity(schema, name)[0],
                 fk["referred_table"])
             info.foreign_keys.append(ForeignKeyInfo(
                 parent=f"{parent_schema}.{parent_table}",
