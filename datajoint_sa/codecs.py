@@ -77,4 +77,10 @@ class BlobCodec(Codec):
     def decode(self, stored: Any, *, key: dict[str, Any] | None = None) -> Any:
         from . import blob
 
-        return blob.unpack(bytes(stored))
+        data = bytes(stored)
+        if not blob.is_blob(data):
+            # a `longblob` column without a type marker, read by reflection: DataJoint 0.14
+            # serialized objects there, DataJoint 2.x keeps raw bytes there; only values with
+            # a blob header are objects (SPEC: Table tiers and naming)
+            return data
+        return blob.unpack(data)
