@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ SECURITY_HEADERS = {
 }
 TOKEN_COOKIE = "dj_viz_token"
 MAX_CHOICES = 200  # a foreign key with more parent values gets a text field
+COUNT_SECONDS = 30.0  # how long a table view's total is reused
 
 
 def plotly_js_path() -> Path | None:
@@ -183,6 +185,7 @@ class VizApp:
             lstrip_blocks=True)
         self._graph: Any = None
         self._svgs: dict[int, str] = {}
+        self.counts = CountCache()
 
     # -- helpers
     async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -276,16 +279,27 @@ class VizApp:
         raise NotFound("this component has no data")
 
     def _table_data(self, component: BoundComponent, params: dict[str, str]) -> dict[str, Any]:
+        """A page of rows; `count=1` asks for the total instead. The total is asked for
+        separately (and kept for COUNT_SECONDS) so that paging a large table costs only the
+        page's own rows."""
         assert component.query is not None
         expr = component.query & self._key(component, params)
         filters = {k[2:]: v for k, v in params.items() if k.startswith("f.")}
         expr = query.restrict_by_filters(expr, filters, component.filters)
+        cache_key = (component.page.name, component.spec.name,
+                     tuple(sorted((k, v) for k, v in params.items()
+                                  if k.startswith(("k.", "f.")) and v)))
+        if params.get("count") in ("1", "true"):
+            total = len(expr)
+            self.counts.put(cache_key, total)
+            return {"total": total}
         size = _int_param(params, "size", component.spec.get("page_size")
                           or self.spec.page_size)
         page = query.page_of(expr, columns=component.columns, page=_int_param(params, "page", 1),
                              size=size, sort=params.get("sort") or None,
                              descending=params.get("desc") in ("1", "true"),
-                             default_sort=component.spec.get("sort"))
+                             default_sort=component.spec.get("sort"), count=False,
+                             total=self.counts.get(cache_key))
         return page.to_json()
 
     def _detail_data(self, component: BoundComponent, params: dict[str, str]
@@ -416,7 +430,33 @@ class VizApp:
         assert table is not None
         target = table()
         target.insert1(row)
+        self.counts.clear()
         return {k: query.key_text(v) for k, v in row.items() if k in target.primary_key}
+
+
+class CountCache:
+    """Totals of recent table views, for COUNT_SECONDS: paging through a view counts once.
+    An insert through a form clears it; other writers show up within COUNT_SECONDS."""
+
+    def __init__(self, seconds: float = COUNT_SECONDS, size: int = 256) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._items: dict[Any, tuple[float, int]] = {}
+
+    def get(self, key: Any) -> int | None:
+        found = self._items.get(key)
+        if found is None or time.monotonic() - found[0] > self.seconds:
+            return None
+        return found[1]
+
+    def put(self, key: Any, total: int) -> None:
+        if len(self._items) >= self.size:
+            oldest = min(self._items, key=lambda k: self._items[k][0])
+            del self._items[oldest]
+        self._items[key] = (time.monotonic(), total)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def class_label(table: type[Table]) -> str:

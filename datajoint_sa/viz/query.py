@@ -191,21 +191,25 @@ def restrict_by_filters(expr: QueryExpression, filters: Mapping[str, str],
 # ---- a page of rows ---------------------------------------------------------------------------
 @dataclass
 class Page:
+    """A page of rows; `total` is None when the count was not asked for (`more` then says
+    whether rows follow)."""
+
     rows: list[dict[str, Any]]
     keys: list[dict[str, str]]
-    total: int
+    total: int | None
     page: int
     size: int
     columns: list[str]
+    more: bool = False
 
     @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
+    def pages(self) -> int | None:
+        return None if self.total is None else max(1, -(-self.total // self.size))
 
     def to_json(self) -> dict[str, Any]:
         return {"columns": self.columns, "rows": self.rows, "keys": self.keys,
                 "total": self.total, "page": self.page, "size": self.size,
-                "pages": self.pages}
+                "pages": self.pages, "more": self.more}
 
 
 def order_by(heading: Heading, sort: str | None, descending: bool = False,
@@ -223,22 +227,31 @@ def order_by(heading: Heading, sort: str | None, descending: bool = False,
 
 def page_of(expr: QueryExpression, *, columns: list[str], page: int = 1, size: int = 25,
             sort: str | None = None, descending: bool = False,
-            default_sort: str | None = None) -> Page:
-    """Rows `(page-1)*size ...` of `expr` in order, with the total count."""
+            default_sort: str | None = None, count: bool = True,
+            total: int | None = None) -> Page:
+    """Rows `(page-1)*size ...` of `expr` in order.
+
+    With `count` the total comes from `len(expr)` (unless `total` is given); without it the
+    page is one query of at most `size + 1` rows (the extra row only tells that more follow),
+    so a page of a large table costs no more than its own rows."""
     heading = expr.heading
     size = max(1, min(int(size), MAX_PAGE_SIZE))
     page = max(1, int(page))
-    total = len(expr)
+    if count and total is None:
+        total = len(expr)
     key_names = heading.primary_key
     names = list(dict.fromkeys([*columns, *key_names]))
     rows: list[dict[str, Any]] = []
-    if total and (page - 1) * size < total:
+    offset = (page - 1) * size
+    if total is None or (total and offset < total):
         rows = expr.fetch(*names, as_dict=True, order_by=order_by(heading, sort, descending,
                                                                   default_sort),
-                          limit=size, offset=(page - 1) * size)
+                          limit=size + 1 if total is None else size, offset=offset)
+    more = len(rows) > size if total is None else offset + size < total
+    rows = rows[:size]
     return Page(rows=[{c: jsonable(r[c]) for c in columns} for r in rows],
                 keys=[{k: key_text(r[k]) for k in key_names} for r in rows],
-                total=total, page=page, size=size, columns=columns)
+                total=total, page=page, size=size, columns=columns, more=more)
 
 
 # ---- one entity -------------------------------------------------------------------------------

@@ -119,7 +119,7 @@
     thead.append(headRow, filterRow);
     prev.addEventListener("click", () => { if (state.page > 1) { state.page -= 1; load(); } });
     next.addEventListener("click", () => {
-      if (last && state.page < last.pages) { state.page += 1; load(); }
+      if (last && last.more) { state.page += 1; load(); }
     });
 
     function linkFor(key) {
@@ -164,17 +164,37 @@
         tbody.append(el("tr", {}, el("td", { colspan: String(data.columns.length + 1),
                                              class: "dj-hint", text: "No rows." })));
       }
-      const first = data.total ? (data.page - 1) * data.size + 1 : 0;
-      const lastRow = Math.min(data.total, data.page * data.size);
-      status.textContent = `Rows ${first}–${lastRow} of ${data.total} · page ${data.page} of ${data.pages}`;
-      prev.disabled = data.page <= 1;
-      next.disabled = data.page >= data.pages;
+      showStatus(data);
       for (const button of thead.querySelectorAll(".dj-sort")) {
         const on = button.dataset.column === state.sort;
         button.classList.toggle("dj-sorted", on);
         button.dataset.direction = on ? (state.desc ? "desc" : "asc") : "";
       }
       section.dataset.loaded = String(Date.now());
+    }
+
+    function showStatus(data) {
+      const first = data.rows.length ? (data.page - 1) * data.size + 1 : 0;
+      const lastRow = (data.page - 1) * data.size + data.rows.length;
+      const total = data.total === null ? "…" : String(data.total);
+      const pages = data.pages === null ? "…" : String(data.pages);
+      status.textContent = `Rows ${first}–${lastRow} of ${total} · page ${data.page} of ${pages}`;
+      prev.disabled = data.page <= 1;
+      next.disabled = !data.more;
+    }
+
+    async function count(params, mine) {
+      // the total is a query of its own, so a page of a large table is not kept waiting
+      params.set("count", "1");
+      try {
+        const counted = await getJSON(cfg.api + "?" + params.toString());
+        if (mine !== sequence || !last) return;
+        last.total = counted.total;
+        last.pages = Math.max(1, Math.ceil(counted.total / last.size));
+        showStatus(last);
+      } catch (error) {
+        if (mine === sequence) message.replaceChildren(el("p", { class: "dj-error", role: "alert", text: error.message }));
+      }
     }
 
     let sequence = 0;
@@ -193,6 +213,7 @@
         if (mine !== sequence) return;
         message.replaceChildren();
         render(data);
+        if (data.total === null) count(params, mine);
       } catch (error) {
         if (mine !== sequence) return;
         message.replaceChildren(el("p", { class: "dj-error", role: "alert", text: error.message }));
