@@ -7,6 +7,7 @@
     datajoint-sa [--url URL] tables SCHEMA
     datajoint-sa [--url URL] describe SCHEMA.TABLE
     datajoint-sa [--url URL] migrate ...        (the Alembic environment; see migrate.py)
+    datajoint-sa [--url URL] viz APP.yaml [--host H] [--port N] [--forms] [--check]
 
 MODULE is an importable pipeline module (`examples.university.pipeline`) or a `.py` file;
 `diagram` also accepts a schema name and draws it from the database. Exit codes: 0 success,
@@ -271,6 +272,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return int(migrate.cli(forward) or 0)
 
 
+def cmd_viz(args: argparse.Namespace) -> int:
+    try:
+        from .viz import cli as viz_cli
+    except ImportError as error:
+        _say_error(f"the web app needs the viz extra (pip install 'datajoint-sa[viz]'): {error}")
+        return EXIT_FAILED
+    forward = list(args.viz_args)
+    if forward[:1] == ["--"]:
+        forward = forward[1:]
+    if args.viz_help:
+        forward = ["--help"]
+    if getattr(args, "url", None) and "--url" not in forward:
+        forward += ["--url", args.url]
+    return viz_cli(forward)
+
+
 # ---------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
                             help="schema migrations (arguments go to the Alembic front)")
     p.add_argument("alembic_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_migrate)
+
+    p = commands.add_parser("viz", parents=[url], add_help=False,
+                            help="serve a web app described by a YAML spec (see "
+                                 "datajoint-sa viz --help)")
+    p.add_argument("-h", "--help", action="store_true", dest="viz_help")
+    p.add_argument("viz_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_viz)
     return parser
 
 

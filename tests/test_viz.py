@@ -577,6 +577,14 @@ def test_cli_checks_the_spec_before_serving_sqlite(
     assert cli([str(good), "--url", url, "--check"]) == 0
     assert "the spec is valid" in capsys.readouterr().out
 
+    from datajoint_sa.cli import main  # `datajoint-sa [--url URL] viz ...` forwards to cli()
+
+    assert main(["--url", url, "viz", str(good), "--check"]) == 0
+    assert main(["viz", str(bad), "--url", url]) == 2
+    assert "unknown table 'Nope'" in capsys.readouterr().err
+    assert main(["viz", "--help"]) == 0
+    assert "--forms" in capsys.readouterr().out
+
 
 def test_example_spec_is_valid() -> None:
     spec = load_spec(Path(__file__).resolve().parents[1] / "examples" / "neuro" / "app.yaml")

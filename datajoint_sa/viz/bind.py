@@ -173,22 +173,29 @@ def collect_tables(namespace: dict[str, Any]) -> list[type[Table]]:
 
 def check_tables_exist(tables: list[type[Table]], connection: Connection, source: str) -> None:
     """Every table the app may show exists: a viewer never creates one."""
+    from ..connection import hide_password
+
     by_schema: dict[str, list[type[Table]]] = {}
     for table in tables:
         if table._schema is not None:
             by_schema.setdefault(table._schema.database, []).append(table)
     backend = connection.backend_impl
-    missing: list[str] = []
+    problems: list[str] = []
     with connection.session(write=False) as sa_conn:
         schemas = set(backend.list_schemas(sa_conn))
         for schema, members in by_schema.items():
-            present = set(backend.list_tables(sa_conn, schema)) if schema in schemas else set()
-            missing += [f"{t.__name__} ({schema}.{t.table_name})" for t in members
-                        if t.table_name not in present]
-    if missing:
-        raise SpecError(f"the database has no table{'s' if len(missing) > 1 else ''} "
-                        f"{', '.join(missing)}: run the pipeline first, or check `activate:`",
-                        source)
+            if schema not in schemas:
+                problems.append(f"schema {schema!r} does not exist")
+                continue
+            present = set(backend.list_tables(sa_conn, schema))
+            missing = [f"{t.__name__} ({schema}.{t.table_name})" for t in members
+                       if t.table_name not in present]
+            if missing:
+                problems.append(f"schema {schema!r} has no table{'s' if len(missing) > 1 else ''}"
+                                f" {', '.join(missing)}")
+    if problems:
+        raise SpecError(f"{'; '.join(problems)} in {hide_password(connection.url)}: run the "
+                        "pipeline first, or check `activate:` and the database URL", source)
 
 
 # ---- query expressions ------------------------------------------------------------------------

@@ -51,10 +51,10 @@ def cli(argv: list[str]) -> int:
 
         app = create_app(spec, url=args.url, forms=True if args.forms else None)
     except SpecError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"datajoint-sa viz: error: {error}", file=sys.stderr)
         return 2
     except DataJointError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"datajoint-sa viz: error: {error}", file=sys.stderr)
         return 1
     viz = app.state.viz
     pages = len(spec.pages)
