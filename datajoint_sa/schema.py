@@ -208,6 +208,17 @@ class Schema:
 
         return JobTable.of(self)
 
+    # ---- external stores ----------------------------------------------------------------
+    @property
+    def external(self) -> Any:
+        """The configured stores as this schema uses them: `schema.external[store].gc()`
+        removes the schema's stored objects that no row references (see stores.py)."""
+        from .stores import External
+
+        if not self.is_activated:
+            raise DataJointError("Schema is not activated: call schema.activate(name)")
+        return External(self.connection, self.database)
+
     # ---- listing and dropping -----------------------------------------------------------
     def list_tables(self) -> list[str]:
         """Names of the schema's tables in the database (hidden `~` tables left out)."""

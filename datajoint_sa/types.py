@@ -8,6 +8,7 @@ enforces where the backend has no native type for it, and an optional codec.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,34 @@ def _enum_values(body: str) -> tuple[str, ...]:
     return parsed
 
 
+_resolving = threading.local()  # the codec names being resolved, to report cycles
+
+
+def _codec_storage(codec: Codec) -> TypeInfo:
+    """The type of the column holding a codec's values. A storage type that is itself a
+    codec chains (`codec.inner`); the store of `<name@store>` passes down to it."""
+    declared = codec.storage_type()
+    inner = re.fullmatch(r"<\s*([A-Za-z_]\w*)\s*>", declared.strip())
+    if inner and codec.store:
+        declared = f"<{inner.group(1)}@{codec.store}>"
+    chain: list[str] = _resolving.__dict__.setdefault("chain", [])
+    if codec.name in chain:
+        raise DataJointError(f"Codec storage types form a cycle: "
+                             f"{' -> '.join(f'<{n}>' for n in [*chain, codec.name])}")
+    chain.append(codec.name)
+    try:
+        storage = resolve_type(declared)
+    except DataJointError as error:
+        if "form a cycle" in str(error):
+            raise
+        raise DataJointError(f"Codec {codec!r} declares storage type {declared!r}: "
+                             f"{error}") from None
+    finally:
+        chain.pop()
+    codec.inner = storage.codec
+    return storage
+
+
 def resolve_type(declared: str) -> TypeInfo:
     """Resolve a declared type string; raises DataJointError for an unknown type."""
     text = " ".join(declared.strip().split())
@@ -114,16 +143,19 @@ def resolve_type(declared: str) -> TypeInfo:
     if codec_match or lower in _BLOB_NAMES or lower == "attach":
         if codec_match:
             name, store = codec_match.group(1), codec_match.group(2)
+            if store == "":
+                raise DataJointError(f"'{declared}': name the store, as in <{name}@store>")
         else:
             name, store = ("attach" if lower == "attach" else "blob"), None
         codec = get_codec(name, store)
-        storage = resolve_type(codec.storage_type())
+        storage = _codec_storage(codec)
         shown = text if codec_match else f"<{name}>" if lower == "attach" else lower
         return TypeInfo(shown, storage.category, storage.sa_type, codec=codec,
-                        value_range=storage.value_range)
-    store_match = re.fullmatch(r"(blob|attach|filepath)@([\w-]+)", lower)
+                        value_range=storage.value_range, enum_values=storage.enum_values,
+                        args=storage.args)
+    store_match = re.fullmatch(r"(blob|attach|filepath)\s*@\s*([\w-]+)", text, re.IGNORECASE)
     if store_match:
-        return resolve_type(f"<{store_match.group(1)}@{store_match.group(2)}>")
+        return resolve_type(f"<{store_match.group(1).lower()}@{store_match.group(2)}>")
 
     if lower in ("bool", "boolean"):
         return TypeInfo("bool", "bool", sa.Boolean(create_constraint=False))
