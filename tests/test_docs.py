@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import datajoint_sa.connection as dj_connection
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
 BLOCK = re.compile(r"^```python[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
@@ -35,3 +37,20 @@ def test_docs_python_blocks_compile(page: Path) -> None:
     for match in BLOCK.finditer(text):
         line = text.count("\n", 0, match.start("code")) + 1
         compile(textwrap.dedent(match["code"]), f"{page}:{line}", "exec")
+
+
+def test_docs_home_page_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example on the first page a reader sees runs as written (SQLite, empty folder)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DJ_DATABASE_URL", raising=False)
+    monkeypatch.setattr(dj_connection, "_shared", None)
+    text = (ROOT / "docs" / "index.md").read_text()
+    match = BLOCK.search(text)
+    assert match is not None
+    namespace: dict[str, object] = {"__name__": "__docs_index__"}
+    try:
+        exec(compile(match["code"], str(ROOT / "docs" / "index.md"), "exec"), namespace)
+        assert len(namespace["Age"]) == 2  # type: ignore[arg-type]
+    finally:
+        if dj_connection._shared is not None:
+            dj_connection._shared.close()
