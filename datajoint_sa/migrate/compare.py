@@ -67,8 +67,8 @@ def _compare_primary_key(autogen_context: Any, modify_table_ops: ops.ModifyTable
     if old == new:
         return CONTINUE
     old_pk = conn_table.primary_key
-    if not old_pk.name:  # MySQL's key has no name to reflect; it is always PRIMARY
-        old_pk.name = sa.sql.elements.conv("PRIMARY")
+    if not old_pk.name:  # MySQL reflects no name (its key is PRIMARY, whatever it is called)
+        old_pk.name = metadata_table.primary_key.name or sa.sql.elements.conv(f"pk_{tname}")
     # the dropped key names the columns as they are now; columns renamed in this migration
     # are renamed before, so the drop refers to them by their new names
     if renames:
@@ -236,6 +236,10 @@ class _Rewriter:
                 others.append(op)
 
         renamed = {key: self.renames(mto) for key, mto in modified.items()}
+        for mto in modified.values():
+            for op in mto.ops:
+                if isinstance(op, ops.AlterColumnOp) and op.kw.get("autoincrement") is False:
+                    del op.kw["autoincrement"]  # "not autoincrement" is what ALTER means anyway
         pieces = {key: self.fills(key, mto, renamed) for key, mto in modified.items()}
         if self.scope.batch:
             for key, mto in modified.items():
@@ -254,6 +258,7 @@ class _Rewriter:
                                                          dropped_keys)
             fk_drops += extra_drops
             fk_creates += extra_creates
+            fk_drops = self.with_implicit_indexes(fk_drops, fk_creates)
 
         # parents before children for changes and creation, children first for drops
         meta_edges = [(self.key(t.schema, t.name),
@@ -270,12 +275,14 @@ class _Rewriter:
         dropped_map = dict(dropped)
         for key in drop_order:
             result += dropped_map[key]
-        for key in change_order:
-            result += [p for p in pieces[key]
-                       if not (isinstance(p, ops.ModifyTableOps) and p.is_empty())]
         created_map = dict(created)
-        for key in create_order:
-            result += created_map[key]
+        changes = [p for key in change_order for p in pieces[key]
+                   if not (isinstance(p, ops.ModifyTableOps) and p.is_empty())]
+        creations = [op for key in create_order for op in created_map[key]]
+        # new tables may reference changed keys of existing ones, so they follow the
+        # changes; with SQLite's table copies foreign keys are checked at the end, and new
+        # tables come first, in the order a reader expects
+        result += creations + changes if self.scope.batch else changes + creations
         result += _group_by_table(fk_creates)
         result += others
         if not self.scope.backend.native_comments:
@@ -285,6 +292,28 @@ class _Rewriter:
     def unkey(self, key: TableKey) -> tuple[str | None, str]:
         schema, name = key
         return (None if schema == self.scope.default_schema else schema), name
+
+    # -- indexes a backend made for a foreign key (MySQL) go with it
+    def with_implicit_indexes(self, drops: list[Any], creates: list[Any]) -> list[Any]:
+        recreated = {(self.key(o.kw.get("source_schema"), o.source_table), o.constraint_name)
+                     for o in creates}
+        result: list[Any] = []
+        for op in drops:
+            result.append(op)
+            key = self.key(op.schema, op.table_name)
+            if (key, op.constraint_name) in recreated:
+                continue  # the same foreign key comes back and keeps its index
+            declared = {str(i.name) for i in (self.meta[key].indexes if key in self.meta
+                                              else ())}
+            for index in self.inspector.get_indexes(op.table_name, schema=op.schema):
+                if index["name"] == op.constraint_name and index["name"] not in declared:
+                    stub = sa.Table(op.table_name, sa.MetaData(),
+                                    *[sa.Column(c, sa.Integer) for c in index["column_names"]],
+                                    schema=op.schema)
+                    result.append(ops.DropIndexOp.from_index(sa.Index(
+                        index["name"], *[stub.c[c] for c in index["column_names"]],
+                        unique=bool(index["unique"]))))
+        return result
 
     # -- create table: only the CHECKs this backend emits
     def strip_checks(self, op: ops.CreateTableOp) -> None:

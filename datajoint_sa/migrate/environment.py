@@ -90,9 +90,16 @@ def run_environment() -> None:
             scope.default_schema = sa_conn.dialect.default_schema_name
             context.configure(connection=sa_conn, target_metadata=scope.metadata,
                               **scope.options())
-            with context.begin_transaction():
-                context.run_migrations()
-                check_foreign_keys(scope, sa_conn)
+            try:
+                with context.begin_transaction():
+                    context.run_migrations()
+                    check_foreign_keys(scope, sa_conn)
+                if sa_conn.in_transaction():  # reads outside Alembic's own transactions
+                    sa_conn.commit()
+            except BaseException:
+                if sa_conn.in_transaction():
+                    sa_conn.rollback()
+                raise
     finally:
         if own:
             connection.close()

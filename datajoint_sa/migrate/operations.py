@@ -55,6 +55,22 @@ def _create_foreign_key(operations: Operations, operation: ops.CreateForeignKeyO
     operations.impl.add_constraint(constraint)
 
 
+@renderers.dispatch_for(ops.CreatePrimaryKeyOp, replace=True)
+def _render_create_primary_key(autogen_context: Any, op: ops.CreatePrimaryKeyOp) -> str:
+    """Alembic has no renderer for a new primary key of an existing table."""
+    batch = bool(getattr(autogen_context, "_has_batch", False))
+    prefix = "batch_op." if batch else (autogen_context.opts.get("alembic_module_prefix")
+                                        or "op.")
+    name = op.constraint_name
+    name_text = (f"{prefix}f({str(name)!r})" if isinstance(name, sa.sql.elements.conv)
+                 else repr(name))
+    columns = [str(c) for c in op.columns]
+    if batch:
+        return f"{prefix}create_primary_key({name_text}, {columns!r})"
+    schema = f", schema={op.schema!r}" if op.schema else ""
+    return f"{prefix}create_primary_key({name_text}, {op.table_name!r}, {columns!r}{schema})"
+
+
 class RenameColumnOp(ops.AlterColumnOp):
     """Rename a column (possibly changing it as well); reverses to the old name."""
 

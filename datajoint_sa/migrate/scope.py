@@ -27,6 +27,7 @@ OPTION = "datajoint_sa"
 #: the version table lives, hidden, in the pipeline's first schema
 VERSION_TABLE = "~alembic_version"
 HIDDEN_PREFIX = "~"
+FK_PREFIX = "fk_"  # declare.NAMING_CONVENTION names foreign keys fk_<table>_<columns>
 #: backends whose ALTER TABLE is limited: Alembic's batch mode copies the table instead
 BATCH_BACKENDS = frozenset({"sqlite"})
 #: `new_name : type  # ... renamed from old_name` marks a rename in a definition
@@ -114,6 +115,10 @@ class Scope:
                        compare_to: Any) -> bool:
         if type_ == "table" and not reflected and self.only is not None:
             return self.key(obj.schema, obj.name) in self.only
+        if type_ == "index" and reflected and compare_to is None and name:
+            # an index named like a foreign key that the definition does not declare is the
+            # one MySQL made to support it; it stays when the foreign key goes (harmless)
+            return not name.startswith(FK_PREFIX)
         return True
 
     # ---- stored comments (the stored definition) ----------------------------------------

@@ -81,8 +81,7 @@ def planning(url: str | sa.URL | None) -> Iterator[None]:
             os.environ.pop(URL_ENV, None)
         else:
             os.environ[URL_ENV] = saved_env
-        if saved_shared is not None:
-            connection_module._shared = saved_shared
+        connection_module._shared = saved_shared
 
 
 def load_pipeline(name: str, url: str | sa.URL | None = None) -> list[Schema]:
