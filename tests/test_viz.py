@@ -8,6 +8,7 @@ Browser tests of the example app are in test_viz_browser.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import sys
 import types
@@ -33,7 +34,7 @@ from datajoint_sa.viz.query import (  # noqa: E402
 )
 from datajoint_sa.viz.spec import SpecError  # noqa: E402
 
-from .conftest import unique_name  # noqa: E402
+from .conftest import BACKENDS, backend_url, unique_name  # noqa: E402
 
 N_ANIMALS = 57
 SPECIAL_NAMES = {50: "50%_off", 51: "under_score", 52: "O'Brien", 53: "ANIMAL_x"}
@@ -111,6 +112,28 @@ def fill(t: types.SimpleNamespace) -> None:
                       {"surgery": 2, "patient": 2, "note": "other"}])
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[types.SimpleNamespace]:
+    """The filled pipeline once per backend, for the tests that only read."""
+    connection = dj.Connection(backend_url(request.param, tmp_path_factory))
+    schema = dj.Schema(unique_name("vizro"), connection=connection)
+    tables = declare(schema)
+    fill(tables)
+    name = unique_name("vizmod")
+    module = types.ModuleType(name)
+    module.__dict__.update(vars(tables), schema=schema)
+    sys.modules[name] = module
+    tables.module_name = name
+    tables.connection = connection
+    yield tables
+    sys.modules.pop(name, None)
+    if connection.in_transaction:
+        connection.close()
+    schema.drop(force=True)
+    connection.close()
+
+
 @pytest.fixture
 def pipeline(schema: dj.Schema) -> Iterator[types.SimpleNamespace]:
     """The tables, filled, and a module `name` that a spec's `module:` can import."""
@@ -152,11 +175,19 @@ def standard_spec(module: str, **top: Any) -> dict[str, Any]:
         **top)
 
 
-def sql_log(connection: dj.Connection) -> list[str]:
+@contextlib.contextmanager
+def sql_log(connection: dj.Connection) -> Iterator[list[str]]:
+    """The SQL statements sent inside the block."""
     statements: list[str] = []
-    sa.event.listen(connection.engine, "before_cursor_execute",
-                    lambda conn, cursor, statement, *rest: statements.append(statement))
-    return statements
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(connection.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(connection.engine, "before_cursor_execute", record)
 
 
 # ---- spec validation (no database) ----------------------------------------------------------
@@ -249,9 +280,8 @@ def test_spec_error_from_a_file_names_the_file(tmp_path: Any) -> None:
 
 
 # ---- binding: the spec against the database ---------------------------------------------
-def test_bind_reports_unknown_tables_and_attributes(pipeline: types.SimpleNamespace,
-                                                   connection: dj.Connection) -> None:
-    spec = app_spec(pipeline.module_name, {"name": "p", "components": [
+def test_bind_reports_unknown_tables_and_attributes(shared: types.SimpleNamespace) -> None:
+    spec = app_spec(shared.module_name, {"name": "p", "components": [
         {"type": "table", "query": "Animals"},
         {"type": "table", "query": "Animal", "columns": ["name", "colour"]},
         {"type": "plot", "kind": "scatter", "query": "Animal", "x": "born", "y": "name"},
@@ -262,7 +292,7 @@ def test_bind_reports_unknown_tables_and_attributes(pipeline: types.SimpleNamesp
         {"type": "table", "query": "Scan", "filters": ["image"]},
     ]})
     with pytest.raises(SpecError) as info:
-        create_app(spec, connection=connection)
+        create_app(spec, connection=shared.connection)
     text = str(info.value)
     assert "unknown table 'Animals'" in text and "Animal" in text
     assert "unknown attribute 'colour' of Animal" in text
@@ -274,43 +304,40 @@ def test_bind_reports_unknown_tables_and_attributes(pipeline: types.SimpleNamesp
     assert "cannot filter by 'image'" in text
 
 
-def test_bind_unknown_module_and_missing_auth_secret(connection: dj.Connection,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    pipeline: types.SimpleNamespace) -> None:
+def test_bind_unknown_module_and_missing_auth_secret(shared: types.SimpleNamespace,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SpecError, match="cannot import module 'no_such_module_xyz'"):
         create_app(app_spec("no_such_module_xyz", {"name": "p", "components": [
-            {"type": "text", "content": "x"}]}), connection=connection)
+            {"type": "text", "content": "x"}]}), connection=shared.connection)
     monkeypatch.delenv("VIZ_TEST_TOKEN", raising=False)
     with pytest.raises(SpecError, match="VIZ_TEST_TOKEN is not set"):
-        create_app(standard_spec(pipeline.module_name,
+        create_app(standard_spec(shared.module_name,
                                  auth={"type": "token", "env": "VIZ_TEST_TOKEN"}),
-                   connection=connection)
+                   connection=shared.connection)
 
 
-def test_bind_page_key_and_links_checked(pipeline: types.SimpleNamespace,
-                                        connection: dj.Connection) -> None:
-    spec = app_spec(pipeline.module_name,
+def test_bind_page_key_and_links_checked(shared: types.SimpleNamespace) -> None:
+    spec = app_spec(shared.module_name,
                     {"name": "list", "components": [
                         {"type": "table", "query": "Species", "link": "one"}]},
                     {"name": "one", "key": ["animal", "colour"], "components": [
                         {"type": "detail", "query": "Animal"}]})
     with pytest.raises(SpecError, match="unknown attribute 'colour'"):
-        create_app(spec, connection=connection)
+        create_app(spec, connection=shared.connection)
     spec["pages"][1]["key"] = ["animal"]
     with pytest.raises(SpecError, match="link to page 'one' needs 'animal'"):
-        create_app(spec, connection=connection)
+        create_app(spec, connection=shared.connection)
 
 
-def test_query_language_supports_the_algebra(pipeline: types.SimpleNamespace,
-                                            connection: dj.Connection) -> None:
-    spec = app_spec(pipeline.module_name, {"name": "p", "components": [
+def test_query_language_supports_the_algebra(shared: types.SimpleNamespace) -> None:
+    spec = app_spec(shared.module_name, {"name": "p", "components": [
         {"type": "table", "name": "joined", "query": "Animal * Species & {'sex': 'F'}",
          "columns": ["name", "common"]},
         {"type": "table", "name": "agg",
          "query": "Animal.aggr(Scan, n='count(*)') & 'n > 0'"},
         {"type": "table", "name": "part", "query": "(Scan.Roi & 'area > 2').proj('area')"},
     ]})
-    client = TestClient(create_app(spec, connection=connection))
+    client = TestClient(create_app(spec, connection=shared.connection))
     joined = client.get("/api/p/joined?size=100").json()
     assert len(joined["rows"]) == sum(1 for i in range(1, N_ANIMALS + 1) if i % 2)
     assert joined["columns"] == ["name", "common"]
@@ -323,9 +350,8 @@ def names_of(rows: list[dict[str, Any]]) -> list[str]:
     return [r["name"] for r in rows]
 
 
-def test_pages_cover_the_table_once_in_order(pipeline: types.SimpleNamespace,
-                                            connection: dj.Connection) -> None:
-    animal = pipeline.Animal()
+def test_pages_cover_the_table_once_in_order(shared: types.SimpleNamespace) -> None:
+    animal = shared.Animal()
     columns = ["animal", "name", "species", "weight"]
     first = page_of(animal, columns=columns, page=1, size=10)
     assert first.total == N_ANIMALS and first.pages == 6 and len(first.rows) == 10
@@ -348,16 +374,15 @@ def test_pages_cover_the_table_once_in_order(pipeline: types.SimpleNamespace,
         page_of(animal, columns=columns, sort="nope")
 
 
-def test_a_page_fetches_one_page_and_no_blobs(pipeline: types.SimpleNamespace,
-                                             connection: dj.Connection) -> None:
-    log = sql_log(connection)
-    page = page_of(pipeline.Scan(), columns=["animal", "scan"], page=1, size=2)
+def test_a_page_fetches_one_page_and_no_blobs(shared: types.SimpleNamespace) -> None:
+    with sql_log(shared.connection) as log:
+        page = page_of(shared.Scan(), columns=["animal", "scan"], page=1, size=2)
     assert len(page.rows) == 2 and page.total == 3
     paged = [s for s in log if " LIMIT " in s.upper().replace("\n", " ")]
     assert len(paged) == 1  # one query for the page, with a LIMIT
     selected = paged[0].split("FROM")[0]  # what comes back: no blob crosses the wire
     assert "image" not in selected and "trace" not in selected
-    huge = page_of(pipeline.Animal(), columns=["animal"], size=10**6)
+    huge = page_of(shared.Animal(), columns=["animal"], size=10**6)
     assert huge.size == 500
 
 
@@ -379,13 +404,12 @@ def test_a_page_fetches_one_page_and_no_blobs(pipeline: types.SimpleNamespace,
     ("sex", "M", None),
     ("animal", "!=1", None),
 ])
-def test_filters_restrict_with_bound_values(pipeline: types.SimpleNamespace,
-                                           connection: dj.Connection, column: str, text: str,
+def test_filters_restrict_with_bound_values(shared: types.SimpleNamespace, column: str, text: str,
                                            expected: list[str] | None) -> None:
-    animal = pipeline.Animal()
-    log = sql_log(connection)
-    restricted = restrict_by_filters(animal, {column: text}, animal.heading.names)
-    rows = restricted.fetch("name", as_dict=True, order_by="animal")
+    animal = shared.Animal()
+    with sql_log(shared.connection) as log:
+        restricted = restrict_by_filters(animal, {column: text}, animal.heading.names)
+        rows = restricted.fetch("name", as_dict=True, order_by="animal")
     if expected is None:  # computed from the data instead
         wanted = {"species": lambda i: i % 3 == 0, "sex": lambda i: i % 2 == 0,
                   "animal": lambda i: i != 1}[column]
@@ -397,9 +421,8 @@ def test_filters_restrict_with_bound_values(pipeline: types.SimpleNamespace,
     assert len(animal) == N_ANIMALS
 
 
-def test_filters_combine_and_refuse_bad_input(pipeline: types.SimpleNamespace,
-                                             connection: dj.Connection) -> None:
-    animal = pipeline.Animal()
+def test_filters_combine_and_refuse_bad_input(shared: types.SimpleNamespace) -> None:
+    animal = shared.Animal()
     both = restrict_by_filters(animal, {"species": "rat", "animal": ">40", "name": ""},
                                animal.heading.names)
     assert names_of(both.fetch(as_dict=True, order_by="animal")) == [
@@ -422,9 +445,9 @@ def test_http_table_detail_plots_and_form(pipeline: types.SimpleNamespace,
     html = client.get("/p/animals")
     assert html.status_code == 200 and "/vendor/plotly.min.js" in html.text
     assert "content-security-policy" in html.headers
-    log = sql_log(connection)
     view = "/api/animals/animals?page=2&sort=weight&desc=1&f.species=rat"
-    page = client.get(view).json()
+    with sql_log(connection) as log:
+        page = client.get(view).json()
     selects = [q for q in log if q.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1  # a page is one query of its own rows: the count comes apart
     assert page["page"] == 2 and len(page["rows"]) == 9 and page["more"] is False
@@ -518,6 +541,21 @@ def test_errors_reach_the_browser_without_tracebacks_sqlite(
     assert response.status_code == 500
     assert response.json() == {"error": "internal error (the server's log has the details)"}
     assert "hunter2" in caplog.text  # the log has it, the browser does not
+
+
+def test_only_loopback_host_names_are_answered_sqlite(
+        sqlite_pipeline: tuple[types.SimpleNamespace, dj.Connection]) -> None:
+    from datajoint_sa.viz.app import LOOPBACK_HOSTS
+
+    tables, connection = sqlite_pipeline
+    app = create_app(standard_spec(tables.module_name), connection=connection,
+                     allowed_hosts=list(LOOPBACK_HOSTS))
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert client.get("/p/animals").status_code == 200
+    assert client.get("/p/animals", headers={"host": "localhost:8000"}).status_code == 200
+    assert client.get("/p/animals", headers={"host": "[::1]:8000"}).status_code == 200
+    rebound = client.get("/api/animals/animals", headers={"host": "evil.example:8000"})
+    assert rebound.status_code == 400 and "animal_" not in rebound.text
 
 
 def test_token_auth_sqlite(sqlite_pipeline: tuple[types.SimpleNamespace, dj.Connection],

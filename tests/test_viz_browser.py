@@ -31,7 +31,8 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+# CI installs Chromium, so there a missing browser fails the tests instead of skipping them
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
                                 reason="browser tests need Debian's chromium at "
                                        "/usr/bin/chromium (apt-get install chromium)")
 
@@ -42,6 +43,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
     from datajoint_sa.viz import create_app
+    from datajoint_sa.viz.app import LOOPBACK_HOSTS
 
     folder = tmp_path_factory.mktemp("neuro")
     url = f"sqlite:///{folder / 'neuro.db'}"
@@ -56,7 +58,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     connection = dj.Connection(url)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    app = create_app(SPEC, connection=connection, forms=True)
+    app = create_app(SPEC, connection=connection, forms=True,
+                     allowed_hosts=list(LOOPBACK_HOSTS))  # as the command line serves it
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

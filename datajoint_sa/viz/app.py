@@ -148,6 +148,29 @@ class AuthMiddleware:
         await response(scope, receive, send)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class HostCheckMiddleware:
+    """Answers only requests addressed to one of `hosts` (by the Host header): a page of
+    another site that rebinds its DNS name to 127.0.0.1 cannot read a local app."""
+
+    def __init__(self, app: ASGIApp, hosts: list[str]) -> None:
+        self.app = app
+        self.hosts = {h.lower() for h in hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = Request(scope).headers.get("host", "").lower()
+            host = header[1:].partition("]")[0] if header.startswith("[") \
+                else header.partition(":")[0]
+            if host not in self.hosts:
+                response = PlainTextResponse("unknown host", status_code=400)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -552,10 +575,13 @@ def _errors(handler: Callable[[Request], Awaitable[Response]], *, json_errors: b
 
 
 def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None = None,
-               connection: Connection | None = None, forms: bool | None = None) -> Starlette:
+               connection: Connection | None = None, forms: bool | None = None,
+               allowed_hosts: list[str] | None = None) -> Starlette:
     """The ASGI app of a spec, bound to the database: every problem of the spec (unknown
     tables or attributes, bad component types, unset auth secrets) is a SpecError here,
-    before any server starts. `forms=True` enables insert forms whatever the spec says."""
+    before any server starts. `forms=True` enables insert forms whatever the spec says;
+    `allowed_hosts` limits the Host names answered (the command line passes the loopback
+    names when it serves on 127.0.0.1)."""
     if not isinstance(spec, AppSpec):
         spec = load_spec(spec)
     secrets_ = read_secrets(spec.auth, spec.source)
@@ -589,5 +615,7 @@ def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None =
     app.add_middleware(SecurityHeadersMiddleware)
     if spec.auth is not None:
         app.add_middleware(AuthMiddleware, auth=spec.auth, secrets_=secrets_)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheckMiddleware, hosts=allowed_hosts)
     return app
 

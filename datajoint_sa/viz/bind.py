@@ -227,7 +227,9 @@ class _QueryReader:
                             f"{', '.join(tables) or '(none)'}")
         if isinstance(node, ast.Attribute):
             owner = self._eval(node.value)
-            value = getattr(owner, node.attr, None) if not node.attr.startswith("_") else None
+            # looked up without running any descriptor or property of the owner
+            value = None if node.attr.startswith("_") else \
+                inspect.getattr_static(owner, node.attr, None)
             if isinstance(owner, types.ModuleType):
                 if _is_table_class(value) or isinstance(value, types.ModuleType):
                     return value

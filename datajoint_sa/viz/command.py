@@ -13,7 +13,7 @@ import sys
 from ..errors import DataJointError
 from .spec import SpecError, load_spec
 
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}  # as --host values
 
 
 def is_loopback(host: str) -> bool:
@@ -47,9 +47,11 @@ def cli(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         spec = load_spec(args.spec)
-        from .app import create_app
+        from .app import LOOPBACK_HOSTS, create_app
 
-        app = create_app(spec, url=args.url, forms=True if args.forms else None)
+        hosts = list(LOOPBACK_HOSTS) if is_loopback(args.host) else None
+        app = create_app(spec, url=args.url, forms=True if args.forms else None,
+                         allowed_hosts=hosts)
     except SpecError as error:
         print(f"datajoint-sa viz: error: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from ..heading import Heading
 from .query import jsonable
 
 DEFAULT_MAX_ROWS = 1000
+DEFAULT_MAX_BLOB_ROWS = 100  # rows whose arrays are fetched for one plot
 DEFAULT_MAX_POINTS = 200_000
 MAX_IMAGE_SIDE = 400
 WEBGL_POINTS = 20_000
@@ -50,15 +51,22 @@ def _array(value: Any) -> np.ndarray | None:
 def figure(expr: QueryExpression, options: dict[str, Any]) -> dict[str, Any]:
     """The Plotly figure of a plot component over the rows of `expr`."""
     kind = options["kind"]
-    max_rows = options.get("max_rows") or DEFAULT_MAX_ROWS
-    max_points = options.get("max_points") or DEFAULT_MAX_POINTS
     heading = expr.heading
+    blobs = any(heading[options[k]].is_blob for k in ("x", "y", "z") if options.get(k))
+    max_rows = options.get("max_rows") or (DEFAULT_MAX_BLOB_ROWS if blobs else DEFAULT_MAX_ROWS)
+    max_points = options.get("max_points") or DEFAULT_MAX_POINTS
     names = [options[k] for k in ("x", "y", "z", "series") if options.get(k)]
     names = list(dict.fromkeys([*names, *heading.primary_key]))
     order = [options["x"]] if options.get("x") and kind in ("line", "scatter") \
         and not heading[options["x"]].is_blob else []
     order += [k for k in heading.primary_key if k not in order]
-    rows = expr.fetch(*names, as_dict=True, order_by=order, limit=max_rows + 1)
+    if kind in ("image", "heatmap"):  # a 2-D array needs its first row only
+        rows = expr.fetch(*names, as_dict=True, order_by=order, limit=1)
+        first = _array(rows[0][options["z"]]) if rows else None
+        if first is not None and first.ndim < 2:
+            rows = expr.fetch(*names, as_dict=True, order_by=order, limit=max_rows + 1)
+    else:
+        rows = expr.fetch(*names, as_dict=True, order_by=order, limit=max_rows + 1)
     notes = []
     if len(rows) > max_rows:
         rows = rows[:max_rows]
