@@ -10,9 +10,9 @@ nullable integer types in a DataFrame).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -40,17 +40,32 @@ _PANDAS_NULLABLE = {
 _FORMATS = (None, "array", "frame")
 
 
-@dataclass
 class Columns:
-    """A result as decoded columns: one list of Python values per attribute."""
+    """A result, held as the driver's row tuples and/or as decoded columns.
 
-    names: list[str]
-    values: list[Sequence[Any]]
-    length: int
-    rows: list[Any] | None = None  # the driver's row tuples, while no column was changed
+    Rows that need no decoding stay the driver's tuples: dicts and structured arrays are
+    built from them directly; columns are made (once) only when something needs them.
+    """
+
+    def __init__(self, names: list[str], length: int, *, rows: list[Any] | None = None,
+                 values: list[Sequence[Any]] | None = None) -> None:
+        self.names = names
+        self.length = length
+        self.rows = rows
+        self._values = values
+
+    @property
+    def values(self) -> list[Sequence[Any]]:
+        if self._values is None:
+            rows = self.rows or []
+            self._values = list(zip(*rows)) if rows else [() for _ in self.names]
+        return self._values
 
     def column(self, name: str) -> Sequence[Any]:
         return self.values[self.names.index(name)]
+
+    def subset(self, names: list[str]) -> Columns:
+        return Columns(names, self.length, values=[self.column(n) for n in names])
 
     def dicts(self, names: list[str] | None = None) -> list[dict[str, Any]]:
         names = self.names if names is None else names
@@ -59,6 +74,19 @@ class Columns:
         picked = [self.column(n) for n in names]
         return [dict(zip(names, row)) for row in zip(*picked)] if picked else \
             [{} for _ in range(self.length)]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Bulk conversions allocate many containers and no cycles: the cyclic garbage
+    collector would only rescan them again and again, so it waits until they are done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ------------------------------------------------------------------------- the query
@@ -96,7 +124,8 @@ def build_select(expr: QueryExpression, names: list[str], *, order_by: Any = Non
     same on every backend.
     """
     select = expr.to_select()
-    if names == expr.heading.names and order_by is None and limit is None and offset is None:
+    if (names == list(select.selected_columns.keys()) and order_by is None and limit is None
+            and offset is None):
         return select
     source = select.subquery()
     query = sa.select(*(source.c[n] for n in names))
@@ -129,47 +158,54 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
             rows = [tuple(r) for r in result.all()]
             description = [(n, None) for n in names]
     length = len(rows)
-    values: list[Sequence[Any]] = list(zip(*rows)) if rows else [() for _ in names]
-    changed = False
     heading = expr.heading
     selected = select.selected_columns
-    keys: list[dict[str, Any]] | None = None
-    path = nullcontext() if download_path is None else config.override(
-        download_path=str(download_path))
-    with path:
-        for i, name in enumerate(names):
-            attr = heading[name]
-            category = _category(attr)
-            column = values[i]
-            if category in _NUMPY_TYPES and category != "bool":
-                # numbers come from the driver as they are; a float conversion would lose
-                # the precision of 64-bit integers stored as NUMERIC
-                if category.startswith(("int", "uint")) and any(
-                        type(v) is Decimal for v in column[:1]):
-                    values[i] = [None if v is None else int(v) for v in column]
-                    changed = True
-                continue
-            processor = selected[i].type.dialect_impl(dialect).result_processor(
-                dialect, description[i][1])
-            if processor is not None:
-                column = [processor(v) for v in column]
-                changed = True
-            codec = attr.codec if category is not None else None
-            if codec is not None:
-                decode = codec.decode
-                options = _codec_options(expr, attr, download_path)
-                if keys is None and "context" in options:
-                    keys = _row_keys(expr, names, values)
-                if keys is not None:
-                    column = [None if v is None else decode(v, key=k, **options)
-                              for v, k in zip(column, keys)]
-                else:
-                    column = [None if v is None else decode(v, **options) for v in column]
-                if squeeze:
-                    column = [v.squeeze() if isinstance(v, np.ndarray) else v for v in column]
-                changed = True
-            values[i] = column
-    return Columns(list(names), values, length, None if changed else rows)
+    steps: list[tuple[int, Any, Any]] = []  # (position, result processor, codec)
+    for i, name in enumerate(names):
+        attr = heading[name]
+        category = _category(attr)
+        if category in _NUMPY_TYPES and category != "bool":
+            # numbers come from the driver as they are (a float conversion would lose the
+            # precision of 64-bit integers held as NUMERIC); only Decimals become ints
+            if category == "uint64":
+                steps.append((i, _decimal_to_int, None))
+            continue
+        processor = selected[i].type.dialect_impl(dialect).result_processor(
+            dialect, description[i][1])
+        codec = attr.codec if category is not None else None
+        if processor is not None or codec is not None:
+            steps.append((i, processor, codec))
+    if not steps or not length:
+        return Columns(list(names), length, rows=rows)
+    with gc_paused():
+        values: list[Sequence[Any]] = list(zip(*rows))
+        keys: list[dict[str, Any]] | None = None
+        path = nullcontext() if download_path is None else config.override(
+            download_path=str(download_path))
+        with path:
+            for i, processor, codec in steps:
+                column = values[i]
+                if processor is not None:
+                    column = [processor(v) for v in column]
+                if codec is not None:
+                    decode = codec.decode
+                    options = _codec_options(expr, heading[names[i]], download_path)
+                    if keys is None and "context" in options:
+                        keys = _row_keys(expr, names, values)
+                    if keys is not None:
+                        column = [None if v is None else decode(v, key=k, **options)
+                                  for v, k in zip(column, keys)]
+                    else:
+                        column = [None if v is None else decode(v, **options) for v in column]
+                    if squeeze:
+                        column = [v.squeeze() if isinstance(v, np.ndarray) else v
+                                  for v in column]
+                values[i] = column
+    return Columns(list(names), length, values=values)
+
+
+def _decimal_to_int(value: Any) -> Any:
+    return int(value) if type(value) is Decimal else value
 
 
 def _codec_options(expr: QueryExpression, attr: Attribute, download_path: str | None
@@ -230,30 +266,50 @@ def to_numpy(attr: Attribute, values: Sequence[Any]) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=count)
 
 
-def to_recarray(expr: QueryExpression, columns: Columns,
-                names: list[str] | None = None) -> np.ndarray:
-    names = columns.names if names is None else names
-    arrays = [to_numpy(expr.heading[n], columns.column(n)) for n in names]
-    array = np.empty(columns.length, dtype=[(n, a.dtype) for n, a in zip(names, arrays)])
-    for name, values in zip(names, arrays):
-        array[name] = values
+def _fixed_dtype(expr: QueryExpression, names: list[str]) -> list[tuple[str, str]] | None:
+    """The structured dtype a result has whatever its values, or None when a column's dtype
+    depends on them (booleans and integers that may hold NULL, untyped attributes)."""
+    dtype = []
+    for name in names:
+        category = _category(expr.heading[name])
+        if category is None or category == "bool":
+            return None
+        dtype.append((name, _NUMPY_TYPES.get(category, "O")))
+    return dtype
+
+
+def to_recarray(expr: QueryExpression, columns: Columns) -> np.ndarray:
+    """A structured array; straight from the driver's rows in one numpy call when no column
+    needed decoding, column by column otherwise."""
+    names = columns.names
+    if columns.rows is not None:
+        dtype = _fixed_dtype(expr, names)
+        if dtype is not None:
+            try:  # an integer NULL raises here, and the columns decide instead
+                with gc_paused():
+                    return np.array(columns.rows, dtype=dtype)
+            except (TypeError, ValueError, OverflowError):
+                pass
+    with gc_paused():
+        arrays = [to_numpy(expr.heading[n], columns.column(n)) for n in names]
+        array = np.empty(columns.length, dtype=[(n, a.dtype) for n, a in zip(names, arrays)])
+        for name, values in zip(names, arrays):
+            array[name] = values
     return array
 
 
 def to_frame(expr: QueryExpression, columns: Columns) -> Any:
-    """A DataFrame indexed by the primary key (when the key attributes are all present)."""
+    """A DataFrame indexed by the primary key (when the key attributes are all present);
+    integer and boolean columns holding NULL take pandas' nullable dtypes."""
     import pandas as pd
 
+    records = to_recarray(expr, columns)
     data: dict[str, Any] = {}
     for name in columns.names:
-        attr = expr.heading[name]
-        values = columns.column(name)
-        array = to_numpy(attr, values)
-        nullable = _PANDAS_NULLABLE.get(_category(attr) or "")
-        if array.dtype == object and nullable is not None:
-            data[name] = pd.array(list(values), dtype=nullable)
-        else:
-            data[name] = array
+        array = records[name]
+        nullable = _PANDAS_NULLABLE.get(_category(expr.heading[name]) or "")
+        data[name] = pd.array(array.tolist(), dtype=nullable) if (
+            array.dtype == object and nullable is not None) else array
     frame = pd.DataFrame(data, columns=columns.names)
     key = expr.primary_key
     if key and all(k in columns.names for k in key):
@@ -289,13 +345,16 @@ def fetch(expr: QueryExpression, *attrs: str, offset: int | None = None,
                             squeeze=squeeze, download_path=download_path)
     if format == "frame":
         if attrs:
-            columns = Columns([n for n in names if n in attrs or n in key], [
-                columns.column(n) for n in names if n in attrs or n in key], columns.length)
+            columns = columns.subset([n for n in names if n in attrs or n in key])
         return to_frame(expr, columns)
     if not attrs:
-        return columns.dicts() if as_dict else to_recarray(expr, columns)
+        if as_dict:
+            with gc_paused():
+                return columns.dicts()
+        return to_recarray(expr, columns)
     if as_dict:
-        return columns.dicts(names)
+        with gc_paused():
+            return columns.dicts(names)
     results = [columns.dicts(key) if a == "KEY" else to_numpy(heading[a], columns.column(a))
                for a in attrs]
     return results[0] if len(attrs) == 1 else tuple(results)

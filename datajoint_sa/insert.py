@@ -10,9 +10,9 @@ leaves nothing written.
 from __future__ import annotations
 
 import datetime
+import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from . import codecs
 from .errors import DataJointError, IntegrityError, MissingAttributeError
+from .fetch import gc_paused
 from .settings import config
 
 if TYPE_CHECKING:
@@ -50,13 +51,23 @@ def label(table: Table) -> str:
         type(table).__name__
 
 
-@dataclass
 class Columns:
-    """Rows turned into columns: one sequence (list, tuple or ndarray) per attribute."""
+    """Rows in one shape: row tuples (from dicts and sequences, kept as they are so that a
+    clean batch reaches the driver without being transposed twice) or one sequence per
+    attribute (from records and DataFrames)."""
 
-    names: list[str]
-    values: list[Any]
-    length: int
+    def __init__(self, names: list[str], length: int, *, values: list[Any] | None = None,
+                 rows: list[tuple[Any, ...]] | None = None) -> None:
+        self.names = names
+        self.length = length
+        self.values = values
+        self.rows = rows
+
+    def column(self, position: int) -> Any:
+        if self.values is not None:
+            return self.values[position]
+        assert self.rows is not None
+        return list(map(itemgetter(position), self.rows))
 
 
 # ------------------------------------------------------------------------- rows -> columns
@@ -84,7 +95,7 @@ def to_columns(table: Table, rows: Any, *, ignore_extra_fields: bool) -> Columns
         raise DataJointError(f"{label(table)}: cannot insert {type(rows).__name__} "
                              "(expected rows: dicts, sequences, records or a DataFrame)") from None
     if not rows:
-        return Columns([], [], 0)
+        return Columns([], 0, values=[])
     first = rows[0]
     if isinstance(first, np.void) and first.dtype.names:
         try:
@@ -108,15 +119,17 @@ def _dict_columns(table: Table, rows: list[Any], ignore_extra: bool) -> Columns:
     first = rows[0]
     names = list(first.keys())
     width = len(names)
-    if width:
-        getter = itemgetter(*names)
-        try:  # the common case: every row has the same keys
-            if all(len(row) == width for row in rows):
-                picked = list(map(getter, rows))
-                values = list(zip(*picked)) if width > 1 else [picked]
-                return _known(table, names, values, len(rows), ignore_extra)
+    if width and set(map(len, rows)) == {width}:
+        # the common case, every row with the same keys: one C-level pass picks the values
+        kept = table._row_names(names, ignore_extra=ignore_extra)
+        try:
+            picked = list(map(itemgetter(*kept), rows)) if kept else []
         except (KeyError, TypeError, IndexError, ValueError):
             pass
+        else:
+            if len(kept) > 1:
+                return Columns(kept, len(rows), rows=picked)
+            return Columns(kept, len(rows), values=[picked] if kept else [])
     # rows with differing keys: the union of names, _MISSING where a row lacks one
     seen: dict[str, None] = {}
     dicts = []
@@ -149,14 +162,14 @@ def _sequence_columns(table: Table, rows: list[Any]) -> Columns:
         raise DataJointError(
             f"{label(table)}: a row has {bad} values but the heading has {len(names)} "
             f"attributes ({', '.join(names)})")
-    return Columns(list(names), list(zip(*tuples)), len(rows))
+    return Columns(list(names), len(rows), rows=tuples)
 
 
 def _known(table: Table, names: list[str], values: list[Any], length: int,
            ignore_extra: bool) -> Columns:
     kept = set(table._row_names(names, ignore_extra=ignore_extra))
     pairs = [(n, v) for n, v in zip(names, values) if n in kept]
-    return Columns([n for n, _ in pairs], [v for _, v in pairs], length)
+    return Columns([n for n, _ in pairs], length, values=[v for _, v in pairs])
 
 
 # ------------------------------------------------------------------------- column conversion
@@ -164,7 +177,7 @@ def _known(table: Table, names: list[str], values: list[Any], length: int,
 def _as_list(attr: Attribute, values: Any, where: str) -> list[Any]:
     """A column as a list of Python values; numpy does the conversion in bulk."""
     if not isinstance(values, np.ndarray):
-        return list(values)
+        return values if type(values) is list else list(values)
     if attr.codec is not None:
         return list(values)  # one object per row (sub-arrays stay arrays)
     if values.ndim != 1:
@@ -294,7 +307,8 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
         if any(issubclass(k, np.generic) for k in kinds):
             values = _plain_scalars(values)
             kinds = set(map(type, values))
-        if float in kinds and any(v != v for v in values if type(v) is float):
+        if float in kinds and (any(map(math.isnan, values)) if kinds <= {float, int, bool}
+                               else any(v != v for v in values if type(v) is float)):
             values = [None if type(v) is float and v != v else v for v in values]
         family = _family(attr.type_info.category)
         if family is not None:
@@ -323,7 +337,13 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
 
 def _bind(column: sa.Column[Any], dialect: Any, values: list[Any], attr: Attribute,
           where: str) -> list[Any]:
-    """Apply the dialect's bind processor of the column to a whole column."""
+    """Apply the dialect's bind processor of the column to a whole column.
+
+    Integer, float and boolean columns are already plain Python numbers (convert_column
+    checked them), which every driver binds as they are: their processors (SQLite's
+    float() of every value, say) are skipped."""
+    if attr.codec is None and _family(attr.type_info.category) in ("int", "float", "bool"):
+        return values
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     if processor is None:
         return values
@@ -350,7 +370,6 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
                 chunk_size: int | None = None) -> None:
     """Insert rows into table in one transaction (see Table.insert)."""
     from .expression import QueryExpression
-    from .table import missing_required
 
     if skip_duplicates and replace:
         raise DataJointError("insert: skip_duplicates and replace exclude each other")
@@ -361,35 +380,58 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
         _insert_select(table, rows, mode=mode, ignore_extra_fields=ignore_extra_fields)
         return
     where = label(table)
+    with gc_paused():
+        groups = _prepared_rows(table, rows, ignore_extra_fields, where)
+        if not groups:
+            return
+        _write(table, groups, mode, chunk_size)
+
+
+def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: str
+                   ) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+    """Row tuples in driver form, grouped by the attributes they give."""
+    from .table import missing_required
+
     columns = to_columns(table, rows, ignore_extra_fields=ignore_extra_fields)
     if not columns.length:
-        return
+        return []
     heading = table.heading
-    missing_required(heading, columns.names, where)
+    names = columns.names
+    missing_required(heading, names, where)
     sa_table = table._sa_table
     assert sa_table is not None
-    connection = table.connection
-    dialect = connection.engine.dialect
+    dialect = table.connection.engine.dialect
+    originals = [columns.column(i) for i in range(len(names))]
     keys = None
-    if any(heading[n].codec is not None for n in columns.names) and all(
-            k in columns.names for k in table.primary_key):
-        key_columns = [columns.values[columns.names.index(k)] for k in table.primary_key]
+    if any(heading[n].codec is not None for n in names) and all(
+            k in names for k in table.primary_key):
+        key_columns = [originals[names.index(k)] for k in table.primary_key]
         keys = [dict(zip(table.primary_key, k)) for k in zip(*key_columns)]
-    names: list[str] = []
     values: list[list[Any]] = []
     masks: dict[str, Any] = {}
-    for name, column in zip(columns.names, columns.values):
+    for name, column in zip(names, originals):
         attr = heading[name]
         converted, missing = convert_column(
             attr, column, where, keys=keys,
             options=codec_options(table, attr) if attr.codec is not None else None)
         if missing is not None:
             masks[name] = missing
-        names.append(name)
         values.append(_bind(sa_table.c[name], dialect, converted, attr, where))
+    if columns.rows is not None and not masks and all(
+            v is o for v, o in zip(values, originals)):
+        return [(names, columns.rows)]  # nothing changed: the rows go as they came
     groups = _group(names, values, masks, columns.length)
     for present, _ in groups:
         missing_required(heading, present, where)
+    return groups
+
+
+def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], mode: str,
+           chunk_size: int | None) -> None:
+    """The backend's bulk path for every group, in one transaction."""
+    sa_table = table._sa_table
+    assert sa_table is not None
+    connection = table.connection
     key = table.primary_key
     size = chunk_size or int(config["insert.chunk_size"])
     backend = connection.backend_impl

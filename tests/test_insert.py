@@ -200,11 +200,11 @@ def test_insert_empty_is_a_no_op(t: SimpleNamespace) -> None:
     assert len(t.Subject) == 0
 
 
-def test_insert_types_round_trip(schema: dj.Schema) -> None:
+def declare_everything(schema: dj.Schema) -> type:
     @schema
     class Everything(dj.Manual):
         definition = """
-        id : uint8
+        id : uint16
         ---
         flag : bool
         small : int8
@@ -223,21 +223,46 @@ def test_insert_types_round_trip(schema: dj.Schema) -> None:
         obj = null : <blob>
         """
 
-    uid = uuid.uuid4()
-    row = dict(id=255, flag=True, small=-128, big=2**62 + 1, ubig=2**32 - 1, f32=1.5,
-               dec=decimal.Decimal("12.345"), txt="héllo 'quoted' \"x\"", kind="b",
-               day=datetime.date(2024, 2, 29),
-               moment=datetime.datetime(2024, 1, 2, 3, 4, 5, 123000),
-               clock=datetime.time(12, 30), uid=uid, doc={"a": [1, 2], "b": None},
-               raw=b"\x00\x01\xff", obj=np.arange(6).reshape(2, 3))
-    Everything.insert1(row)
-    back = Everything.fetch1()
-    obj = back.pop("obj")
-    clock = back.pop("clock")
-    expected = {k: v for k, v in row.items() if k not in ("obj", "clock")}
-    assert back == expected
-    assert np.array_equal(obj, row["obj"])
-    assert clock in (datetime.time(12, 30), datetime.timedelta(hours=12, minutes=30))
+    return Everything
+
+
+def everything_row(i: int) -> dict:
+    return dict(id=i, flag=i % 2 == 0, small=-128 + i % 200, big=2**62 + i, ubig=2**32 - 1 - i,
+                f32=1.5 + i, dec=decimal.Decimal("12.345") + i, txt=f"h\u00e9llo '{i}' \"x\"",
+                kind="ab"[i % 2], day=datetime.date(2024, 2, 29) + datetime.timedelta(days=i),
+                moment=datetime.datetime(2024, 1, 2, 3, 4, 5, 123000)
+                + datetime.timedelta(seconds=i),
+                clock=datetime.time(12, 30), uid=uuid.UUID(int=i + 1), doc={"a": [1, i], "b": None},
+                raw=bytes([0, 1, 255, i % 256]), obj=np.arange(6).reshape(2, 3) + i)
+
+
+def assert_same(back: dict, row: dict) -> None:
+    back = dict(back)
+    assert np.array_equal(back.pop("obj"), row["obj"])
+    assert back.pop("clock") in (datetime.time(12, 30),
+                                 datetime.timedelta(hours=12, minutes=30))
+    assert back == {k: v for k, v in row.items() if k not in ("obj", "clock")}
+
+
+def test_insert_types_round_trip(schema: dj.Schema) -> None:
+    everything = declare_everything(schema)
+    row = everything_row(0)
+    everything.insert1(row)
+    assert_same(everything.fetch1(), row)
+
+
+@pytest.mark.parametrize("mode", ["insert", "skip", "replace"])
+def test_bulk_paths_round_trip_every_type(schema: dj.Schema, mode: str) -> None:
+    """Enough rows for the bulk paths (COPY, its scratch table for skip and replace)."""
+    everything = declare_everything(schema)
+    rows = [everything_row(i) for i in range(500)]
+    if mode != "insert":
+        everything.insert(rows[:100])
+    everything.insert(rows, skip_duplicates=mode == "skip", replace=mode == "replace")
+    fetched = {r["id"]: r for r in everything.to_dicts()}
+    assert len(fetched) == 500
+    for i in (0, 99, 100, 499):
+        assert_same(fetched[i], rows[i])
 
 
 def test_insert_strings_for_numbers_and_dates(t: SimpleNamespace) -> None:
