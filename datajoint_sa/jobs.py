@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
+from . import declare
 from .errors import DataJointError, DuplicateError
 from .table import Table
 
@@ -120,14 +121,7 @@ class JobTable(Table):
         cls: type[JobTable] | None = getattr(schema, "_jobs_class", None)
         if cls is None or not _still_declared(cls, schema):
             cls = type("JobTable", (JobTable,), {"__module__": __name__})
-            schema._declare_table(cls, JOBS_TABLE, {})
-            sa_table = cls._sa_table
-            assert sa_table is not None
-            connection = schema.connection
-            with connection.session(write=True) as sa_conn:
-                if not sa.inspect(sa_conn).has_table(sa_table.name, schema=sa_table.schema):
-                    sa_table.create(sa_conn)
-                    connection.backend_impl.after_create(sa_conn, sa_table)
+            _declare(cls, schema)
             schema._jobs_class = cls  # type: ignore[attr-defined]
         return cls()
 
@@ -266,7 +260,7 @@ class JobTable(Table):
             stale = []
             for row in rows:
                 gone = (row.host == here and not pid_alive(int(row.pid))) or (
-                    cutoff is not None and row.timestamp is not None and row.timestamp < cutoff
+                    cutoff is not None and row.timestamp is not None and row.timestamp <= cutoff
                 ) or (live is not None and row.user == me and bool(row.connection_id)
                       and int(row.connection_id) not in live)
                 if gone:
@@ -282,6 +276,36 @@ class JobTable(Table):
                force_parts: bool = False) -> int:
         """Delete these job rows (nothing depends on them: no cascade, no prompt)."""
         return int(self.delete_quick(get_count=True) or 0)
+
+
+def _declare(cls: type[JobTable], schema: Schema) -> None:
+    """Compile the definition into the schema's metadata and create the table if missing;
+    workers starting together on a new schema may race to create it: one wins."""
+    connection = schema.connection
+    backend = connection.backend_impl
+    spec = declare.parse(JOBS_DEFINITION, schema=schema.database, name=JOBS_TABLE, context={},
+                         display_name=f"{schema.database}.{JOBS_TABLE}")
+    sa_schema, sa_name = backend.table_identity(schema.database, JOBS_TABLE)
+    existing = schema.metadata.tables.get(f"{sa_schema}.{sa_name}" if sa_schema else sa_name)
+    if existing is not None:
+        schema.metadata.remove(existing)
+    sa_table = declare.compile(spec, schema.metadata, backend)
+    try:
+        with connection.session(write=True) as sa_conn:
+            if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
+                sa_table.create(sa_conn)
+                backend.after_create(sa_conn, sa_table)
+    except sa.exc.DBAPIError as error:
+        with connection.session(write=False) as sa_conn:
+            if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
+                raise DataJointError(f"Cannot create the job table of {schema.database}: "
+                                     f"{error.orig}") from error
+    cls._schema = schema
+    cls.table_name = JOBS_TABLE
+    cls._sa_table = sa_table
+    cls._spec = spec
+    cls._table_heading = spec.heading
+    cls._statements = None
 
 
 def _still_declared(cls: type[JobTable], schema: Schema) -> bool:

@@ -20,7 +20,7 @@ import random
 import threading
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import reduce
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -219,8 +219,9 @@ class Runner:
         hashed = ""
         if jobs is not None:
             hashed = key_hash(key)
-            if not jobs.reserve(self.table_name, key, hashed):
-                return SKIPPED, None
+            with self.turn():
+                if not jobs.reserve(self.table_name, key, hashed):
+                    return SKIPPED, None
         try:
             done = self._tripartite(key, hashed) if self.tripartite else self._make(key, hashed)
         except (KeyboardInterrupt, SystemExit):
@@ -230,7 +231,8 @@ class Runner:
         except Exception as error:
             if jobs is not None:
                 try:
-                    jobs.error(self.table_name, key, error)
+                    with self.turn():
+                        jobs.error(self.table_name, key, error)
                 except Exception as recording:  # keep the make's error, mention this one
                     logger.error("Could not record the error of %s %s: %s",
                                  type(self.table).__name__, key, recording)
@@ -247,8 +249,12 @@ class Runner:
         if self.jobs is not None:
             self.jobs.complete_in(sa_conn, self.table_name, hashed)
 
+    def turn(self) -> AbstractContextManager[None]:
+        """This process's turn to write (processes queue fairly on SQLite; see backends)."""
+        return self.connection.backend_impl.writer_turn(self.connection.url)
+
     def _make(self, key: dict[str, Any], hashed: str) -> bool:
-        with self.connection.session(write=True) as sa_conn:
+        with self.turn(), self.connection.session(write=True) as sa_conn:
             if self._is_done(sa_conn, key):
                 self._finish(sa_conn, hashed)
                 return False
@@ -271,7 +277,7 @@ class Runner:
             return False
         fetched = _arguments(table.make_fetch(dict(key)))
         computed = _arguments(table.make_compute(dict(key), *fetched, **self.make_kwargs))
-        with self.connection.session(write=True) as sa_conn:
+        with self.turn(), self.connection.session(write=True) as sa_conn:
             if self._is_done(sa_conn, key):
                 self._finish(sa_conn, hashed)
                 return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -126,6 +127,13 @@ class Backend:
         """INSERT of `columns` with the backend's form of skip/replace on the primary key."""
         raise NotImplementedError
 
+    def insert_select(
+        self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
+        select: sa.Select[Any], *, mode: str, key: Sequence[str]
+    ) -> None:
+        """Run the server-side INSERT ... SELECT (one statement where the backend can)."""
+        conn.execute(self.insert_select_statement(table, columns, select, mode=mode, key=key))
+
     def insert_select_statement(
         self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any], *, mode: str,
         key: Sequence[str]
@@ -164,6 +172,12 @@ class Backend:
         """Let the current transaction commit without waiting for its log to reach the disk,
         where the server allows that per transaction: for bookkeeping that is harmless to
         lose in a server crash, such as a job reservation."""
+
+    def writer_turn(self, url: sa.URL) -> AbstractContextManager[None]:
+        """Held around a write transaction where the database admits one writer at a time
+        and waiting writers poll (SQLite): processes then queue on a lock that the operating
+        system hands over at once, instead of sleeping in back-off. A no-op elsewhere."""
+        return nullcontext()
 
 
 _KIND_CLASSES: dict[str, type[DataJointError]] = {
@@ -223,10 +237,10 @@ def execute_many(conn: SAConnection, stmt: sa.Insert, columns: Sequence[str],
         cursor.close()
 
 
-def without_existing_keys(conn: SAConnection, table: sa.Table, columns: Sequence[str],
-                          rows: Sequence[Sequence[Any]], key: Sequence[str],
-                          chunk: int = 2000) -> list[Sequence[Any]]:
-    """The rows whose primary key is neither in the table nor in an earlier row.
+def existing_keys(conn: SAConnection, table: sa.Table, columns: Sequence[str],
+                  rows: Sequence[Sequence[Any]], key: Sequence[str], chunk: int = 2000
+                  ) -> tuple[Any, set[tuple[Any, ...]]]:
+    """(the key of a row as a function, the keys of `rows` already in the table).
 
     For backends whose upsert has no conflict target (MySQL): one SELECT per `chunk` keys.
     """
@@ -246,6 +260,14 @@ def without_existing_keys(conn: SAConnection, table: sa.Table, columns: Sequence
         condition = (key_columns[0].in_([k[0] for k in part]) if len(key_columns) == 1
                      else sa.tuple_(*key_columns).in_(part))
         existing.update(map(tuple, conn.execute(sa.select(*key_columns).where(condition))))
+    return keys_of, existing
+
+
+def without_existing_keys(conn: SAConnection, table: sa.Table, columns: Sequence[str],
+                          rows: Sequence[Sequence[Any]], key: Sequence[str]
+                          ) -> list[Sequence[Any]]:
+    """The rows whose primary key is neither in the table nor in an earlier row."""
+    keys_of, existing = existing_keys(conn, table, columns, rows, key)
     kept = []
     for row in rows:
         k = keys_of(row)

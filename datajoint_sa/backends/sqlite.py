@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +18,12 @@ from .base import Backend
 SEPARATOR = "."
 COMMENTS_TABLE = "~comments"
 BUSY_TIMEOUT_MS = 30_000
+TURN_SUFFIX = "-writer"
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers poll on the busy timeout
+    fcntl = None  # type: ignore[assignment]
 
 
 def _comments_table(schema: str) -> sa.Table:
@@ -25,6 +34,39 @@ def _comments_table(schema: str) -> sa.Table:
         sa.Column("column_name", sa.String(255), primary_key=True),
         sa.Column("comment", sa.Text, nullable=False),
     )
+
+
+class _Turn:
+    """A process's hold on the writer lock file of one database (re-entrant, per thread)."""
+
+    def __init__(self, path: str) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.RLock()
+        self.depth = 0
+        try:
+            self.fd: int | None = os.open(path + TURN_SUFFIX, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:  # e.g. a read-only directory: fall back to polling
+            self.fd = None
+
+
+_turns: dict[str, _Turn] = {}
+
+
+@contextmanager
+def _writer_turn(path: str) -> Iterator[None]:
+    turn = _turns.get(path)
+    if turn is None or turn.pid != os.getpid():  # a forked child must not share the parent's
+        turn = _turns[path] = _Turn(path)
+    with turn.lock:
+        if turn.depth == 0 and turn.fd is not None:
+            fcntl.flock(turn.fd, fcntl.LOCK_EX)
+        turn.depth += 1
+        try:
+            yield
+        finally:
+            turn.depth -= 1
+            if turn.depth == 0 and turn.fd is not None:
+                fcntl.flock(turn.fd, fcntl.LOCK_UN)
 
 
 class SQLiteBackend(Backend):
@@ -59,6 +101,12 @@ class SQLiteBackend(Backend):
 
     def needs_check(self, category: str) -> bool:
         return True  # SQLite's column types constrain nothing
+
+    def writer_turn(self, url: sa.URL) -> AbstractContextManager[None]:
+        path = url.database
+        if fcntl is None or not path or path == ":memory:" or url.query.get("mode") == "memory":
+            return nullcontext()
+        return _writer_turn(os.path.abspath(path))
 
     # ---- namespaces ---------------------------------------------------------------------
     def table_identity(self, schema: str, table: str) -> tuple[str | None, str]:

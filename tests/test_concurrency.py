@@ -1,0 +1,263 @@
+"""Several processes populating one table: each key once, no partial rows after a kill.
+
+Every test runs on each backend (SQLite with a file database shared by the processes). The
+workers log each make call to a file, outside the database, so that a make that ran twice
+would show even if its second transaction had been rolled back.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import datajoint_sa as dj
+
+from .conftest import BACKENDS, POSTGRES_URL, unique_name
+
+MAKE_LOG = "DJ_TEST_MAKE_LOG"
+fork = multiprocessing.get_context("fork")
+
+
+def log_make(key: dict[str, Any]) -> None:
+    with open(os.environ[MAKE_LOG], "a") as log:
+        log.write(f"{key['item']} {os.getpid()}\n")
+
+
+def made(log: Path) -> collections.Counter[int]:
+    if not log.exists():
+        return collections.Counter()
+    return collections.Counter(int(line.split()[0]) for line in log.read_text().splitlines())
+
+
+# Module-level tables for executors whose workers import the classes by module path: each
+# test declares them in its own schema; a worker process activates `spawned` by name.
+spawned = dj.Schema()
+
+
+@spawned
+class SpawnItem(dj.Manual):
+    definition = """
+    item : int32
+    """
+
+
+@spawned
+class SpawnSquare(dj.Computed):
+    definition = """
+    -> SpawnItem
+    ---
+    square : int64
+    worker : int32
+    """
+
+    def make(self, key: dict[str, Any]) -> None:
+        log_make(key)
+        time.sleep(0.005)
+        self.insert1(dict(key, square=key["item"] ** 2, worker=os.getpid()))
+
+
+def _declare_spawned(schema: dj.Schema, keys: int) -> None:
+    schema(SpawnItem)
+    schema(SpawnSquare)
+    SpawnItem.insert([(i,) for i in range(keys)])
+
+
+def _squares(schema: dj.Schema, keys: int, *, pause: float = 0.002) -> tuple[Any, Any]:
+    @schema
+    class Item(dj.Manual):
+        definition = """
+        item : int32
+        """
+
+    @schema
+    class Square(dj.Computed):
+        definition = """
+        -> Item
+        ---
+        square : int64
+        worker : int32
+        """
+
+        class Detail(dj.Part):
+            definition = """
+            -> master
+            detail : int16
+            """
+
+        def make(self, key: dict[str, Any]) -> None:
+            log_make(key)
+            self.insert1(dict(key, square=key["item"] ** 2, worker=os.getpid()))
+            self.Detail.insert(dict(key, detail=d) for d in range(3))
+            marker = os.environ.get("DJ_TEST_STALL")
+            if marker and not os.path.exists(marker):  # the first make stalls once
+                Path(marker).write_text(str(os.getpid()))
+                time.sleep(120)
+            time.sleep(pause)
+
+    Item.insert([(i,) for i in range(keys)])
+    return Item, Square
+
+
+def _worker(table: Any, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        result = table.populate(reserve_jobs=True, suppress_errors=True)
+        results.put((os.getpid(), result["success_count"],
+                     [str(e) for _, e in result["error_list"]]))
+    except BaseException as error:  # report, do not hang the parent
+        results.put((os.getpid(), -1, [repr(error)]))
+
+
+def test_four_workers_compute_each_key_once(schema: dj.Schema, connection: dj.Connection,
+                                            tmp_path: Path, monkeypatch: Any) -> None:
+    keys = 40
+    log = tmp_path / "make.log"
+    monkeypatch.setenv(MAKE_LOG, str(log))
+    _, Square = _squares(schema, keys, pause=0.01)
+    connection.close()  # the children must not inherit a live socket
+    barrier = fork.Barrier(4)
+    results = fork.Queue()
+    workers = [fork.Process(target=_worker, args=(Square, barrier, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    reports = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert all(errors == [] for _, _, errors in reports), reports
+    assert sum(count for _, count, _ in reports) == keys
+    counts = made(log)
+    assert sorted(counts) == list(range(keys)) and set(counts.values()) == {1}
+    assert len(Square) == keys and len(Square.Detail) == 3 * keys
+    assert len(schema.jobs) == 0
+    busy = set(Square.fetch("worker"))
+    assert busy <= {w.pid for w in workers} and len(busy) >= 2  # they did share the work
+
+
+@pytest.mark.parametrize("reserve_jobs", [True, False])
+def test_populate_with_worker_processes(schema: dj.Schema, tmp_path: Path, monkeypatch: Any,
+                                        reserve_jobs: bool) -> None:
+    keys = 30
+    log = tmp_path / "make.log"
+    monkeypatch.setenv(MAKE_LOG, str(log))
+    _, Square = _squares(schema, keys)
+    result = Square.populate(processes=3, reserve_jobs=reserve_jobs, display_progress=False)
+    assert result == {"success_count": keys, "error_list": []}
+    counts = made(log)
+    assert sorted(counts) == list(range(keys)) and set(counts.values()) == {1}
+    assert len(Square.Detail) == 3 * keys
+    workers = set(Square.fetch("worker"))
+    assert os.getpid() not in workers and 1 <= len(workers) <= 3
+    assert Square.populate(processes=3)["success_count"] == 0
+
+
+def test_worker_errors_come_back(schema: dj.Schema, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv(MAKE_LOG, str(tmp_path / "make.log"))
+    _, Square = _squares(schema, 6)
+
+    @schema
+    class Fragile(dj.Computed):
+        definition = """
+        -> Square
+        """
+
+        def make(self, key: dict[str, Any]) -> None:
+            if key["item"] == 4:
+                raise ValueError("four is fragile")
+            self.insert1(key)
+
+    Square.populate()
+    result = Fragile.populate(processes=2, suppress_errors=True, reserve_jobs=True)
+    assert result["success_count"] == 5
+    ((key, message),) = result["error_list"]
+    assert key == {"item": 4} and message == "ValueError: four is fragile"
+    assert (schema.jobs & {"status": "error"}).fetch1("key") == {"item": 4}
+    (schema.jobs & {"status": "error"}).delete()
+    with pytest.raises(ValueError, match="four is fragile"):
+        Fragile.populate(processes=2)
+
+
+def test_a_killed_worker_leaves_no_rows_and_its_reservation_is_cleared(
+        schema: dj.Schema, connection: dj.Connection, tmp_path: Path, monkeypatch: Any) -> None:
+    keys = 3
+    stall = tmp_path / "stalled"
+    monkeypatch.setenv(MAKE_LOG, str(tmp_path / "make.log"))
+    monkeypatch.setenv("DJ_TEST_STALL", str(stall))
+    _, Square = _squares(schema, keys)
+    connection.close()
+    child = fork.Process(target=Square.populate, kwargs={"reserve_jobs": True})
+    child.start()
+    deadline = time.monotonic() + 60
+    while not stall.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert stall.exists(), "the worker never reached its make"
+    time.sleep(0.1)  # the master row and its parts are inserted, the transaction is open
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(timeout=30)
+    assert child.exitcode == -signal.SIGKILL
+    assert len(Square) == 0 and len(Square.Detail) == 0
+    reserved = (schema.jobs & {"status": "reserved"}).fetch(as_dict=True)
+    assert [(r["key"], r["pid"]) for r in reserved] == [({"item": 0}, child.pid)]
+    assert Square.populate(reserve_jobs=True)["success_count"] == keys - 1  # 0 is taken
+    assert schema.jobs.clear_stale() == 1
+    assert len(schema.jobs) == 0
+    assert Square.populate(reserve_jobs=True)["success_count"] == 1
+    assert len(Square) == keys and len(Square.Detail) == 3 * keys
+
+
+def test_spawned_worker_processes_through_an_executor(schema: dj.Schema, tmp_path: Path,
+                                                       monkeypatch: Any) -> None:
+    keys = 20
+    log = tmp_path / "make.log"
+    monkeypatch.setenv(MAKE_LOG, str(log))
+    _declare_spawned(schema, keys)
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=2, mp_context=context) as executor:
+        result = SpawnSquare.populate(executor=executor, reserve_jobs=True)
+    assert result == {"success_count": keys, "error_list": []}
+    counts = made(log)
+    assert sorted(counts) == list(range(keys)) and set(counts.values()) == {1}
+    workers = set(SpawnSquare.fetch("worker"))
+    assert os.getpid() not in workers and 1 <= len(workers) <= 2
+    assert len(schema.jobs) == 0
+
+
+def test_executor_needs_importable_classes(schema: dj.Schema) -> None:
+    _, Square = _squares(schema, 2)
+    with cf.ThreadPoolExecutor(1) as executor, pytest.raises(dj.DataJointError,
+                                                             match="module level"):
+        Square.populate(executor=executor)
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not among the backends")
+def test_dask_cluster_postgresql(tmp_path: Path, monkeypatch: Any) -> None:
+    """An existing Dask cluster runs the make calls; the job table keeps them exclusive."""
+    distributed = pytest.importorskip("dask.distributed")
+    keys = 30
+    log = tmp_path / "make.log"
+    monkeypatch.setenv(MAKE_LOG, str(log))
+    connection = dj.Connection(POSTGRES_URL)
+    schema = dj.Schema(unique_name(), connection=connection)
+    try:
+        _declare_spawned(schema, keys)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            result = SpawnSquare.populate(executor=client.get_executor(), reserve_jobs=True)
+        assert result == {"success_count": keys, "error_list": []}
+        counts = made(log)
+        assert sorted(counts) == list(range(keys)) and set(counts.values()) == {1}
+        workers = set(SpawnSquare.fetch("worker"))
+        assert os.getpid() not in workers and 1 <= len(workers) <= 2
+        assert len(schema.jobs) == 0
+    finally:
+        schema.drop(force=True)
+        connection.close()
