@@ -21,7 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from . import codecs
-from .errors import DataJointError, IntegrityError, MissingAttributeError
+from .errors import DataJointError, DuplicateError, IntegrityError, MissingAttributeError
 from .fetch import gc_paused
 from .settings import config
 
@@ -493,11 +493,10 @@ def _insert_select(table: Table, expr: Any, *, mode: str, ignore_extra_fields: b
     sa_table = table._sa_table
     assert sa_table is not None
     connection = table.connection
-    statement = connection.backend_impl.insert_select_statement(
-        sa_table, names, expr.to_select(), mode=mode, key=table.primary_key)
     try:
         with connection.session(write=True) as sa_conn:
-            sa_conn.execute(statement)
+            connection.backend_impl.insert_select(sa_conn, sa_table, names, expr.to_select(),
+                                                  mode=mode, key=table.primary_key)
     except DataJointError:
         raise
     except Exception as error:
@@ -513,6 +512,11 @@ def classified(connection: Connection, error: BaseException, table: Table, actio
         orig = getattr(error, "orig", None) or error
         result = DataJointError(f"Cannot {action} {where}: "
                                 f"{type(orig).__name__}: {' '.join(str(orig).split())}")
+    if isinstance(result, DuplicateError) and table._sa_table is not None:
+        uniques = [f"({', '.join(c.name for c in index.columns)})"
+                   for index in table._sa_table.indexes if index.unique]
+        result = DuplicateError(f"{result} (primary key: {', '.join(table.primary_key)}"
+                                f"{'; unique: ' + ', '.join(uniques) if uniques else ''})")
     if isinstance(result, IntegrityError) and action == "insert into":
         parents = _foreign_keys(table)
         if parents:

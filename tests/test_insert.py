@@ -171,8 +171,10 @@ def test_insert_query_expression_server_side(t: SimpleNamespace, schema: dj.Sche
     with pytest.raises(UnknownAttributeError):
         Copy.insert(t.Subject)  # weight, dob, ... are not attributes of Copy
     t.Subject.update1({"subject_id": 2, "name": "renamed"})
+    t.Subject.insert1({"subject_id": 9, "name": "new"})
     Copy.insert(t.Subject.proj("name"), replace=True)
     assert (Copy & {"subject_id": 2}).fetch1("name") == "renamed"
+    assert (Copy & {"subject_id": 9}).fetch1("name") == "new"
 
 
 def test_insert_table_class_as_source(t: SimpleNamespace, schema: dj.Schema) -> None:
@@ -340,7 +342,14 @@ def test_replace_still_raises_on_secondary_unique(t: SimpleNamespace) -> None:
                       {"subject_id": 2, "name": "b", "tag": "U"}])
     with pytest.raises(DuplicateError):
         t.Subject.insert1({"subject_id": 2, "name": "b", "tag": "T"}, replace=True)
-    assert (t.Subject & {"subject_id": 2}).fetch1("tag") == "U"
+    # a new key whose tag is taken: raises, and the row holding the tag stays as it was
+    with pytest.raises(DuplicateError):
+        t.Subject.insert1({"subject_id": 3, "name": "c", "tag": "T"}, replace=True)
+    with pytest.raises(DuplicateError):  # the bulk path
+        t.Subject.insert([{"subject_id": 10 + i, "name": "c", "tag": "T" if i == 300 else None}
+                          for i in range(1000)], replace=True)
+    assert t.Subject.fetch("subject_id", "name", "tag", order_by="subject_id", as_dict=True) == [
+        {"subject_id": 1, "name": "a", "tag": "T"}, {"subject_id": 2, "name": "b", "tag": "U"}]
 
 
 def test_skip_and_replace_exclude_each_other(t: SimpleNamespace) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend, execute_many, without_existing_keys
+from .base import Backend, execute_many, existing_keys, without_existing_keys
 
 SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
@@ -135,24 +135,53 @@ class MySQLBackend(Backend):
         mode: str = "insert",
         key: Sequence[str] = (),
     ) -> None:
-        # PyMySQL folds executemany of one INSERT into multi-row INSERTs of up to 1 MB each
+        # PyMySQL folds executemany of one INSERT into multi-row INSERTs of up to 1 MB each.
+        # ON DUPLICATE KEY fires on any unique index, so upserts go only to rows whose
+        # primary key exists; new rows take a plain INSERT that raises on a unique index.
         if mode == "skip":
             rows = without_existing_keys(conn, table, columns, rows, key)
+            mode = "insert"
+        elif mode == "replace":
+            keys_of, existing = existing_keys(conn, table, columns, rows, key)
+            present = [row for row in rows if keys_of(row) in existing]
+            if present:
+                execute_many(conn, self.insert_statement(table, columns, mode="replace",
+                                                         key=key), columns, present)
+            rows = [row for row in rows if keys_of(row) not in existing]
+            mode = "insert"
         if rows:
             execute_many(conn, self.insert_statement(table, columns, mode=mode, key=key),
                          columns, rows)
+
+    def insert_select(
+        self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
+        select: sa.Select[Any], *, mode: str, key: Sequence[str]
+    ) -> None:
+        if mode == "replace":  # the rows whose key exists first, then the new ones
+            conn.execute(self._insert_select(table, columns, select, "replace", key,
+                                             existing=True))
+            mode = "skip"
+        conn.execute(self.insert_select_statement(table, columns, select, mode=mode, key=key))
 
     def insert_select_statement(
         self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any], *, mode: str,
         key: Sequence[str]
     ) -> sa.Insert:
+        return self._insert_select(table, columns, select, mode, key,
+                                   existing=False if mode == "skip" else None)
+
+    def _insert_select(self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any],
+                       mode: str, key: Sequence[str], *, existing: bool | None) -> sa.Insert:
+        """INSERT ... SELECT, of only the rows whose key exists (existing=True) or does not
+        (existing=False), or of all of them."""
         source = select.subquery()
         body = sa.select(*(source.c[c] for c in columns))
-        if mode == "skip":
-            existing = table.alias("dj_existing")
-            body = body.where(~sa.exists().where(*(existing.c[k] == source.c[k] for k in key)))
-        return self.insert_statement(table, columns, mode=mode, key=key).from_select(
-            list(columns), body)
+        if existing is not None:
+            stored = table.alias("dj_existing")
+            match = sa.exists().where(*(stored.c[k] == source.c[k] for k in key))
+            body = body.where(match if existing else ~match)
+        return self.insert_statement(table, columns, mode="insert" if mode == "skip" else mode,
+                                     key=key).from_select(list(columns), body)
 
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
