@@ -371,8 +371,8 @@ def to_clause(node: Any, parts: Parts) -> ColumnElement[Any]:
     if node is False:
         return sa.false()
     if isinstance(node, Equal):
-        return sa.and_(*(columns[n].is_(None) if v is None else columns[n] == v
-                         for n, v in node.items))
+        terms = [columns[n].is_(None) if v is None else columns[n] == v for n, v in node.items]
+        return terms[0] if len(terms) == 1 else sa.and_(*terms)
     if isinstance(node, In):
         if len(node.names) == 1:
             return columns[node.names[0]].in_([row[0] for row in node.rows])

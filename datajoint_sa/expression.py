@@ -82,10 +82,10 @@ class Parts:
         return self.group_by is None and not self.distinct and not self.ordered
 
     def replace(self, **changes: Any) -> Parts:
-        fields = {name: getattr(self, name) for name in self.__slots__}
-        fields.update(changes)
-        froms, columns = fields.pop("froms"), fields.pop("columns")
-        return Parts(froms, columns, **fields)
+        copy = object.__new__(Parts)
+        for name in self.__slots__:
+            setattr(copy, name, changes[name] if name in changes else getattr(self, name))
+        return copy
 
     def select(self, names: Iterable[str] | None = None) -> sa.Select[Any]:
         """The Select of these parts with columns labelled by attribute name."""
@@ -608,6 +608,9 @@ class Projection(QueryExpression):
             items.append((new, None, fragment))
             attrs.append(Attribute(name=new, type=_fragment_type(fragment, heading),
                                    nullable=True, expression=fragment))
+        if not attrs:
+            raise QueryError("This projection would have no attributes at all (the operand has "
+                             "an empty primary key): keep or compute at least one attribute")
         self.a = a
         self.items = tuple(items)
         self._connection = a._connection
@@ -795,10 +798,11 @@ class Union(QueryExpression):
         else:
             a, b = prepare_operands(self.a._compile(), self.b._compile(), outer=True)
             on = [a.columns[k] == b.columns[k] for k in key]
-            froms = link(a, b, [*on, *b.where], outer=True)
+            froms = link(a, b, [*on, *b.where] or [sa.true()], outer=True)
             merged = {n: a.columns[n] if n in a.columns else b.columns[n] for n in names}
             first = Parts(froms, merged, a.where, tables=a.tables | b.tables).select(names)
-            rest = self.b.restrict(Not(self.a.proj()), semantic_check=False)._compile()
+            keys_of_a = self.a.proj() if key else self.a.proj(**{_MATCH: "1"})  # existence
+            rest = self.b.restrict(Not(keys_of_a), semantic_check=False)._compile()
             if not rest.plain:
                 rest = rest.wrap()
             columns = {n: rest.columns[n] if n in rest.columns else sa.null() for n in names}
@@ -876,6 +880,9 @@ class Distinct(QueryExpression):
 
     def __init__(self, a: QueryExpression, attributes: tuple[str, ...]) -> None:
         a.heading.check(attributes, context="dj.U(...) & expression")
+        if not attributes:
+            raise QueryError("dj.U() & expression has no attributes; use bool(expression) to "
+                             "ask whether it has rows")
         self.a, self.names = a, attributes
         self._connection = a._connection
         self._heading = a.heading.select(attributes).with_key(attributes)
