@@ -7,6 +7,11 @@ For each backend, in one run and on the same table:
 - fetch 100k rows to a DataFrame indexed by the primary key, to a list of dicts and to a
   structured array, against cursor.execute + fetchall + the same conversion with pandas /
   dict(zip()) / numpy.
+With DJ_BENCH_PEER set (to a Python that has `datajoint` installed, or to "auto" for a
+virtual environment of its own under ~/.cache with datajoint==2.3.5), the reference
+implementation does the same work on PostgreSQL and MySQL as a peer (benchmarks/
+peer_datajoint.py, in that separate environment), reported against the same driver timings.
+
 Ours and the driver's runs alternate, each timing is the best of REPEATS, and both sides run
 with the cyclic garbage collector paused (as datajoint_sa does during bulk conversions), so
 the ratio measures work, not collector pauses: ratio = ours / driver (1.0 = the driver).
@@ -15,13 +20,19 @@ the ratio measures work, not collector pauses: ratio = ours / driver (1.0 = the 
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 import datajoint_sa as dj
 
@@ -149,8 +160,55 @@ def _one_backend(backend: str, url: str) -> list[dict[str, Any]]:
         connection.close()
 
 
+PEER_VERSION = "2.3.5"
+PEER_REPEATS = 2
+
+
+def _peer_python() -> str | None:
+    """The interpreter of the peer's own environment (created on first use for "auto")."""
+    choice = os.environ.get("DJ_BENCH_PEER", "")
+    if not choice:
+        return None
+    if choice != "auto":
+        return choice
+    home = Path.home() / ".cache" / "datajoint_sa" / f"peer-datajoint-{PEER_VERSION}"
+    python = home / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        f"datajoint=={PEER_VERSION}", "psycopg2-binary"], check=True)
+    return str(python)
+
+
+def _peer(python: str, backend: str, url: str, driver: dict[str, float]
+          ) -> list[dict[str, Any]]:
+    parsed = sa.make_url(url)
+    script = Path(__file__).with_name("peer_datajoint.py")
+    args = [python, str(script), backend, parsed.host or "127.0.0.1",
+            str(parsed.port or (5432 if backend == "postgresql" else 3306)),
+            parsed.username or "", parsed.password or "", str(ROWS), str(PEER_REPEATS)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        return [dict(benchmark="peer datajoint", backend=backend,
+                     error=(done.stderr.strip().splitlines() or ["no output"])[-1])]
+    timings = json.loads(lines[-1])
+    peer = f"datajoint {timings['version']}"
+    shapes = {"insert": f"insert {ROWS // 1000}k rows (dicts)",
+              "frame": f"fetch {ROWS // 1000}k rows to DataFrame",
+              "dicts": f"fetch {ROWS // 1000}k rows to dicts"}
+    return [dict(benchmark=f"{shapes[k]} [{peer}]", backend=backend, peer_s=timings[k],
+                 driver_s=driver[shapes[k]], ratio=timings[k] / driver[shapes[k]])
+            for k in shapes]
+
+
 def run(urls: dict[str, str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    peer = _peer_python()
     for backend, url in urls.items():
-        rows.extend(_one_backend(backend, url))
+        ours = _one_backend(backend, url)
+        rows.extend(ours)
+        if peer is not None and backend in ("postgresql", "mysql"):
+            driver = {r["benchmark"]: r["driver_s"] for r in ours}
+            rows.extend(_peer(peer, backend, url, driver))
     return rows

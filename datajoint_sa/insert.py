@@ -382,9 +382,9 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
     where = label(table)
     with gc_paused():
         groups = _prepared_rows(table, rows, ignore_extra_fields, where)
-        if not groups:
-            return
-        _write(table, groups, mode, chunk_size)
+        if groups:
+            _write(table, groups, mode, chunk_size)
+        del groups  # freed while paused, so the collector never scans the row tuples
 
 
 def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: str
