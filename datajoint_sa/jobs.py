@@ -14,13 +14,16 @@ The layout is the reference implementation's (0.14 line), so either can read the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
 import os
 import platform
 import traceback
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -149,9 +152,8 @@ class JobTable(Table):
         return statements
 
     # ---- the row of this worker ---------------------------------------------------------
-    def _row(self, sa_conn: SAConnection, table_name: str, key: Mapping[str, Any],
-             hashed: str, status: str, message: str = "", stack: str | None = None
-             ) -> dict[str, Any]:
+    def _row(self, table_name: str, key: Mapping[str, Any], hashed: str, status: str,
+             message: str = "", stack: str | None = None) -> dict[str, Any]:
         codec = self.heading["key"].codec
         return {
             "table_name": table_name, "key_hash": hashed, "status": status,
@@ -159,23 +161,21 @@ class JobTable(Table):
             "error_message": message,
             "error_stack": None if stack is None else codec.encode(stack),
             "user": _user(self.connection), "host": platform.node(), "pid": os.getpid(),
-            "connection_id": _session_id(self.connection, sa_conn), "timestamp": _utcnow(),
+            "connection_id": _session_id(self.connection), "timestamp": _utcnow(),
         }
 
     # ---- reserving and finishing --------------------------------------------------------
     def reserve(self, table_name: str, key: Mapping[str, Any], hashed: str | None = None
                 ) -> bool:
         """Reserve `key` of `table_name` for this process; False when another process holds it
-        (or it failed, or is ignored). One INSERT that only one worker can win."""
+        (or it failed, or is ignored). One INSERT that only one worker can win, committed at
+        once (see `_bookkeeping`)."""
         hashed = hashed or key_hash(key)
         connection = self.connection
         statement = self._compiled()["reserve"]
-        top_level = not connection.in_transaction
+        row = self._row(table_name, key, hashed, "reserved")
         try:
-            with connection.session(write=True) as sa_conn:
-                if top_level:  # a lost reservation is harmless: skip the wait for the disk
-                    connection.backend_impl.relax_durability(sa_conn)
-                row = self._row(sa_conn, table_name, key, hashed, "reserved")
+            with _bookkeeping(connection) as sa_conn:
                 return bool(sa_conn.execute(statement, row).rowcount == 1)
         except sa.exc.DBAPIError as error:
             classified = connection.classify(error, JOBS_TABLE)
@@ -214,9 +214,9 @@ class JobTable(Table):
     def _upsert(self, table_name: str, key: Mapping[str, Any], status: str,
                 message: str = "", stack: str | None = None) -> None:
         connection = self.connection
+        row = self._row(table_name, key, key_hash(key), status, message, stack)
         try:
-            with connection.session(write=True) as sa_conn:
-                row = self._row(sa_conn, table_name, key, key_hash(key), status, message, stack)
+            with _bookkeeping(connection) as sa_conn:
                 sa_conn.execute(self._compiled()["upsert"], row)
         except sa.exc.DBAPIError as error:
             raise connection.classify(error, JOBS_TABLE) from error
@@ -324,12 +324,74 @@ def _user(connection: Connection) -> str:
         return ""
 
 
-def _session_id(connection: Connection, sa_conn: SAConnection) -> int:
-    """The server's id of this session, asked once per database connection."""
-    info = sa_conn.info
+def _session_id(connection: Connection) -> int:
+    """The server's id of the connection's session (the one that runs the makes), asked once
+    per database connection."""
+    info = connection.sa.info
     if "dj_session_id" not in info:
         try:
-            info["dj_session_id"] = connection.backend_impl.session_id(sa_conn)
+            with connection.session(write=False) as sa_conn:
+                info["dj_session_id"] = connection.backend_impl.session_id(sa_conn)
         except sa.exc.DBAPIError as error:
             raise DataJointError(f"Cannot read the database session id: {error.orig}") from error
     return int(info["dj_session_id"])
+
+
+@contextmanager
+def _bookkeeping(connection: Connection) -> Iterator[SAConnection]:
+    """Where job rows are written so that they commit at once: inside an open transaction of
+    `connection`, that transaction (through a savepoint); otherwise the process's second
+    session of the same engine, in autocommit mode and, where the server allows, without
+    waiting for the disk: a reservation or an error row lost in a server crash only means
+    the key is computed again. On PostgreSQL that makes a reservation one round trip."""
+    if connection.in_transaction:
+        with connection.session(write=True) as sa_conn:
+            yield sa_conn
+        return
+    side = _side_session(connection)
+    try:
+        with side.begin():
+            yield side
+    except sa.exc.DBAPIError:
+        if side.invalidated or side.closed:
+            _forget_side_session(connection)
+        raise
+
+
+_SIDE = "_dj_jobs_session"
+
+
+def _side_session(connection: Connection) -> SAConnection:
+    held = connection.__dict__.get(_SIDE)
+    if held is not None and held[0] == os.getpid() and not held[1].closed:
+        return held[1]
+    engine = connection.engine
+    side = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with side.begin():
+            connection.backend_impl.relax_durability(side)
+    except sa.exc.DBAPIError:  # e.g. a server that refuses the setting: wait for the disk
+        pass
+    connection.__dict__[_SIDE] = (os.getpid(), side)
+    if not sa.event.contains(engine, "engine_disposed", _close_side_sessions):
+        sa.event.listen(engine, "engine_disposed", _close_side_sessions)
+    _by_engine.setdefault(engine, weakref.WeakSet()).add(connection)
+    return side
+
+
+def _forget_side_session(connection: Connection) -> None:
+    held = connection.__dict__.pop(_SIDE, None)
+    if held is not None and held[0] == os.getpid():
+        with contextlib.suppress(Exception):
+            held[1].close()
+
+
+_by_engine: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakSet[Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _close_side_sessions(engine: sa.Engine) -> None:
+    """Connection.close() disposes the engine: close the bookkeeping sessions with it (only
+    in the process that opened them: a forked child leaves its parent's alone)."""
+    for connection in list(_by_engine.get(engine, ())):
+        _forget_side_session(connection)

@@ -169,9 +169,9 @@ class Backend:
         return None
 
     def relax_durability(self, conn: SAConnection) -> None:
-        """Let the current transaction commit without waiting for its log to reach the disk,
-        where the server allows that per transaction: for bookkeeping that is harmless to
-        lose in a server crash, such as a job reservation."""
+        """Let this session's transactions commit without waiting for their log to reach the
+        disk, where the server allows that per session: for a session that writes only
+        bookkeeping that is harmless to lose in a server crash, such as job reservations."""
 
     def writer_turn(self, url: sa.URL) -> AbstractContextManager[None]:
         """Held around a write transaction where the database admits one writer at a time

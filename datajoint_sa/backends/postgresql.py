@@ -144,4 +144,4 @@ class PostgreSQLBackend(Backend):
         return {int(pid) for (pid,) in conn.exec_driver_sql("SELECT pid FROM pg_stat_activity")}
 
     def relax_durability(self, conn: SAConnection) -> None:
-        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        conn.exec_driver_sql("SET synchronous_commit TO OFF")
