@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -328,8 +329,15 @@ def _bind_value(heading: Heading, name: str, value: Any) -> Any:
         return None
     if value is None or attribute.type in _MISSING_TYPES:
         return value
-    category = attribute.type_info.category
+    info = attribute.type_info
+    category = info.category
     try:
+        if isinstance(value, str) and (info.is_integer or category in ("float32", "float64",
+                                                                        "decimal")):
+            # the same on every backend (PostgreSQL would refuse integer = varchar)
+            text = value.strip()
+            return int(text) if info.is_integer else \
+                Decimal(text) if category == "decimal" else float(text)
         if category == "date":
             if isinstance(value, str):
                 return datetime.date.fromisoformat(value.strip())
@@ -344,7 +352,7 @@ def _bind_value(heading: Heading, name: str, value: Any) -> Any:
             return datetime.time.fromisoformat(value.strip())
         elif category == "uuid" and not isinstance(value, uuid.UUID):
             return uuid.UUID(bytes=value) if isinstance(value, bytes) else uuid.UUID(str(value))
-    except ValueError:
+    except (ValueError, ArithmeticError):
         raise QueryError(f"Cannot restrict attribute {name!r} ({attribute.type}) by "
                          f"{value!r}: not a valid value of that type") from None
     return value

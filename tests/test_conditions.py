@@ -8,7 +8,9 @@ PostgreSQL as on MariaDB.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +25,7 @@ from datajoint_sa.errors import QueryError, UnknownAttributeError
 from .conftest import BACKENDS, backend_url, unique_name
 
 pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
+KIND_UUID = uuid.UUID("6fe35dc3-0b4f-4361-8742-ea4914fc760c")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -69,6 +72,24 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         label : varchar(20)
         """
 
+    @schema
+    class Kinds(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        u = null : uuid
+        e = null : enum('a', 'b')
+        ts = null : datetime
+        dec = null : decimal(6,2)
+        flag = null : bool
+        tm = null : time
+        """
+
+    Kinds.insert([
+        dict(id=1, u=KIND_UUID, e="a", ts=dt.datetime(2024, 1, 2, 3, 4, 5),
+             dec=Decimal("1.25"), flag=True, tm=dt.time(1, 2, 3)),
+        dict(id=2, e="b", flag=False),
+    ])
     Subject.insert([
         (1, "ann", "2020-01-05", 20.5),
         (2, "bob", "2021-06-30", None),
@@ -85,7 +106,7 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     Recording.insert([(1, 1, 1, np.arange(3)), (3, 2, 1, None)])
     Other.insert([(1, "x"), (7, "y")])
     yield SimpleNamespace(backend=request.param, connection=connection, Subject=Subject,
-                          Session=Session, Recording=Recording, Other=Other)
+                          Session=Session, Recording=Recording, Other=Other, Kinds=Kinds)
     schema.drop(force=True)
     connection.close()
 
@@ -126,6 +147,22 @@ def test_dict_values_of_every_kind(db: SimpleNamespace) -> None:
     assert ids(db.Subject & {"name": "50% done"}) == []
     assert keys(db.Session & {"notes": "50% done"}) == [(2, 1)]
     assert keys(db.Session & {"notes": "it's fine"}) == [(3, 1)]
+
+
+KIND_CONDITIONS = [
+    {"id": "1"}, {"id": 1.0}, {"id": np.int32(1)}, {"u": KIND_UUID}, {"u": str(KIND_UUID)},
+    {"e": "a"}, {"ts": "2024-01-02 03:04:05"}, {"ts": dt.datetime(2024, 1, 2, 3, 4, 5)},
+    {"dec": Decimal("1.25")}, {"dec": 1.25}, {"dec": "1.25"}, {"flag": True},
+    {"flag": np.bool_(True)}, {"tm": "01:02:03"}, {"tm": dt.time(1, 2, 3)},
+    'ts > "2024-01-01"', 'e = "a"', "flag", "u IS NOT NULL", "dec > 1", 'tm > "01:00:00"',
+    'ts BETWEEN "2024-01-02" AND "2024-01-03"', "hour(ts) = 3",
+]
+
+
+@pytest.mark.parametrize("condition", KIND_CONDITIONS, ids=[str(c) for c in KIND_CONDITIONS])
+def test_values_of_every_type_select_the_same_row_everywhere(db: SimpleNamespace,
+                                                             condition: Any) -> None:
+    assert [r["id"] for r in (db.Kinds & condition).fetch(as_dict=True)] == [1]
 
 
 def test_antirestriction_by_dict(db: SimpleNamespace) -> None:
@@ -380,9 +417,13 @@ def test_blob_attribute_cannot_be_compared(db: SimpleNamespace) -> None:
         db.Recording & {"signal": 5}
 
 
-def test_bad_date_value(db: SimpleNamespace) -> None:
+def test_bad_values(db: SimpleNamespace) -> None:
     with pytest.raises(QueryError, match="born"):
         db.Subject & {"born": "not a date"}
+    with pytest.raises(QueryError, match="subject_id"):
+        db.Subject & {"subject_id": "one"}
+    with pytest.raises(QueryError, match="'u'"):
+        db.Kinds & {"u": "not-a-uuid"}
 
 
 # ---- Top ------------------------------------------------------------------------------------
