@@ -469,6 +469,18 @@ def definition(info: TableInfo, catalog: Catalog, reference: Callable[[str], str
     return "\n".join(lines) + "\n"
 
 
+def left_out(infos: Iterable[TableInfo]) -> list[str]:
+    """Notes on the tables that reflection cannot make classes of."""
+    notes = []
+    for info in infos:
+        if info.parsed is None:
+            notes.append(f"{info.node}: the table name is not a DataJoint table name (no class "
+                         "name spells it); the table is left out")
+        elif not info.primary_key:
+            notes.append(f"{info.node}: the table has no primary key; it is left out")
+    return notes
+
+
 def groups(infos: Iterable[TableInfo]) -> list[tuple[TableInfo, list[TableInfo]]]:
     """(master, parts) of one schema's supported tables, parents before children."""
     by_node = {i.node: i for i in infos if i.supported}
@@ -582,7 +594,9 @@ class Spawner:
     def spawn(self, schema: Schema) -> list[str]:
         """Declare every table of `schema` that has no class yet; their class names."""
         made: list[str] = []
-        for master, _ in groups(self.catalog.schema(schema.database).values()):
+        infos = self.catalog.schema(schema.database).values()
+        self.catalog.notes.extend(left_out(infos))
+        for master, _ in groups(infos):
             if master.node not in self.classes:
                 cls = self.ensure(master.node)
                 if cls is not None:
@@ -711,6 +725,7 @@ def schema_code(schema: Schema) -> str:
     """Python source that re-declares `schema` (read from the database)."""
     catalog = Catalog(schema.connection)
     infos = catalog.schema(schema.database)
+    catalog.notes.extend(left_out(infos.values()))
     ordered = groups(infos.values())
     class_names = {m.class_name for m, _ in ordered}
     aliases: dict[str, str] = {}

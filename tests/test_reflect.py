@@ -271,6 +271,11 @@ def test_spawn_missing_classes_reuses_declared_classes(make_schema: Callable[...
     assert sorted(lab.spawn_missing_classes()) == ["Rig", "Subject"]
     assert lab.context is not None
     assert issubclass(lab.context["Rig"], dj.Lookup) and len(lab.context["Rig"]()) == 2
+    # without a context, classes go into the calling module's namespace
+    namespace: dict[str, Any] = {"dj": dj, "connection": connection, "name": p.lab.database}
+    exec("schema = dj.Schema(name, connection=connection)\nschema.spawn_missing_classes()",
+         namespace)
+    assert issubclass(namespace["Subject"], dj.Manual) and len(namespace["Subject"]()) == 2
 
 
 def test_code_redeclares_an_identical_schema(make_schema: Callable[..., dj.Schema],
@@ -382,3 +387,26 @@ def test_server_defaults_become_definition_defaults() -> None:
     assert default_text("nextval('s.t_id_seq'::regclass)", resolve_type("int32")) is None
     assert default_text("1", resolve_type("bool")) == "true"
     assert default_text("false", resolve_type("bool")) == "false"
+
+
+def test_tables_that_are_not_datajoint_tables_are_left_out_with_a_warning(
+        schema: dj.Schema, connection: dj.Connection) -> None:
+    import sqlalchemy as sa
+
+    @schema
+    class Kept(dj.Manual):
+        definition = """
+        k : int32
+        """
+
+    backend = connection.backend_impl
+    sa_schema, sa_name = backend.table_identity(schema.database, "session_2")
+    odd = sa.Table(sa_name, sa.MetaData(), sa.Column("x", sa.Integer, primary_key=True),
+                   schema=sa_schema)
+    with connection.session(write=True) as sa_conn:
+        odd.create(sa_conn)
+    with pytest.warns(UserWarning, match="session_2: the table name is not a DataJoint"):
+        module = dj.VirtualModule("odd", schema.database, connection=connection)
+    assert len(module.Kept()) == 0
+    with pytest.warns(UserWarning, match="session_2"):
+        assert "class Kept(dj.Manual)" in schema.code()
