@@ -126,6 +126,7 @@ def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     sys.modules[name] = module
     tables.module_name = name
     tables.connection = connection
+    tables.schema_name = schema.database
     yield tables
     sys.modules.pop(name, None)
     if connection.in_transaction:
@@ -343,6 +344,26 @@ def test_query_language_supports_the_algebra(shared: types.SimpleNamespace) -> N
     assert joined["columns"] == ["name", "common"]
     assert client.get("/api/p/agg").json()["rows"] == [{"animal": 1, "n": 3}]
     assert client.get("/api/p/part?count=1").json()["total"] == 3
+
+
+def test_spec_reads_schemas_without_python_source(shared: types.SimpleNamespace) -> None:
+    spec = {"schemas": {"lab": shared.schema_name}, "pages": [
+        {"name": "p", "components": [
+            {"type": "table", "name": "scans", "query": "lab.Scan * Animal",
+             "columns": ["animal", "scan", "name"]},
+            {"type": "plot", "name": "trace", "kind": "line", "query": "Scan", "y": "trace"}]},
+        {"name": "one", "key": ["animal"], "components": [
+            {"type": "detail", "name": "animal", "query": "Animal"}]}]}
+    client = TestClient(create_app(spec, connection=shared.connection))
+    rows = client.get("/api/p/scans").json()["rows"]
+    assert [(r["scan"], r["name"]) for r in rows] == [(1, "animal_01"), (2, "animal_01"),
+                                                      (3, "animal_01")]
+    assert len(client.get("/api/p/trace").json()["data"]) == 3
+    detail = client.get("/api/one/animal?k.animal=2").json()
+    assert {c["table"]: c["total"] for c in detail["children"]} == {"Scan": 0, "Surgery": 1}
+    with pytest.raises(SpecError, match="schema 'no_such_schema_xyz' does not exist"):
+        create_app({"schemas": ["no_such_schema_xyz"], "pages": spec["pages"]},
+                   connection=shared.connection)
 
 
 # ---- the query layer on every backend -------------------------------------------------------
