@@ -19,6 +19,7 @@ user codec only writes `name`, `storage` (the type of the column, e.g. "json",
 `encode` and `decode` may also accept any of the keywords `key` (the row's primary key,
 when known), `context` (a `CodecContext`: schema, table, attribute, download path) and
 `store_name` (the `@store` of the attribute); each is passed only if the method names it.
+An optional `validate(value)` runs before `encode` and may raise to refuse a value.
 Callers always call `codec.encode(value, key=..., context=...)` and
 `codec.decode(stored, key=..., context=...)`.
 
@@ -125,6 +126,9 @@ def _adapt(cls: type, method_name: str) -> None:
             options["store_name"] = self.store
         try:
             if encoding:
+                validate = getattr(self, "validate", None) if outermost else None
+                if validate is not None:
+                    validate(value)  # DataJoint 2's optional check, before encoding
                 result = original(self, value, **options)
                 if inner is not None and result is not None:
                     result = inner.encode(result, key=key, context=context)

@@ -592,6 +592,11 @@ class External(Mapping[str, ExternalStore]):
         get_store(store, f"schema {self.schema!r}")  # configured and valid
         return ExternalStore(self.connection, self.schema, store)
 
+    def __contains__(self, store: object) -> bool:
+        from .settings import config
+
+        return store in (config.get("stores") or {})
+
     def __iter__(self) -> Iterator[str]:
         from .settings import config
 

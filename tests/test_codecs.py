@@ -39,6 +39,10 @@ class Graph(dj.Codec):
     def encode(self, graph, *, key=None, store_name=None):  # type: ignore[no-untyped-def]
         return {"nodes": sorted(graph), "edges": sorted([a, b] for a in graph for b in graph[a])}
 
+    def validate(self, value):  # type: ignore[no-untyped-def]
+        if not isinstance(value, dict):
+            raise TypeError(f"<graph> takes an adjacency dict, got {type(value).__name__}")
+
     def decode(self, stored, *, key=None):  # type: ignore[no-untyped-def]
         graph: dict[str, set[str]] = {n: set() for n in stored["nodes"]}
         for a, b in stored["edges"]:
@@ -117,6 +121,10 @@ def test_user_codecs_round_trip(schema: dj.Schema) -> None:
     # restricting and projecting keep decoding
     assert (Shape & {"id": 2}).proj("where_").fetch1("where_") == (0.0, 1e-3)
     assert (Shape & {"id": 1}).fetch1("graph") == GRAPH
+    # validate() refuses a value before encoding; nothing is written
+    with pytest.raises(dj.DataJointError, match=r"Shape.*graph.*adjacency dict"):
+        Shape.insert1({"id": 3, "where_": (0, 0), "graph": [1, 2], "scaled": [1]})
+    assert len(Shape) == 2
 
 
 def test_codec_sees_key_and_context(schema: dj.Schema) -> None:

@@ -253,6 +253,7 @@ def test_unconfigured_store(schema: dj.Schema, monkeypatch: pytest.MonkeyPatch) 
         Later.insert1({"id": 1, "x": 1})
     with pytest.raises(dj.DataJointError, match="not configured"):
         schema.external["nowhere"]
+    assert "nowhere" not in schema.external and list(schema.external) == []
     assert len(Later) == 0
 
 
