@@ -33,7 +33,7 @@ from .condition import (
     normalize,
     to_clause,
 )
-from .errors import DataJointError, QueryError, UnknownAttributeError
+from .errors import DataJointError, QueryError
 from .heading import Attribute, Heading
 from .sqlexpr import Fragment, fragment_clause, parse_fragment
 
@@ -712,46 +712,56 @@ class Aggregation(QueryExpression):
             computed[new] = text
             attrs.append(Attribute(name=new, type=_fragment_type(fragment, known),
                                    nullable=True, expression=fragment))
-        # attributes of `a` used by the aggregates are grouped too (they depend on a's key)
-        extra = [] if isinstance(a, U) else [
-            n for n in a.heading.names if n not in group_names and any(
-                n in parse_fragment(t, available).attributes for t in computed.values())]
         self.group_names = tuple(group_names)
-        self.group_extra = tuple(extra)
         self.computed = computed
         self._heading = Heading(attrs)
 
     def _base_parts(self) -> Parts:
+        """GROUP BY over `a` (left) joined with `b`.
+
+        Inside an aggregate, an attribute common to both operands is b's column, so that the
+        aggregates see only b's rows (NULL, or 0 for a count, where a row of a has no match);
+        outside aggregates it is a's. Columns that appear outside aggregates are grouped too:
+        a's attributes depend on a's key, and b's common columns equal a's (or are NULL) within
+        each group, so this never splits a group.
+        """
         b = self.b._compile()
+        available = [*self.available, _MATCH] if self.outer else self.available
+        fragments = {name: parse_fragment(_count_matches(text) if self.outer else text,
+                                          available) for name, text in self.computed.items()}
         if isinstance(self.a, U):
             if not b.plain:
                 b = b.wrap()
-            source = b.columns
+            inside = outside = b.columns
             froms, where, tables = b.froms, b.where, b.tables
+            grouped = [b.columns[n] for n in self.group_names]
         else:
             a, b = prepare_operands(self.a._compile(), b, outer=self.outer)
             common = [n for n in a.columns if n in b.columns]
             if self.outer:
                 b, marker = _with_marker(b, common, self.b.heading)
             on: list[ColumnElement[Any]] = [a.columns[n] == b.columns[n] for n in common]
-            source = dict(b.columns)
-            source.update(a.columns)
+            outside = {**b.columns, **a.columns}
+            inside = {**a.columns, **b.columns}
             if self.outer:
-                source[_MATCH] = marker
+                inside[_MATCH] = marker
                 on += b.where
                 where = a.where
             else:
                 where = (*a.where, *b.where)
             froms = link(a, b, on, outer=self.outer)
             tables = a.tables | b.tables
-        available = [*self.available, _MATCH] if self.outer else self.available
-        columns = {n: source[n] for n in self.group_names}
-        for name, text in self.computed.items():
-            if self.outer:
-                text = _count_matches(text)
-            columns[name] = fragment_clause(parse_fragment(text, available), source)
-        group_by = tuple(source[n] for n in (*self.group_names, *self.group_extra))
-        return Parts(froms, columns, tuple(where), group_by=group_by, tables=tables)
+            used = {n for f in fragments.values() for n in f.attributes}
+            grouped = [a.columns[n] for n in self.group_names]
+            grouped += [a.columns[n] for n in a.columns if n in used and n not in
+                        self.group_names]
+            grouped += [b.columns[n] for n in common if any(
+                n in f.attributes and f.has_aggregate for f in fragments.values())]
+        columns = {n: outside[n] for n in self.group_names}
+        for name, fragment in fragments.items():
+            columns[name] = fragment_clause(fragment, inside if fragment.has_aggregate
+                                            else outside)
+        return Parts(froms, columns, tuple(where), group_by=tuple(grouped), tables=tables)
 
 
 def _with_marker(b: Parts, common: list[str], heading: Heading
@@ -847,9 +857,6 @@ class U:
             return NotImplemented
         return Distinct(_operand(other, "restrict dj.U"), self.attributes)
 
-    def __rand__(self, other: Any) -> Any:
-        return other  # restricting by the universal set keeps everything
-
     def __sub__(self, other: Any) -> Any:
         raise QueryError("dj.U(...) - expression would be an infinite set")
 
@@ -906,15 +913,3 @@ class Rekeyed(QueryExpression):
 
     def _base_parts(self) -> Parts:
         return self.a._compile()
-
-
-# ---- compatibility helpers -------------------------------------------------------------------
-def apply_restrictions(select: sa.Select[Any], heading: Heading,
-                       restrictions: tuple[Any, ...]) -> sa.Select[Any]:
-    """Deprecated: restrict a table's select by dict conditions (kept for old callers)."""
-    columns = select.selected_columns
-    for condition in restrictions:
-        if not isinstance(condition, Mapping):
-            raise UnknownAttributeError("apply_restrictions handles dict conditions only")
-        select = select.where(*(columns[k] == v for k, v in condition.items() if k in heading))
-    return select

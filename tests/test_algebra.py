@@ -266,6 +266,13 @@ def test_aggr_counts_distinct_and_uses_left_attributes(db: SimpleNamespace) -> N
     assert rows(q) == [(1, 2, 21.0), (2, 0, None), (3, 1, 32.0), (4, 0, None)]
 
 
+def test_aggregates_of_common_attributes_see_only_matching_rows(db: SimpleNamespace) -> None:
+    q = db.Subject.aggr(db.Session, m="max(subject_id)", k="count(subject_id)",
+                        d="count(distinct subject_id)", plain="subject_id * 10")
+    assert rows(q) == [(1, 1, 2, 1, 10), (2, 2, 1, 1, 20), (3, 3, 2, 1, 30),
+                       (4, None, 0, 0, 40)]
+
+
 def test_restricted_aggregation_is_a_subquery(db: SimpleNamespace) -> None:
     q = db.Subject.aggr(db.Session, n="count(*)") & "n > 0" & {"subject_id": 3}
     assert rows(q) == [(3, 2)]
