@@ -486,7 +486,7 @@ def join_heading(a: Heading, b: Heading, *, left: bool = False) -> Heading:
     elif all(k in b for k in a.primary_key):
         key = b.primary_key
     else:
-        key = a.primary_key + [k for k in b.primary_key if k not in a]
+        key = a.primary_key + [k for k in b.primary_key if k not in a.primary_key]
     keyset = set(key)
     attributes: list[Attribute] = []
     for attribute in a.attributes:

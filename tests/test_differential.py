@@ -258,8 +258,9 @@ class Builder:
 
     def step(self, expr: Any, model: Model, budget: int) -> tuple[Any, Model]:
         kind = self.draw(st.sampled_from([
-            "dict", "string", "negated", "semijoin", "antijoin", "join", "proj", "aggr",
-            "union", "top", "u_restrict", "u_aggr", "u_promote"]))
+            "dict", "string", "negated", "or_list", "not_and", "key_list", "semijoin",
+            "antijoin", "join", "proj", "aggr", "union", "top", "u_restrict", "u_aggr",
+            "u_promote"]))
         method = getattr(self, f"op_{kind}")
         result = method(expr, model, max(budget - 1, 0))
         if result is None:  # not applicable here: restrict by a string instead
@@ -290,6 +291,37 @@ class Builder:
         result = evaluate(model.frame, condition)
         mask = truth(~result)
         return expr - render(condition), Model(model.frame[mask], model.key, model.nullable)
+
+    def op_or_list(self, expr: Any, model: Model, budget: int) -> tuple[Any, Model]:
+        c1, c2 = self.condition(model), self.condition(model)
+        self.log.append(f"& [{render(c1)!r}, {render(c2)!r}]")
+        mask = truth(evaluate(model.frame, c1) | evaluate(model.frame, c2))
+        return expr & [render(c1), render(c2)], Model(model.frame[mask], model.key,
+                                                      model.nullable)
+
+    def op_not_and(self, expr: Any, model: Model, budget: int) -> tuple[Any, Model]:
+        c1, c2 = self.condition(model), self.condition(model)
+        self.log.append(f"- AndList([{render(c1)!r}, {render(c2)!r}])")
+        mask = truth(~(evaluate(model.frame, c1) & evaluate(model.frame, c2)))
+        return expr - dj.AndList([render(c1), render(c2)]), Model(model.frame[mask], model.key,
+                                                                  model.nullable)
+
+    def op_key_list(self, expr: Any, model: Model, budget: int) -> tuple[Any, Model]:
+        attrs = self.draw(st.lists(st.sampled_from(model.names), min_size=1, max_size=2,
+                                   unique=True))
+        count = self.draw(st.integers(1, 4))
+        keys = [{a: self.value(model, a) for a in attrs} for _ in range(count)]
+        negate = self.draw(st.booleans())
+        self.log.append(f"{'-' if negate else '&'} {keys}")
+        hit = pd.Series(False, index=model.frame.index, dtype="boolean")
+        for key in keys:  # SQL's three-valued logic: pandas' nullable booleans are Kleene's
+            one = pd.Series(True, index=model.frame.index, dtype="boolean")
+            for attr, value in key.items():
+                one &= pd.Series(model.frame[attr] == value, dtype="boolean")
+            hit |= one
+        mask = truth(~hit if negate else hit)
+        return (expr - keys if negate else expr & keys), Model(model.frame[mask], model.key,
+                                                               model.nullable)
 
     def op_semijoin(self, expr: Any, model: Model, budget: int, negate: bool = False
                     ) -> tuple[Any, Model] | None:
