@@ -5,8 +5,8 @@ same run: per key one transaction with the "already done?" SELECT and the INSERT
 reservations, first the job INSERT in its own transaction, then the job DELETE inside the
 make's). Commit latency dominates on a server that syncs its log at every commit, so the
 ratio (ours / driver, lower is better) is the steadier figure on a busy machine.
-`statements_per_key` counts SQL statements sent through the cursor (savepoints included),
-`commits_per_key` the transactions. `python -m benchmarks populate`.
+`statements_per_key` counts what the drivers send to the server (BEGIN, COMMIT and savepoints
+included, both sessions of the worker). `python -m benchmarks populate`.
 """
 
 from __future__ import annotations
@@ -49,23 +49,79 @@ def _declare(schema: dj.Schema) -> tuple[type, type]:
 
 
 class _Counter:
-    """Statements and commits sent through one engine."""
+    """Statements the drivers send to the server, every session of this process included:
+    SQLite's trace callback; psycopg's cursor calls and its BEGIN/COMMIT commands; MySQL's
+    per-session `Questions` status, read from each of our sessions."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.statements = self.commits = 0
-        sa.event.listen(engine, "before_cursor_execute", self._statement)
-        sa.event.listen(engine, "commit", self._commit)
+    def __init__(self, connection: dj.Connection) -> None:
+        self.connection = connection
+        self.count = 0
+        self.backend = connection.backend
+        if self.backend == "sqlite":
+            sa.event.listen(connection.engine, "connect", self._trace)
+            connection.close()  # new connections get the trace callback
+        elif self.backend == "postgresql":
+            self._patch_psycopg()
 
-    def _statement(self, *args: Any) -> None:
-        self.statements += 1
+    def _trace(self, dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.set_trace_callback(self._one)
 
-    def _commit(self, *args: Any) -> None:
-        self.commits += 1
+    def _one(self, *args: Any) -> None:
+        self.count += 1
+
+    def _patch_psycopg(self) -> None:
+        import psycopg
+        from psycopg import _connection_base
+
+        counter = self
+
+        def counted(cls: Any, name: str) -> None:
+            original = getattr(cls, name)
+            if getattr(original, "_counted", False):
+                setattr(cls, name, original._original)
+                original = original._original
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                counter.count += 1
+                return original(*args, **kwargs)
+
+            wrapper._counted = True  # type: ignore[attr-defined]
+            wrapper._original = original  # type: ignore[attr-defined]
+            setattr(cls, name, wrapper)
+
+        for name in ("execute", "executemany", "copy"):
+            counted(psycopg.Cursor, name)
+        counted(_connection_base.BaseConnection, "_exec_command")
+
+    def _mysql_questions(self) -> int:
+        sessions = [self.connection.sa]
+        side = self.connection.__dict__.get("_dj_jobs_session")
+        if side is not None:
+            sessions.append(side[1])
+        total = 0
+        for session in sessions:  # the status query itself counts one per session
+            rows = session.exec_driver_sql("SHOW SESSION STATUS LIKE 'Questions'").all()
+            total += int(rows[0][1]) - 1
+            session.rollback()
+        return total
+
+    def start(self) -> None:
+        self.count = 0
+        self._base = self._mysql_questions() if self.backend == "mysql" else 0
+
+    def stop(self) -> int:
+        if self.backend == "mysql":
+            return self._mysql_questions() - self._base
+        return self.count
 
 
 def _driver_run(connection: dj.Connection, target: sa.Table, jobs: sa.Table,
                 reserve: bool) -> float:
-    """Seconds for KEYS keys with the raw DBAPI connection: the least work of the same kind."""
+    """Seconds for KEYS keys with raw DBAPI connections: the least work of the same kind.
+
+    As in populate, a reservation is one INSERT committed at once by a second session in
+    autocommit mode (on PostgreSQL without waiting for the disk), and the make's transaction
+    checks the key, inserts, and deletes the reservation."""
     dialect = connection.engine.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     fmt = dialect.identifier_preparer.format_table
@@ -77,21 +133,31 @@ def _driver_run(connection: dj.Connection, target: sa.Table, jobs: sa.Table,
                    f"VALUES ({', '.join([mark] * len(columns))})")
     complete = (f"DELETE FROM {fmt(jobs)} WHERE table_name = {mark} AND key_hash = {mark} "
                 f"AND host = {mark} AND pid = {mark}")
-    relax = "SET LOCAL synchronous_commit TO OFF" if connection.backend == "postgresql" else ""
     raw = connection.engine.raw_connection()
+    side = connection.engine.raw_connection()
     try:
         raw.rollback()
+        side.rollback()
+        side_cursor = side.cursor()
+        if connection.backend == "postgresql":
+            side.driver_connection.autocommit = True
+            side_cursor.execute("SET synchronous_commit TO OFF")
+        elif connection.backend == "mysql":
+            side.driver_connection.autocommit(True)
         cursor = raw.cursor()
         host, pid = platform.node(), os.getpid()
         start = time.perf_counter()
         for k in range(KEYS):
             hashed = key_hash({"k": k})
             if reserve:
-                if relax:
-                    cursor.execute(relax)
-                cursor.execute(reserve_sql, ("__trivial", hashed, "reserved",
-                                             blob.pack({"k": k}), "bench", host, pid))
-                raw.commit()
+                if connection.backend == "sqlite":
+                    side_cursor.execute("BEGIN IMMEDIATE")
+                side_cursor.execute(reserve_sql, ("__trivial", hashed, "reserved",
+                                                  blob.pack({"k": k}), "bench", host, pid))
+                if connection.backend == "sqlite":
+                    side_cursor.execute("COMMIT")
+            if connection.backend == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(check, (k,))
             cursor.fetchall()
             cursor.execute(insert, (k, k))
@@ -102,6 +168,11 @@ def _driver_run(connection: dj.Connection, target: sa.Table, jobs: sa.Table,
         cursor.execute(f"DELETE FROM {fmt(target)}")
         raw.commit()
     finally:
+        if connection.backend == "postgresql":
+            side.driver_connection.autocommit = False
+        elif connection.backend == "mysql":
+            side.driver_connection.autocommit(False)
+        side.close()
         raw.close()
     return elapsed
 
@@ -114,16 +185,18 @@ def _bench_backend(backend: str, url: str) -> list[dict[str, Any]]:
         Source, Trivial = _declare(schema)
         Source.insert([(k,) for k in range(KEYS)])
         jobs = schema.jobs
-        counter = _Counter(connection.engine)
+        counter = _Counter(connection)
         for reserve in (False, True):
             ours, driver = [], []
-            statements = commits = 0
+            statements = 0
             for _ in range(REPEAT):
-                counter.statements = counter.commits = 0
+                Trivial.populate(reserve_jobs=reserve, max_calls=1)  # sessions opened
+                counter.start()
                 start = time.perf_counter()
                 result = Trivial.populate(reserve_jobs=reserve)
                 ours.append(time.perf_counter() - start)
-                statements, commits = counter.statements, counter.commits
+                statements = counter.stop()
+                result["success_count"] += 1
                 assert result["success_count"] == KEYS, result
                 Trivial.delete_quick()
                 driver.append(_driver_run(connection, Trivial._sa_table, jobs._sa_table,
@@ -135,8 +208,7 @@ def _bench_backend(backend: str, url: str) -> list[dict[str, Any]]:
                 "keys_per_s": KEYS / min(ours),
                 "driver_keys_per_s": KEYS / min(driver),
                 "ratio": min(ours) / min(driver),
-                "statements_per_key": statements / KEYS,
-                "commits_per_key": commits / KEYS,
+                "statements_per_key": statements / (KEYS - 1),
             })
     finally:
         schema.drop(force=True)

@@ -42,6 +42,7 @@ JOBS_TABLE = "~jobs"
 ERROR_MESSAGE_LENGTH = 2047
 TRUNCATION_APPENDIX = "...truncated"
 STATUSES = ("reserved", "error", "ignore")
+RESERVE_ATTEMPTS = 3
 
 JOBS_DEFINITION = """
 # job reservations and errors of populate
@@ -160,8 +161,7 @@ class JobTable(Table):
             "key": codec.encode(dict(key)),
             "error_message": message,
             "error_stack": None if stack is None else codec.encode(stack),
-            "user": _user(self.connection), "host": platform.node(), "pid": os.getpid(),
-            "connection_id": _session_id(self.connection), "timestamp": _utcnow(),
+            **_worker(self.connection), "timestamp": _utcnow(),
         }
 
     # ---- reserving and finishing --------------------------------------------------------
@@ -174,20 +174,26 @@ class JobTable(Table):
         connection = self.connection
         statement = self._compiled()["reserve"]
         row = self._row(table_name, key, hashed, "reserved")
-        try:
-            with _bookkeeping(connection) as sa_conn:
-                return bool(sa_conn.execute(statement, row).rowcount == 1)
-        except sa.exc.DBAPIError as error:
-            classified = connection.classify(error, JOBS_TABLE)
-            if isinstance(classified, DuplicateError):
-                return False
-            raise classified from error
+        for _attempt in range(RESERVE_ATTEMPTS):
+            try:
+                with _bookkeeping(connection) as sa_conn:
+                    return bool(sa_conn.execute(statement, row).rowcount == 1)
+            except sa.exc.DBAPIError as error:
+                classified = connection.classify(error, JOBS_TABLE)
+                if isinstance(classified, DuplicateError):
+                    return False
+                # workers inserting the same key as its holder deletes it can deadlock
+                # (InnoDB): the loser is told so, and asks again
+                if not connection.backend_impl.is_transient(error):
+                    raise classified from error
+        return False  # still contended: another worker has it
 
     def complete_in(self, sa_conn: SAConnection, table_name: str, hashed: str) -> None:
         """Delete this process's reservation inside the caller's transaction (the make's)."""
+        worker = _worker(self.connection)
         sa_conn.execute(self._compiled()["complete"], {
-            "t_name": table_name, "t_hash": hashed, "t_host": platform.node(),
-            "t_pid": os.getpid()})
+            "t_name": table_name, "t_hash": hashed, "t_host": worker["host"],
+            "t_pid": worker["pid"]})
 
     def complete(self, table_name: str, key: Mapping[str, Any]) -> None:
         """Release this process's reservation of `key`."""
@@ -322,6 +328,18 @@ def _user(connection: Connection) -> str:
         return getpass.getuser()
     except Exception:  # no user name in the environment
         return ""
+
+
+def _worker(connection: Connection) -> dict[str, Any]:
+    """user, host, pid and connection_id of this process's rows (asked once per session)."""
+    sa_conn = connection.sa
+    info = sa_conn.info
+    worker = info.get("dj_worker")
+    if worker is None or worker["pid"] != os.getpid():
+        worker = {"user": _user(connection), "host": platform.node(), "pid": os.getpid(),
+                  "connection_id": _session_id(connection)}
+        info["dj_worker"] = worker
+    return worker
 
 
 def _session_id(connection: Connection) -> int:

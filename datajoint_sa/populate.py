@@ -40,6 +40,8 @@ logger = logging.getLogger("datajoint_sa")
 
 ORDERS = ("original", "reverse", "random")
 SUCCESS, SKIPPED, ERROR = "success", "skipped", "error"
+#: tries of a make whose transaction lost a deadlock or a serialization conflict
+MAKE_ATTEMPTS = 3
 #: futures kept in flight per worker when keys go to an executor
 IN_FLIGHT_PER_WORKER = 4
 
@@ -223,7 +225,7 @@ class Runner:
                 if not jobs.reserve(self.table_name, key, hashed):
                     return SKIPPED, None
         try:
-            done = self._tripartite(key, hashed) if self.tripartite else self._make(key, hashed)
+            done = self._attempts(key, hashed)
         except (KeyboardInterrupt, SystemExit):
             if jobs is not None:  # the key is not at fault: free it for others
                 jobs.complete(self.table_name, key)
@@ -238,6 +240,28 @@ class Runner:
                                  type(self.table).__name__, key, recording)
             return ERROR, error
         return (SUCCESS if done else SKIPPED), None
+
+    def _attempts(self, key: dict[str, Any], hashed: str) -> bool:
+        """The make's transaction, run again when it lost a lock conflict (a deadlock or a
+        serialization failure rolls it back whole: nothing of it remains)."""
+        for attempt in range(MAKE_ATTEMPTS):
+            try:
+                if self.tripartite:
+                    return self._tripartite(key, hashed)
+                return self._make(key, hashed)
+            except Exception as error:
+                if attempt + 1 == MAKE_ATTEMPTS or not self._transient(error):
+                    raise
+                logger.info("%s %s: %s; trying again", type(self.table).__name__, key, error)
+        raise AssertionError("unreachable")
+
+    def _transient(self, error: BaseException | None) -> bool:
+        backend = self.connection.backend_impl
+        while error is not None:
+            if backend.is_transient(error):
+                return True
+            error = error.__cause__
+        return False
 
     def _is_done(self, sa_conn: Any, key: Mapping[str, Any]) -> bool:
         params = {f"k_{n}": key[n] for n in self.key_names if n in key}

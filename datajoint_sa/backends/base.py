@@ -173,6 +173,11 @@ class Backend:
         disk, where the server allows that per session: for a session that writes only
         bookkeeping that is harmless to lose in a server crash, such as job reservations."""
 
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether a driver error is a lock conflict that a retry of the same transaction may
+        not meet again: a deadlock, a serialization failure, a lock wait timeout."""
+        return False
+
     def writer_turn(self, url: sa.URL) -> AbstractContextManager[None]:
         """Held around a write transaction where the database admits one writer at a time
         and waiting writers poll (SQLite): processes then queue on a lock that the operating

@@ -213,3 +213,8 @@ class MySQLBackend(Backend):
         # without the PROCESS privilege only the user's own sessions are listed
         rows = conn.exec_driver_sql("SELECT ID FROM information_schema.PROCESSLIST")
         return {int(session) for (session,) in rows}
+
+    def is_transient(self, error: BaseException) -> bool:
+        orig = getattr(error, "orig", None) or error
+        args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+        return bool(args) and args[0] in (1205, 1213)  # lock wait timeout, deadlock

@@ -145,3 +145,8 @@ class PostgreSQLBackend(Backend):
 
     def relax_durability(self, conn: SAConnection) -> None:
         conn.exec_driver_sql("SET synchronous_commit TO OFF")
+
+    def is_transient(self, error: BaseException) -> bool:
+        orig = getattr(error, "orig", None) or error
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        return state in ("40001", "40P01", "55P03")  # serialization, deadlock, lock timeout

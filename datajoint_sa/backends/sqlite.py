@@ -199,6 +199,10 @@ class SQLiteBackend(Backend):
         return self.insert_statement(table, columns, mode=mode, key=key).from_select(
             list(columns), body)
 
+    def is_transient(self, error: BaseException) -> bool:
+        orig = getattr(error, "orig", None) or error
+        return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+
     def error_kind(self, orig: BaseException) -> str | None:
         text = str(orig)
         if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:
