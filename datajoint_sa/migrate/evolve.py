@@ -127,9 +127,7 @@ def _evolve(classes: list[type[Table]], *, prompt: bool, force: bool,
             plan_steps = steps(upgrade)
             words = review.words(plan_steps)
             risks = review.risks(plan_steps) if plan_steps else []
-        key_change = any(type(s.op).__name__ == "CreatePrimaryKeyOp" for s in plan_steps)
-        if (extend_for_keys and key_change and force
-                and any("dependents" in r.text for r in risks)):
+        if extend_for_keys and force and any(r.kind == "dependents" for r in risks):
             # the dependents' foreign keys follow the new key: change them together
             redeclaration.restore()
             return _evolve(classes + extend_for_keys, prompt=prompt, force=force)
@@ -142,9 +140,11 @@ def _evolve(classes: list[type[Table]], *, prompt: bool, force: bool,
             print(f"  - {text}")
         if risks and not force:
             reasons = "\n".join(f"  - {r.text}" for r in risks)
+            along = (" (the dependents then change with it)"
+                     if any(r.kind == "dependents" for r in risks) else "")
             raise MigrationRefused(f"Refused: the change would lose data or the data does not "
                                    f"allow it:\n{reasons}\nFix the data or the definition, or "
-                                   "pass force=True to apply it anyway.")
+                                   f"pass force=True to apply it anyway{along}.")
         for risk in risks:
             print(f"  ! forced: {risk.text}")
         if prompt and config["safemode"]:

@@ -33,7 +33,12 @@ class Step:
 
 @dataclass
 class Risk:
+    """A change the data does not allow, or one that would lose data."""
+
     text: str
+    #: "loss" (values would be lost), "dependents" (a key others depend on changes),
+    #: "data" (the data does not fit: duplicates, orphans, missing values)
+    kind: str = "loss"
 
 
 def steps(upgrade_ops: ops.OpContainer) -> list[Step]:
@@ -218,7 +223,7 @@ class Review:
                 if n:
                     yield Risk(f"{node} has {n} row(s) and the new attribute {new_column.name} "
                                "has no default and is not nullable: there is no value to "
-                               "give them")
+                               "give them", "data")
         elif isinstance(op, ops.CreatePrimaryKeyOp):
             yield from self.key_risks(schema, table, list(op.columns), plan_steps)
         elif isinstance(op, ops.CreateIndexOp) and op.unique:
@@ -247,7 +252,7 @@ class Review:
         dependents = sorted(self.dependents(schema, table))
         if dependents:
             yield Risk(f"changing the primary key of {node} changes the foreign keys of "
-                       f"its dependents {', '.join(dependents)}")
+                       f"its dependents {', '.join(dependents)}", "dependents")
         yield from self.duplicate_risks(schema, table, columns, "the new primary key",
                                         plan_steps)
 
@@ -262,7 +267,7 @@ class Review:
         n = int(self.conn.execute(sa.select(sa.func.count()).select_from(groups)).scalar_one())
         if n:
             yield Risk(f"{what} ({', '.join(columns)}) of {self.node(schema, table)} is not "
-                       f"unique in the data: {n} value(s) occur more than once")
+                       f"unique in the data: {n} value(s) occur more than once", "data")
 
     def orphan_risks(self, op: ops.CreateForeignKeyOp, plan_steps: list[Step]
                      ) -> Iterator[Risk]:
@@ -285,7 +290,7 @@ class Review:
         n = int(self.conn.execute(query).scalar_one())
         if n:
             yield Risk(f"{n} row(s) of {self.node(schema, table)} have no matching row in "
-                       f"{self.node(parent_schema, op.referent_table)}")
+                       f"{self.node(parent_schema, op.referent_table)}", "data")
 
     def exists(self, schema: str | None, table: str) -> bool:
         return sa.inspect(self.conn).has_table(table, schema=schema)
