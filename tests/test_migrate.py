@@ -607,6 +607,8 @@ def test_migrations_directory_is_built_from_the_template(tmp_path: Path) -> None
 
 
 def test_cli_init_and_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["--help"]) == 0 and "revision" in capsys.readouterr().out
+    assert cli(["upgrade", "--no-such-option"]) == 2
     assert cli(["template"]) == 0
     assert capsys.readouterr().out.strip() == str(TEMPLATE_DIR)
     assert cli(["init", str(tmp_path / "m"), "--pipeline", "mylab.pipeline"]) == 0

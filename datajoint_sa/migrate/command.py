@@ -107,7 +107,10 @@ def cli(argv: list[str]) -> int:
     argv = list(argv)
     if argv[:1] == ["migrate"]:
         argv = argv[1:]
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error (already printed)
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     try:
         if args.command == "init":
             ini = init_environment(args.directory, args.pipeline)
