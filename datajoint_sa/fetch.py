@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 
-from . import codecs
+from .codecs import CodecContext
 from .errors import DataJointError
-from .settings import config
 
 if TYPE_CHECKING:
     from .expression import QueryExpression
@@ -180,27 +179,23 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
     with gc_paused():
         values: list[Sequence[Any]] = list(zip(*rows))
         keys: list[dict[str, Any]] | None = None
-        path = nullcontext() if download_path is None else config.override(
-            download_path=str(download_path))
-        with path:
-            for i, processor, codec in steps:
-                column = values[i]
-                if processor is not None:
-                    column = [processor(v) for v in column]
-                if codec is not None:
-                    decode = codec.decode
-                    options = _codec_options(expr, heading[names[i]], download_path)
-                    if keys is None and "context" in options:
-                        keys = _row_keys(expr, names, values)
-                    if keys is not None:
-                        column = [None if v is None else decode(v, key=k, **options)
-                                  for v, k in zip(column, keys)]
-                    else:
-                        column = [None if v is None else decode(v, **options) for v in column]
-                    if squeeze:
-                        column = [v.squeeze() if isinstance(v, np.ndarray) else v
-                                  for v in column]
-                values[i] = column
+        for i, processor, codec in steps:
+            column = values[i]
+            if processor is not None:
+                column = [processor(v) for v in column]
+            if codec is not None:
+                decode = codec.decode
+                options = _codec_options(expr, heading[names[i]], download_path)
+                if keys is None:
+                    keys = _row_keys(expr, names, values)
+                if keys is not None:
+                    column = [None if v is None else decode(v, key=k, **options)
+                              for v, k in zip(column, keys)]
+                else:
+                    column = [None if v is None else decode(v, **options) for v in column]
+                if squeeze:
+                    column = [v.squeeze() if isinstance(v, np.ndarray) else v for v in column]
+            values[i] = column
     return Columns(list(names), length, values=values)
 
 
@@ -210,14 +205,12 @@ def _decimal_to_int(value: Any) -> Any:
 
 def _codec_options(expr: QueryExpression, attr: Attribute, download_path: str | None
                    ) -> dict[str, Any]:
-    """The context a codec is given besides the stored value (where codecs know one)."""
-    make_context = getattr(codecs, "CodecContext", None)
-    if make_context is None:
-        return {}
+    """The context a codec is given besides the stored value: where the value lives and
+    where fetched files go."""
     schema, table = "", ""
     if attr.lineage and attr.lineage.count(".") >= 2:
         schema, table, _ = attr.lineage.rsplit(".", 2)
-    return {"context": make_context(schema=schema, table=table, attribute=attr.name,
+    return {"context": CodecContext(schema=schema, table=table, attribute=attr.name,
                                     download_path=download_path,
                                     connection=expr._connection)}
 

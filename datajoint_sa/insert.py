@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from . import codecs
+from .codecs import CodecContext
 from .errors import DataJointError, DuplicateError, IntegrityError, MissingAttributeError
 from .fetch import gc_paused
 from .settings import config
@@ -274,11 +274,8 @@ def _coerce(attr: Attribute, family: str, value: Any, where: str) -> Any:
 
 
 def codec_options(table: Table, attr: Attribute) -> dict[str, Any]:
-    """The context a codec is given besides the value (where codecs know a context)."""
-    make_context = getattr(codecs, "CodecContext", None)
-    if make_context is None:
-        return {}
-    return {"context": make_context(schema=table.database if table._schema else "",
+    """The context a codec is given besides the value: where the value lives."""
+    return {"context": CodecContext(schema=table.database if table._schema else "",
                                     table=type(table).__name__, attribute=attr.name,
                                     connection=table._connection)}
 
