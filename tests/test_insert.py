@@ -508,3 +508,20 @@ def test_update1_errors(t: SimpleNamespace) -> None:
     with pytest.raises(MissingAttributeError, match="name"):
         t.Subject.update1({"subject_id": 1, "name": None})
     assert (t.Subject & {"subject_id": 1}).fetch1("name") == "a"
+
+
+def test_auto_increment_key_may_be_left_out(schema: dj.Schema) -> None:
+    @schema
+    class Note(dj.Manual):
+        definition = """
+        note_id : int32 auto_increment
+        ---
+        text : varchar(20)
+        """
+
+    Note.insert([{"text": "a"}, {"text": "b"}, {"note_id": None, "text": "c"}])
+    Note.insert1({"note_id": 10, "text": "d"})
+    Note.insert([{"text": f"bulk{i}"} for i in range(500)])
+    ids = Note.fetch("note_id", order_by="note_id")
+    assert len(ids) == 504 and len(set(ids.tolist())) == 504
+    assert ids[:3].tolist() == [1, 2, 3] and 10 in ids.tolist()

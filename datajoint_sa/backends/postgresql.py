@@ -30,6 +30,20 @@ _SQLSTATE_KINDS = {
 COPY_MIN_ROWS = 200
 
 
+def _advance_sequence(conn: SAConnection, table: sa.Table, columns: Sequence[str]) -> None:
+    """After explicit values went into an auto-increment column, move its sequence past
+    them (never back), so later generated keys do not collide: MySQL and SQLite behave
+    this way by themselves."""
+    column = table.autoincrement_column
+    if column is None or column.name not in columns:
+        return
+    sequence = sa.func.pg_get_serial_sequence(
+        conn.dialect.identifier_preparer.format_table(table), column.name)
+    highest = sa.select(sa.func.max(column)).scalar_subquery()
+    used = sa.func.coalesce(sa.func.pg_sequence_last_value(sa.cast(sequence, pg.REGCLASS)), 0)
+    conn.execute(sa.select(sa.func.setval(sequence, highest)).where(highest > used))
+
+
 def _copy(conn: SAConnection, target: str, columns: Sequence[str],
           rows: Sequence[Sequence[Any]]) -> None:
     """COPY rows into `target` through psycopg on the transaction's own connection."""
@@ -93,6 +107,18 @@ class PostgreSQLBackend(Backend):
         key: Sequence[str] = (),
     ) -> None:
         """COPY for bulk loads; small batches take a plain (pipelined) executemany."""
+        self._load(conn, table, columns, rows, mode=mode, key=key)
+        _advance_sequence(conn, table, columns)
+
+    def insert_select(
+        self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
+        select: sa.Select[Any], *, mode: str, key: Sequence[str]
+    ) -> None:
+        super().insert_select(conn, table, columns, select, mode=mode, key=key)
+        _advance_sequence(conn, table, columns)
+
+    def _load(self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
+              rows: Sequence[Sequence[Any]], *, mode: str, key: Sequence[str]) -> None:
         if len(rows) < COPY_MIN_ROWS:
             super().insert_rows(conn, table, columns, rows, mode=mode, key=key)
             return
