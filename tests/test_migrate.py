@@ -705,20 +705,20 @@ def test_alembic_command_line_on_the_example_sqlite(tmp_path: Path) -> None:
         "__pycache__", "0002_*"))
     ini = tmp_path / "migrations" / "alembic.ini"
     url = f"sqlite:///{tmp_path / 'lab.db'}"
-    _alembic(ini, REPO, url, "upgrade", "head")  # 0001: the tables before the change
+    _alembic(ini, tmp_path, url, "upgrade", "head")  # 0001: the tables before the change
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql('INSERT INTO "migration_lab.subject" VALUES (1, \'Ada\', \'F\')')
         conn.exec_driver_sql(
             'INSERT INTO "migration_lab.session" VALUES (1, 1, \'2024-05-01\')')
 
-    _alembic(ini, REPO, url, "revision", "--autogenerate", "--rev-id", "0002", "-m",
+    _alembic(ini, tmp_path, url, "revision", "--autogenerate", "--rev-id", "0002", "-m",
              "subject details and rigs")
     [written] = (tmp_path / "migrations" / "versions").glob("0002_*.py")
     [shipped] = (example / "versions").glob("0002_*.py")
     assert _body(written.read_text()) == _body(shipped.read_text())
 
-    _alembic(ini, REPO, url, "upgrade", "head")
+    _alembic(ini, tmp_path, url, "upgrade", "head")
     with engine.begin() as conn:
         assert conn.exec_driver_sql(
             'SELECT subject_id, full_name, sex, weight FROM "migration_lab.subject"'
@@ -726,7 +726,7 @@ def test_alembic_command_line_on_the_example_sqlite(tmp_path: Path) -> None:
         assert conn.exec_driver_sql('SELECT rig FROM "migration_lab.session"').all() == [
             (None,)]
         assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-    _alembic(ini, REPO, url, "downgrade", "-1")
+    _alembic(ini, tmp_path, url, "downgrade", "-1")
     with engine.begin() as conn:
         assert conn.exec_driver_sql(
             'SELECT subject_id, name, sex FROM "migration_lab.subject"').all() == [
