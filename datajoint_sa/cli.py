@@ -359,7 +359,15 @@ def _positive(text: str) -> int:
 def main(argv: Iterable[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        args, extra = parser.parse_known_args(list(argv) if argv is not None else None)
+        # argparse's REMAINDER does not take options that come first (`migrate --help`,
+        # `viz --forms app.yaml`): they arrive here, in order, ahead of the remainder
+        forwarded = next((name for name in ("alembic_args", "viz_args") if hasattr(args, name)),
+                         None)
+        if extra and forwarded is None:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if forwarded is not None:
+            setattr(args, forwarded, extra + list(getattr(args, forwarded)))
     except SystemExit as exit_:
         return int(exit_.code or 0)
     from .errors import DataJointError

@@ -28,23 +28,34 @@ DEFAULTS: dict[str, Any] = {
 
 
 class Config(MutableMapping[str, Any]):
-    """Settings with dotted keys; `database.url` falls back to $DJ_DATABASE_URL, then SQLite."""
+    """Settings with dotted keys.
+
+    `database.url` is, in order: a value set in code (`dj.config[...] = ...`), then
+    $DJ_DATABASE_URL, then a config file's value, then SQLite in the working directory.
+    """
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = json.loads(json.dumps(DEFAULTS))
+        self._set_in_code: set[str] = set()
 
     def __getitem__(self, key: str) -> Any:
         if key == "database.url":
-            return os.environ.get(URL_ENV) or self._values.get(key) or DEFAULT_URL
+            explicit = self._values.get(key) if key in self._set_in_code else None
+            return explicit or os.environ.get(URL_ENV) or self._values.get(key) or DEFAULT_URL
         return self._values[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._store(key, value)
+        self._set_in_code.add(key)
+
+    def _store(self, key: str, value: Any) -> None:
         if key == "loglevel":
             logging.getLogger("datajoint_sa").setLevel(value)
         self._values[key] = value
 
     def __delitem__(self, key: str) -> None:
         del self._values[key]
+        self._set_in_code.discard(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -68,7 +79,7 @@ class Config(MutableMapping[str, Any]):
         if not isinstance(data, dict):
             raise DataJointError(f"Config file {path} must hold a JSON object")
         for key, value in data.items():
-            self[key] = value
+            self._store(key, value)
 
     def save(self, path: str | os.PathLike[str] = LOCAL_CONFIG) -> None:
         Path(path).write_text(json.dumps(self._values, indent=2, default=str))
@@ -79,22 +90,27 @@ class Config(MutableMapping[str, Any]):
 
 
 class _Override:
+    """Restores the overridden settings (and whether they were set in code) on exit."""
+
     def __init__(self, config: Config, values: dict[str, Any]) -> None:
         self.config, self.values = config, values
         self.saved: dict[str, Any] = {}
+        self.saved_in_code: set[str] = set()
 
     def __enter__(self) -> Config:
-        missing = object()
-        self.saved = {k: self.config._values.get(k, missing) for k in self.values}
-        self.config._values.update(self.values)
+        self.saved = {k: self.config._values[k] for k in self.values if k in self.config._values}
+        self.saved_in_code = set(self.config._set_in_code)
+        for key, value in self.values.items():
+            self.config[key] = value
         return self.config
 
     def __exit__(self, *exc: object) -> None:
-        for key, value in self.saved.items():
-            if isinstance(value, object) and value.__class__ is object:
-                self.config._values.pop(key, None)
+        for key in self.values:
+            if key in self.saved:
+                self.config._store(key, self.saved[key])
             else:
-                self.config._values[key] = value
+                self.config._values.pop(key, None)
+        self.config._set_in_code = self.saved_in_code
 
 
 config = Config()
