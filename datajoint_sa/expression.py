@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
@@ -180,24 +181,61 @@ def prepare_operands(a: Parts, b: Parts, *, outer: bool = False) -> tuple[Parts,
     return a, b
 
 
-def link(a: Parts, b: Parts, on: list[ColumnElement[Any]], *, outer: bool = False
-         ) -> FromClause:
-    """`a JOIN b ON on`, chaining b's own inner joins flat (no right-nested joins, which
-    SQLite cannot resolve); each condition goes to the first join where its tables are
-    present. Operands come from prepare_operands."""
-    steps = _inner_steps(b.froms) if not outer else None
+class _Anchor(ColumnElement[Any]):
+    """Renders as the literal 1 but stands for FROM elements.
+
+    `ON 1 = 1` between two anchors is the ON clause of an intended product (a join without
+    common attributes): true, so every pair of rows is kept, and for SQLAlchemy's
+    cartesian-product linter it links the elements on both sides, which a bare `ON TRUE`
+    does not on every dialect.
+    """
+
+    __visit_name__ = "dj_anchor"
+    inherit_cache = True
+    type = sa.Integer()
+
+    def __init__(self, froms: Iterable[FromClause]) -> None:
+        self._froms = list(froms)
+
+    @property
+    def _from_objects(self) -> list[FromClause]:  # type: ignore[override]
+        return self._froms
+
+
+@compiles(_Anchor)
+def _compile_anchor(element: _Anchor, compiler: Any, **kw: Any) -> str:
+    return "1"
+
+
+def _product(left: Iterable[FromClause], right: Iterable[FromClause]) -> ColumnElement[Any]:
+    return _Anchor(left) == _Anchor(right)
+
+
+def link(a: Parts, b: Parts, on: list[ColumnElement[Any]], *,
+         filters: Iterable[ColumnElement[Any]] = (), outer: bool = False) -> FromClause:
+    """`a JOIN b ON on` (`filters`: conditions on b alone, for an outer join).
+
+    b's own inner joins are chained flat after a (no right-nested joins, which SQLite cannot
+    resolve), each condition at the first join where its tables are present. A join without
+    linking conditions is an explicit product (`ON 1 = 1`). Operands come from
+    prepare_operands.
+    """
+    filters = list(filters)
+    steps = _inner_steps(b.froms) if not outer and not filters else None
     if steps is None or len(steps) == 1:
-        return a.froms.join(b.froms, sa.and_(*on) if on else sa.true(), isouter=outer)
+        condition = [*on] or [_product(a.tables, b.tables)]
+        return a.froms.join(b.froms, sa.and_(*condition, *filters), isouter=outer)
     froms: FromClause = a.froms
     present = set(a.tables)
     pending = list(on)
     for index, (element, own) in enumerate(steps):
-        present.add(element)
         last = index == len(steps) - 1
-        ready = [c for c in pending if last or set(c._from_objects) <= present]
+        ready = [c for c in pending if last or set(c._from_objects) <= present | {element}]
         pending = [c for c in pending if not any(c is r for r in ready)]
         conditions = ([own] if own is not None else []) + ready
-        froms = froms.join(element, sa.and_(*conditions) if conditions else sa.true())
+        froms = froms.join(element, sa.and_(*conditions) if conditions
+                           else _product(present, (element,)))
+        present.add(element)
     return froms
 
 
@@ -523,12 +561,8 @@ class Join(QueryExpression):
         a, b = prepare_operands(self.a._compile(), self.b._compile(), outer=self.left)
         common = [n for n in a.columns if n in b.columns]
         on: list[ColumnElement[Any]] = [a.columns[n] == b.columns[n] for n in common]
-        where = a.where
-        if self.left:
-            on += b.where
-        else:
-            where = (*where, *b.where)
-        froms = link(a, b, on, outer=self.left)
+        where = a.where if self.left else (*a.where, *b.where)
+        froms = link(a, b, on, filters=b.where if self.left else (), outer=self.left)
         columns = dict(a.columns)
         columns.update((n, c) for n, c in b.columns.items() if n not in columns)
         return Parts(froms, columns, where, tables=a.tables | b.tables)
@@ -745,11 +779,8 @@ class Aggregation(QueryExpression):
             inside = {**a.columns, **b.columns}
             if self.outer:
                 inside[_MATCH] = marker
-                on += b.where
-                where = a.where
-            else:
-                where = (*a.where, *b.where)
-            froms = link(a, b, on, outer=self.outer)
+            where = a.where if self.outer else (*a.where, *b.where)
+            froms = link(a, b, on, filters=b.where if self.outer else (), outer=self.outer)
             tables = a.tables | b.tables
             used = {n for f in fragments.values() for n in f.attributes}
             grouped = [a.columns[n] for n in self.group_names]
@@ -808,7 +839,7 @@ class Union(QueryExpression):
         else:
             a, b = prepare_operands(self.a._compile(), self.b._compile(), outer=True)
             on = [a.columns[k] == b.columns[k] for k in key]
-            froms = link(a, b, [*on, *b.where] or [sa.true()], outer=True)
+            froms = link(a, b, on, filters=b.where, outer=True)
             merged = {n: a.columns[n] if n in a.columns else b.columns[n] for n in names}
             first = Parts(froms, merged, a.where, tables=a.tables | b.tables).select(names)
             keys_of_a = self.a.proj() if key else self.a.proj(**{_MATCH: "1"})  # existence

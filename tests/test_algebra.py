@@ -137,6 +137,16 @@ def test_join_without_common_attributes_is_an_explicit_product(db: SimpleNamespa
     assert " JOIN " in q.make_sql().upper()
 
 
+def test_products_of_several_operands_are_explicit(db: SimpleNamespace) -> None:
+    notes = db.Note.proj(nid="note_id")
+    q = db.Rig * notes * db.Other.proj(o="subject_id")
+    assert len(q) == 3 * 2 * 2
+    assert len((db.Subject * db.Session) * notes) == 5 * 2
+    assert len(db.Subject.proj() * (db.Rig * notes)) == 4 * 3 * 2
+    assert rows(db.Subject.aggr(db.Rig * notes, n="count(*)")) == [(1, 6), (2, 6), (3, 6),
+                                                                   (4, 6)]
+
+
 def test_semantic_check_secondary_in_both(db: SimpleNamespace) -> None:
     with pytest.raises(QueryError, match="duration.*secondary attribute in both"):
         db.Session * db.Note
