@@ -390,6 +390,26 @@ def test_top_of_aggregation_and_join(db: SimpleNamespace) -> None:
     assert rows(db.Subject - best) == [(2, "bob", None), (4, "dee", 18.0)]
 
 
+# ---- the subquery policy ---------------------------------------------------------------------
+def test_subquery_policy(db: SimpleNamespace) -> None:
+    """Derived tables only where SQL needs them (see the README: how a query compiles)."""
+    flat = ((db.Subject & {"name": "ann"}) * (db.Session & "duration > 1")).proj(
+        m="duration * 60") & "m > 10"
+    assert selects(flat) == 1
+    assert selects(db.Subject.proj(who="name") & {"who": "ann"}) == 1
+    assert selects(db.Subject & db.Session) == 2  # EXISTS, inlined
+    assert selects(db.Subject - (db.Session & "duration > 2")) == 2
+    counts = db.Subject.aggr(db.Session, n="count(*)")
+    assert selects(counts) == 1
+    assert selects(counts & "n > 1") == 2  # restricting an aggregation
+    assert selects(counts * db.Rig.proj()) == 2  # joining one
+    assert selects(db.Session & dj.Top(2)) == 1
+    assert selects((db.Session & dj.Top(2)) & "duration > 1") == 2  # restricting a top
+    assert selects((db.Session & dj.Top(2)).proj("duration")) == 1
+    assert selects(db.Session * db.Session.proj(other="session")) == 2  # a self-join
+    assert selects(db.Subject.proj() + db.Subject.proj()) == 3  # a union: two branches
+
+
 # ---- what a query offers ---------------------------------------------------------------------
 def test_len_bool_contains_iter(db: SimpleNamespace) -> None:
     q = db.Subject * db.Session
