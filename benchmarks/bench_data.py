@@ -37,7 +37,7 @@ import sqlalchemy as sa
 import datajoint_sa as dj
 
 ROWS = 100_000
-REPEATS = 5
+REPEATS = 7
 NAMES = ["id", "x", "label", "k"]
 DTYPE = [("id", "<i4"), ("x", "<f8"), ("label", "O"), ("k", "<i4")]
 

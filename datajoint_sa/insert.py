@@ -430,16 +430,17 @@ def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], 
     assert sa_table is not None
     connection = table.connection
     key = table.primary_key
-    size = chunk_size or int(config["insert.chunk_size"])
     backend = connection.backend_impl
+    size = chunk_size or (None if backend.bulk_streams else int(config["insert.chunk_size"]))
     try:
         with connection.session(write=True) as sa_conn:
             for present, group_rows in groups:
                 if mode == "replace":
                     group_rows = _last_per_key(present, group_rows, key)
-                for start in range(0, len(group_rows), size):
+                step = size or len(group_rows)
+                for start in range(0, len(group_rows), step):
                     backend.insert_rows(sa_conn, sa_table, present,
-                                        group_rows[start:start + size], mode=mode, key=key)
+                                        group_rows[start:start + step], mode=mode, key=key)
     except DataJointError:
         raise
     except Exception as error:

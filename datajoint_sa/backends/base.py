@@ -99,6 +99,9 @@ class Backend:
         return category not in ("varchar", "char")
 
     # ---- writing ------------------------------------------------------------------------
+    #: the bulk path streams rows (COPY): splitting an insert into batches brings nothing
+    bulk_streams: ClassVar[bool] = False
+
     def insert_rows(
         self,
         conn: SAConnection,

@@ -73,6 +73,7 @@ class PostgreSQLBackend(Backend):
     name = "postgresql"
     sqlglot_dialect = "postgres"
     max_identifier_length = 63
+    bulk_streams = True
 
     def list_schemas(self, conn: SAConnection) -> list[str]:
         names = sa.inspect(conn).get_schema_names()
