@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import pickle
 import random
+import sys
 import threading
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
@@ -524,8 +525,9 @@ def _portable(error: BaseException | None) -> BaseException | None:
 
 
 def _start_method() -> str:
-    """Fork where the platform has it (table classes defined anywhere work), else spawn."""
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    """Fork on Linux (table classes defined anywhere, even in a notebook, work); spawn
+    elsewhere (macOS frameworks do not survive a fork), which imports them by module path."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def _run_distributed(table: Any, keys: list[dict[str, Any]], options: dict[str, Any],
