@@ -684,7 +684,9 @@ def _classes_by_node(given: list[type]) -> dict[str, type]:
             return
         if table_class._sa_table.key not in schema.metadata.tables:
             return  # re-declared since: a newer class holds the node
-        found.setdefault(f"{schema.database}.{table_class.table_name}", table_class)
+        node = f"{schema.database}.{table_class.table_name}"
+        if node not in found or (_makes(table_class) and not _makes(found[node])):
+            found[node] = table_class  # e.g. the pipeline's class over a virtual module's
 
     for table_class in given:
         add(table_class)
@@ -694,3 +696,11 @@ def _classes_by_node(given: list[type]) -> dict[str, type]:
         stack.extend(table_class.__subclasses__())
         add(table_class)
     return found
+
+
+def _makes(table_class: type) -> bool:
+    """Whether a class can compute: its own make, or the three parts."""
+    if not issubclass(table_class, AutoPopulate):
+        return False
+    make = next((vars(k)["make"] for k in table_class.__mro__ if "make" in vars(k)), None)
+    return make is not vars(AutoPopulate)["make"] or _is_tripartite(table_class)

@@ -475,25 +475,44 @@ def test_dj_populate_runs_a_pipeline_across_schemas_in_order(make_schema: Any) -
             rate, length = (Rate * Recording & key).fetch1("rate", "length")
             self.insert1(dict(key, product=rate * length))
 
+    @upstream
+    class Flag(dj.Computed):  # back in the upstream schema, below a downstream table
+        definition = """
+        -> Rate
+        ---
+        high : bool
+        """
+
+        def make(self, key: dict[str, Any]) -> None:
+            order.append("Flag")
+            self.insert1(dict(key, high=(Rate & key).fetch1("rate") > 1.5))
+
+    def before(first: str, then: str) -> bool:
+        return max(i for i, name in enumerate(order) if name == first) < min(
+            i for i, name in enumerate(order) if name == then)
+
     Subject.insert([(1,), (2,)])
-    # start from the downstream schema's tables and the upstream schema: declaration order
-    # and the order of arguments do not matter, the foreign keys do
+    # start from the downstream schema and the upstream schema: the order of the arguments,
+    # of the schemas and of the declarations do not matter, the foreign keys do
     result = dj.populate(downstream, upstream)
-    assert result["success_count"] == 8 and result["error_list"] == []
-    assert order == ["Recording"] * 2 + ["Spikes"] * 2 + ["Rate"] * 2 + ["Summary"] * 2
-    assert set(result["tables"]) == {f"{upstream.database}.{t}" for t in ("_recording",
-                                                                         "__spikes")} | {
+    assert result["success_count"] == 10 and result["error_list"] == []
+    assert order[:6] == ["Recording"] * 2 + ["Spikes"] * 2 + ["Rate"] * 2
+    assert sorted(order[6:]) == ["Flag"] * 2 + ["Summary"] * 2
+    assert before("Rate", "Flag") and before("Rate", "Summary")
+    assert set(result["tables"]) == {f"{upstream.database}.{t}" for t in (
+        "_recording", "__spikes", "__flag")} | {
         f"{downstream.database}.{t}" for t in ("__rate", "__summary")}
     assert sorted(Summary.fetch("product")) == [22.0, 24.0]
+    assert len(Flag) == 2
     Subject.insert1((3,))
     Recording.populate()
     order.clear()
-    assert dj.populate(Spikes, reserve_jobs=True)["success_count"] == 3  # Spikes and below
-    assert order == ["Spikes", "Rate", "Summary"]
+    assert dj.populate(Spikes, reserve_jobs=True)["success_count"] == 4  # Spikes and below
+    assert order[:2] == ["Spikes", "Rate"] and sorted(order[2:]) == ["Flag", "Summary"]
     Subject.insert1((4,))
     order.clear()
-    assert dj.populate(Subject)["success_count"] == 4
-    assert order == ["Recording", "Spikes", "Rate", "Summary"]
+    assert dj.populate(Subject)["success_count"] == 5
+    assert order[:3] == ["Recording", "Spikes", "Rate"]
 
 
 def test_dj_populate_accepts_a_module(make_schema: Any, tmp_path: Any) -> None:
