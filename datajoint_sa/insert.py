@@ -301,6 +301,7 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
         else:
             values = [v if v is None or v is _MISSING else encode(v, **extra) for v in values]
     else:
+        given = values
         if any(issubclass(k, np.generic) for k in kinds):
             values = _plain_scalars(values)
             kinds = set(map(type, values))
@@ -313,7 +314,8 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
             if kinds - native:
                 values = [v if type(v) in native else _coerce(attr, family, v, where)
                           for v in values]
-        kinds = set(map(type, values))
+        if values is not given:
+            kinds = set(map(type, values))
     missing = None
     if type(None) in kinds or _Missing in kinds:
         takes_default = attr.default is not None or attr.autoincrement
