@@ -687,6 +687,22 @@ def _pg_now(node: exp.Expr) -> exp.Expr:
 # --- MySQL / MariaDB ------------------------------------------------------------------------
 
 
+def _mysql_like(node: exp.Expr) -> exp.Expr:
+    """Our MySQL schemas collate utf8mb4_bin, so that keys are case-sensitive as on the other
+    backends; LIKE still matches case-insensitively everywhere, as under MySQL's default
+    collations.  Lower-casing a LIKE pattern leaves its wildcards and escapes intact."""
+    node.set("this", _fn("LOWER", node.this))
+    node.set("expression", _fn("LOWER", node.expression))
+    return node
+
+
+def _mysql_regexp(node: exp.Expr) -> exp.Expr:
+    """Case-insensitive REGEXP under utf8mb4_bin: PCRE's inline (?i) flag (lower-casing the
+    pattern would corrupt escapes such as \\D)."""
+    node.set("expression", exp.Concat(expressions=[_str("(?i)"), node.expression]))
+    return node
+
+
 def _mysql_div(node: exp.Expr) -> exp.Expr:
     node.set("this", exp.cast(node.this, exp.DataType.build("DOUBLE")))
     return node
@@ -735,6 +751,8 @@ _REWRITES: Final[dict[str, dict[type[exp.Expr], Rewrite]]] = {
         # MySQL computes `/` and AVG/STD/VARIANCE of exact values as DECIMAL rounded to
         # div_precision_increment (4) digits: 10/3 = 3.3333.  Use DOUBLE like the others.
         exp.Div: _mysql_div,
+        exp.Like: _mysql_like,
+        exp.RegexpLike: _mysql_regexp,
         **{
             cls: _to_double
             for cls in (

@@ -472,3 +472,24 @@ def test_restricted_table_is_still_its_class(db: SimpleNamespace) -> None:
     q = db.Subject & {"subject_id": 1} & "weight > 0" & dj.Top(1)
     assert isinstance(q, db.Subject)
     assert len(q.restrictions) == 3
+
+
+def test_like_and_regexp_match_case_insensitively_on_every_backend(schema: dj.Schema) -> None:
+    """MySQL schemas collate utf8mb4_bin (case-sensitive keys everywhere); LIKE and REGEXP
+    still ignore case on every backend, while `=` compares exactly on every backend."""
+
+    @schema
+    class Person(dj.Manual):
+        definition = """
+        pid : int32
+        ---
+        name : varchar(20)
+        """
+
+    Person.insert([(1, "Alice"), (2, "alfred"), (3, "Bob"), (4, "A%b")])
+    assert sorted((Person & 'name LIKE "a%"').fetch("pid").tolist()) == [1, 2, 4]
+    assert sorted((Person & 'name LIKE "A\\\\%%"').fetch("pid").tolist()) == [4]
+    assert sorted((Person & 'name REGEXP "^al"').fetch("pid").tolist()) == [1, 2]
+    assert (Person & 'name = "alice"').fetch("pid").tolist() == []
+    Person.insert1((5, "alice"))
+    assert (Person & 'name = "alice"').fetch("pid").tolist() == [5]
