@@ -70,7 +70,9 @@ class Dependencies:
                     with connection.session(write=False) as sa_conn:
                         nodes, edges = _load_schema(sa_conn, backend, schema)
                     break
-                except (sa.exc.NoSuchTableError, sa.exc.DBAPIError):
+                # a catalog row vanishing mid-read can also surface inside SQLAlchemy's
+                # reflection as a TypeError/KeyError (seen on PostgreSQL under churn)
+                except (sa.exc.NoSuchTableError, sa.exc.DBAPIError, TypeError, KeyError):
                     with connection.session(write=False) as sa_conn:
                         if not backend.schema_exists(sa_conn, schema):
                             nodes, edges = set(), []  # dropped meanwhile
