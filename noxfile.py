@@ -12,7 +12,7 @@ BACKENDS = ("sqlite", "postgresql", "mysql")
 
 
 def _pytest(session: nox.Session, backends: str) -> None:
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,dask]")  # dask: populate(executor=...) on a LocalCluster
     session.run("python", "-m", "pytest", "-q", *session.posargs,
                 env={"DJ_TEST_BACKENDS": backends})
 

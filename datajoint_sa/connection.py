@@ -115,6 +115,15 @@ class Connection:
     def session(self, *, write: bool = True) -> Iterator[SAConnection]:
         """The SQLAlchemy connection inside a transaction (joined if one is open)."""
         connection = self.sa
+        if self._depth and not write:
+            # a read joins the open transaction as it is: a savepoint would cost two round
+            # trips per fetch inside make(), and a failed read fails the transaction anyway
+            self._depth += 1
+            try:
+                yield connection
+            finally:
+                self._depth -= 1
+            return
         transaction: sa.Transaction
         if self._depth == 0:
             connection.info["dj_read_only"] = not write

@@ -235,3 +235,46 @@ def test_describe_redeclares_an_identical_table(make_schema) -> None:  # type: i
         (a.name, a.type, a.in_key, a.nullable, a.default, a.comment)
         for a in Item2.heading.attributes]
     assert Item2.heading.table_comment == "measurements"
+
+
+def test_two_foreign_keys_over_the_same_columns(schema: dj.Schema) -> None:
+    """A diamond: two parents with the same primary key, both referenced by one child."""
+
+    @schema
+    class Animal(dj.Manual):
+        definition = """
+        animal_id : int32
+        """
+
+    @schema
+    class Rate(dj.Manual):
+        definition = """
+        -> Animal
+        ---
+        rate : float64
+        """
+
+    @schema
+    class Recording(dj.Manual):
+        definition = """
+        -> Animal
+        ---
+        path : varchar(64)
+        """
+
+    @schema
+    class Summary(dj.Manual):
+        definition = """
+        -> Rate
+        -> Recording
+        ---
+        note = "" : varchar(20)
+        """
+
+    Animal.insert([(1,), (2,)])
+    Rate.insert1((1, 0.5))
+    Recording.insert([(1, "a"), (2, "b")])
+    Summary.insert1({"animal_id": 1})
+    with pytest.raises(dj.errors.IntegrityError):
+        Summary.insert1({"animal_id": 2})  # no Rate for animal 2
+    assert len(Summary._sa_table.foreign_key_constraints) == 2

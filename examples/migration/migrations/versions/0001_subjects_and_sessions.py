@@ -41,7 +41,7 @@ def upgrade() -> None:
     sa.Column('session_date', sa.Date(), autoincrement=False, nullable=False, comment=':date:'),
     sa.CheckConstraint('session BETWEEN -32768 AND 32767', name=op.f('ck_migration_lab.session_session_range')),
     sa.CheckConstraint('subject_id BETWEEN -2147483648 AND 2147483647', name=op.f('ck_migration_lab.session_subject_id_range')),
-    sa.ForeignKeyConstraint(['subject_id'], referent('migration_lab.subject', ['subject_id']), name=op.f('fk_migration_lab.session_subject_id'), onupdate='CASCADE', ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['subject_id'], referent('migration_lab.subject', ['subject_id']), name=op.f('fk_migration_lab.session_subject_id_migration_lab.subject'), onupdate='CASCADE', ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('subject_id', 'session', name=op.f('pk_migration_lab.session')),
     comment='recording sessions',
     mysql_engine='InnoDB'

@@ -52,7 +52,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('migration_lab.session', schema=None) as batch_op:
         batch_op.add_column(sa.Column('rig', sa.String(length=16), autoincrement=False, nullable=True, comment=':varchar(16):'))
-        batch_op.create_foreign_key(batch_op.f('fk_migration_lab.session_rig'), 'migration_lab.rig', ['rig'], ['rig'], onupdate='CASCADE', ondelete='RESTRICT')
+        batch_op.create_foreign_key(batch_op.f('fk_migration_lab.session_rig_migration_lab.rig'), 'migration_lab.rig', ['rig'], ['rig'], onupdate='CASCADE', ondelete='RESTRICT')
         batch_op.create_check_constraint(batch_op.f('ck_migration_lab.session_rig_length'), 'length(rig) <= 16')
 
     op.dj_set_comments('migration_lab.rig', {'': 'recording rigs', 'rig': ':varchar(16):', 'room': ':varchar(32):'}, previous={})
@@ -69,7 +69,7 @@ def downgrade() -> None:
     op.dj_set_comments('migration_lab.rig', {}, previous={'': 'recording rigs', 'rig': ':varchar(16):', 'room': ':varchar(32):'})
     with op.batch_alter_table('migration_lab.session', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_migration_lab.session_rig_length'), type_='check')
-        batch_op.drop_constraint(batch_op.f('fk_migration_lab.session_rig'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_migration_lab.session_rig_migration_lab.rig'), type_='foreignkey')
         batch_op.drop_column('rig')
 
     with op.batch_alter_table('migration_lab.subject', schema=None) as batch_op:
