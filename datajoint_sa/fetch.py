@@ -1,11 +1,12 @@
 """Query results -> numpy structured arrays, pandas DataFrames, dicts, Arrow and Polars.
 
-One query per fetch: SQLAlchemy compiles and executes it, the row tuples are read straight
-from the driver's cursor (no Row objects), turned into columns once, decoded column by column
-(the dialect's result processors, then codecs such as blobs) and shaped into what was asked
-for. Numeric columns become numpy arrays in one call each; a NULL never turns an integer into
-garbage (integer columns holding NULL become object arrays of ints and None, or pandas'
-nullable integer types in a DataFrame).
+One query per fetch: SQLAlchemy compiles and executes it, and the row tuples are read
+straight from the driver's cursor (no Row objects). Rows that need no decoding go as they are
+into dicts or, in one numpy call, into a structured array (and from its fields a DataFrame);
+otherwise they are turned into columns once and decoded column by column (the dialect's
+result processors, then codecs such as blobs). A NULL never turns an integer into garbage:
+integer columns holding NULL become object arrays of ints and None, or pandas' nullable
+integer types in a DataFrame.
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
         cursor = getattr(result, "cursor", None)
         if cursor is not None and cursor.description is not None:
             rows = cursor.fetchall()
+            if not isinstance(rows, list):  # PyMySQL gives a tuple, which numpy would read
+                rows = list(rows)            # as one record
             description = cursor.description
             result.close()
         else:  # a driver without a plain cursor: go through SQLAlchemy's rows
