@@ -12,7 +12,8 @@ BACKENDS = ("sqlite", "postgresql", "mysql")
 
 
 def _pytest(session: nox.Session, backends: str) -> None:
-    session.install("-e", ".[test,dask]")  # dask: populate(executor=...) on a LocalCluster
+    # dask: populate(executor=...) on a LocalCluster; arrow, polars: to_arrow(), to_polars()
+    session.install("-e", ".[test,dask,arrow,polars]")
     session.run("python", "-m", "pytest", "-q", *session.posargs,
                 env={"DJ_TEST_BACKENDS": backends})
 

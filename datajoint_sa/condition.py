@@ -248,11 +248,9 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
         return _equal(((n, condition[n]) for n in condition.dtype.names), heading)
     if isinstance(condition, ColumnElement):
         return _clause(condition, heading)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pd = None
-    if pd is not None and isinstance(condition, pd.DataFrame):
+    import pandas as pd  # a dependency
+
+    if isinstance(condition, pd.DataFrame):
         frame = condition
         if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
             frame = frame.reset_index()

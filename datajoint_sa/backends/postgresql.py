@@ -44,6 +44,20 @@ def _advance_sequence(conn: SAConnection, table: sa.Table, columns: Sequence[str
     conn.execute(sa.select(sa.func.setval(sequence, highest)).where(highest > used))
 
 
+#: a row whose binary values pass this size goes by executemany: text-format COPY would
+#: hex-encode every byte in Python, where executemany binds bytea in binary (4x faster)
+LARGE_BINARY = 64 * 1024
+
+
+def _binary_size(value: Any) -> int:
+    value = getattr(value, "obj", value)  # psycopg.Binary wraps the bound bytes
+    return len(value) if isinstance(value, (bytes, bytearray, memoryview)) else 0
+
+
+def _carries_large_binary(rows: Sequence[Sequence[Any]]) -> bool:
+    return bool(rows) and sum(map(_binary_size, rows[0])) > LARGE_BINARY
+
+
 def _copy(conn: SAConnection, target: str, columns: Sequence[str],
           rows: Sequence[Sequence[Any]]) -> None:
     """COPY rows into `target` through psycopg on the transaction's own connection."""
@@ -120,7 +134,7 @@ class PostgreSQLBackend(Backend):
 
     def _load(self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
               rows: Sequence[Sequence[Any]], *, mode: str, key: Sequence[str]) -> None:
-        if len(rows) < COPY_MIN_ROWS:
+        if len(rows) < COPY_MIN_ROWS or _carries_large_binary(rows):
             super().insert_rows(conn, table, columns, rows, mode=mode, key=key)
             return
         preparer = conn.dialect.identifier_preparer
