@@ -437,6 +437,10 @@ def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], 
     try:
         with connection.session(write=True) as sa_conn:
             for present, group_rows in groups:
+                if not present:  # all defaults: INSERT ... DEFAULT VALUES, row by row
+                    for _ in group_rows:
+                        sa_conn.execute(sa.insert(sa_table))
+                    continue
                 if mode == "replace":
                     group_rows = _last_per_key(present, group_rows, key)
                 step = size or len(group_rows)
@@ -452,6 +456,8 @@ def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], 
 def _group(names: list[str], values: list[list[Any]], masks: dict[str, Any], length: int
            ) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
     """Row tuples grouped by the attributes they give (rows lacking one leave it out)."""
+    if not names:  # rows that give nothing: every attribute has a default or auto_increment
+        return [([], [()] * length)]
     if not masks:
         return [(names, list(zip(*values)))]
     masked = list(masks)

@@ -525,3 +525,18 @@ def test_auto_increment_key_may_be_left_out(schema: dj.Schema) -> None:
     ids = Note.fetch("note_id", order_by="note_id")
     assert len(ids) == 504 and len(set(ids.tolist())) == 504
     assert ids[:3].tolist() == [1, 2, 3] and 10 in ids.tolist()
+
+
+def test_rows_of_defaults_only_get_auto_increment_keys(schema: dj.Schema) -> None:
+    @schema
+    class Counter(dj.Manual):
+        definition = """
+        counter_id : int32 auto_increment
+        ---
+        species = "mouse" : varchar(32)
+        """
+
+    Counter.insert1({})
+    Counter.insert([{}, {}])
+    assert sorted(Counter.fetch("counter_id").tolist()) == [1, 2, 3]
+    assert set(Counter.fetch("species").tolist()) == {"mouse"}
