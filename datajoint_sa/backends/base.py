@@ -288,3 +288,16 @@ def without_existing_keys(conn: SAConnection, table: sa.Table, columns: Sequence
 def chunked(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def with_on_conflict(stmt: Any, columns: Sequence[str], *, mode: str, key: Sequence[str]) -> Any:
+    """ON CONFLICT on the primary key, for the dialects whose INSERT has it (PostgreSQL and
+    SQLite share the API): "skip" does nothing, "replace" updates the other columns."""
+    if mode == "skip":
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    if mode == "replace":
+        update = {c: stmt.excluded[c] for c in columns if c not in key}
+        if not update:
+            return stmt.on_conflict_do_nothing(index_elements=list(key))
+        return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
+    return stmt

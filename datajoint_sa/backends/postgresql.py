@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend
+from .base import Backend, with_on_conflict
 
 _SQLSTATE_KINDS = {
     "23505": "duplicate",
@@ -158,15 +158,7 @@ class PostgreSQLBackend(Backend):
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
     ) -> sa.Insert:
-        stmt = pg_insert(table)
-        if mode == "skip":
-            return stmt.on_conflict_do_nothing(index_elements=list(key))
-        if mode == "replace":
-            update = {c: stmt.excluded[c] for c in columns if c not in key}
-            if not update:
-                return stmt.on_conflict_do_nothing(index_elements=list(key))
-            return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
-        return stmt
+        return with_on_conflict(pg_insert(table), columns, mode=mode, key=key)
 
     def error_kind(self, orig: BaseException) -> str | None:
         state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend
+from .base import Backend, with_on_conflict
 
 SEPARATOR = "."
 COMMENTS_TABLE = "~comments"
@@ -178,15 +178,7 @@ class SQLiteBackend(Backend):
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
     ) -> sa.Insert:
-        stmt = sqlite_insert(table)
-        if mode == "skip":
-            return stmt.on_conflict_do_nothing(index_elements=list(key))
-        if mode == "replace":
-            update = {c: stmt.excluded[c] for c in columns if c not in key}
-            if not update:
-                return stmt.on_conflict_do_nothing(index_elements=list(key))
-            return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
-        return stmt
+        return with_on_conflict(sqlite_insert(table), columns, mode=mode, key=key)
 
     def insert_select_statement(
         self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any], *, mode: str,
