@@ -6,6 +6,7 @@ behaviour lives here; `sqlite.py`, `postgresql.py` and `mysql.py` override only 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -121,8 +122,7 @@ class Backend:
         """
         if not rows:
             return
-        stmt = self.insert_statement(table, columns, mode=mode, key=key)
-        execute_many(conn, stmt, columns, rows)
+        insert_many(conn, self, table, columns, rows, mode=mode, key=key)
 
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
@@ -211,15 +211,15 @@ _KIND_PREFIXES = {
 _NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 
 
-def driver_sql(conn: SAConnection, stmt: sa.Insert, columns: Sequence[str]
-               ) -> tuple[str, list[str]]:
-    """The statement compiled for this connection's driver with positional parameters,
-    and the column order those parameters follow.
+def _compile_for_driver(dialect: Any, stmt: sa.Insert, columns: Sequence[str]
+                        ) -> tuple[str, list[str]]:
+    """The statement compiled for the driver with positional parameters, and the column
+    order those parameters follow.
 
     Named `%(name)s` parameters (PyMySQL, psycopg) are rewritten to `%s`, which both drivers
     accept and which lets PyMySQL fold an executemany into multi-row INSERTs.
     """
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
+    compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
     if compiled.positiontup is not None:
         return compiled.string, list(compiled.positiontup)
     order: list[str] = []
@@ -231,10 +231,25 @@ def driver_sql(conn: SAConnection, stmt: sa.Insert, columns: Sequence[str]
     return _NAMED_PARAMETER.sub(positional, compiled.string), order
 
 
-def execute_many(conn: SAConnection, stmt: sa.Insert, columns: Sequence[str],
-                 rows: Sequence[Sequence[Any]]) -> None:
-    """cursor.executemany of one compiled statement on the transaction's DBAPI connection."""
-    sql, order = driver_sql(conn, stmt, columns)
+@functools.lru_cache(maxsize=512)
+def _insert_sql(backend: Backend, dialect: Any, table: sa.Table, columns: tuple[str, ...],
+                mode: str, key: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The driver SQL of a backend's INSERT, compiled once per table, columns and mode:
+    compiling costs more than a one-row insert itself (populate inserts row by row)."""
+    stmt = backend.insert_statement(table, columns, mode=mode, key=key)
+    sql, order = _compile_for_driver(dialect, stmt, columns)
+    return sql, tuple(order)
+
+
+def insert_many(conn: SAConnection, backend: Backend, table: sa.Table, columns: Sequence[str],
+                rows: Sequence[Sequence[Any]], *, mode: str, key: Sequence[str]) -> None:
+    """cursor.executemany of the backend's INSERT (compiled once, then cached)."""
+    sql, order = _insert_sql(backend, conn.dialect, table, tuple(columns), mode, tuple(key))
+    _run_many(conn, sql, list(order), columns, rows)
+
+
+def _run_many(conn: SAConnection, sql: str, order: list[str], columns: Sequence[str],
+              rows: Sequence[Sequence[Any]]) -> None:
     if order != list(columns):
         positions = [list(columns).index(name) for name in order]
         rows = [tuple(row[p] for p in positions) for row in rows]

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend, execute_many, existing_keys, without_existing_keys
+from .base import Backend, existing_keys, insert_many, without_existing_keys
 
 SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
@@ -145,13 +145,11 @@ class MySQLBackend(Backend):
             keys_of, existing = existing_keys(conn, table, columns, rows, key)
             present = [row for row in rows if keys_of(row) in existing]
             if present:
-                execute_many(conn, self.insert_statement(table, columns, mode="replace",
-                                                         key=key), columns, present)
+                insert_many(conn, self, table, columns, present, mode="replace", key=key)
             rows = [row for row in rows if keys_of(row) not in existing]
             mode = "insert"
         if rows:
-            execute_many(conn, self.insert_statement(table, columns, mode=mode, key=key),
-                         columns, rows)
+            insert_many(conn, self, table, columns, rows, mode=mode, key=key)
 
     def insert_select(
         self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
