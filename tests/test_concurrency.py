@@ -201,7 +201,7 @@ def test_a_killed_worker_leaves_no_rows_and_its_reservation_is_cleared(
     while not stall.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert stall.exists(), "the worker never reached its make"
-    time.sleep(0.1)  # the master row and its parts are inserted, the transaction is open
+    # the marker is written after the master row and its parts: the transaction is open now
     os.kill(child.pid, signal.SIGKILL)
     child.join(timeout=30)
     assert child.exitcode == -signal.SIGKILL

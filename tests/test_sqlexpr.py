@@ -9,7 +9,6 @@ import datetime as dt
 import math
 import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -166,9 +165,9 @@ def db(request: pytest.FixtureRequest) -> Iterator[DB]:
                     conn.execute(sa.text(f'CREATE SCHEMA "{private}"'))
                 else:
                     conn.execute(sa.text(f"CREATE DATABASE `{private}`"))
-        except sa.exc.OperationalError as e:  # pragma: no cover - server not running
+        except sa.exc.OperationalError as e:  # an unreachable server fails, never skips
             engine.dispose()
-            pytest.skip(f"{backend} not reachable: {e}")
+            pytest.fail(f"{backend} not reachable: {e}")
         schema = private
     metadata = sa.MetaData(schema=schema)
     table = _make_table(metadata)
@@ -611,23 +610,3 @@ def test_fragment_metadata() -> None:
     clause = fragment_clause(f, {c: sa.column(c) for c in ATTRS})
     assert isinstance(clause.type, sa.Boolean)
 
-
-def test_parse_and_compile_speed() -> None:
-    """Parsing once and compiling for each dialect stays cheap (reported, loosely bounded)."""
-    from sqlalchemy.dialects import mysql, postgresql, sqlite
-
-    from datajoint_sa import sqlexpr
-
-    table = _make_table(sa.MetaData())
-    dialects = [sqlite.dialect(), postgresql.dialect(), mysql.dialect()]
-    text = 'session_date > "2024-01-01" AND x * 2 < 10 AND name LIKE "A%"'
-    n = 50
-    start = time.perf_counter()
-    for _ in range(n):
-        sqlexpr._parse_cached.cache_clear()
-        frag = parse_fragment(text, ATTRS)
-        clause = fragment_clause(frag, {c.name: c for c in table.c})
-        for d in dialects:
-            sa.select(table.c.id).where(clause).compile(dialect=d)
-    per = (time.perf_counter() - start) / n
-    assert per < 0.1

@@ -65,8 +65,6 @@ def test_type_round_trips(schema: dj.Schema, case: tuple[str, list[object]]) -> 
 
     schema(Thing)
     rows = [{"id": i, "value": v} for i, v in enumerate(values)]
-    if declared == "longblob":
-        pytest.importorskip("datajoint_sa.blob")
     Thing.insert(rows)
     fetched = Thing.fetch(as_dict=True, order_by="id")
     assert [r["value"] for r in fetched] == values
