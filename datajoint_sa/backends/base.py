@@ -33,6 +33,8 @@ class Backend:
     sqlglot_dialect: ClassVar[str] = ""
     #: whether column and table comments are stored natively (else in a hidden table)
     native_comments: ClassVar[bool] = True
+    #: ALTER TABLE is limited: migrations copy the table instead (Alembic's batch mode)
+    alters_by_copy: ClassVar[bool] = False
     #: the largest identifier the backend accepts
     max_identifier_length: ClassVar[int] = 64
 

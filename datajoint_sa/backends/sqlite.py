@@ -73,6 +73,7 @@ class SQLiteBackend(Backend):
     name = "sqlite"
     sqlglot_dialect = "sqlite"
     native_comments = False
+    alters_by_copy = True
     max_identifier_length = 255
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:

@@ -28,8 +28,6 @@ OPTION = "datajoint_sa"
 VERSION_TABLE = "~alembic_version"
 HIDDEN_PREFIX = "~"
 FK_PREFIX = "fk_"  # declare.NAMING_CONVENTION names foreign keys fk_<table>_<columns>
-#: backends whose ALTER TABLE is limited: Alembic's batch mode copies the table instead
-BATCH_BACKENDS = frozenset({"sqlite"})
 #: `new_name : type  # ... renamed from old_name` marks a rename in a definition
 RENAME_HINT = re.compile(r"\brenamed\s+from\s+([a-z][a-z0-9_]*)\b", re.IGNORECASE)
 
@@ -52,7 +50,7 @@ class Scope:
     @property
     def batch(self) -> bool:
         """Whether tables are changed by copying them (SQLite)."""
-        return self.backend.name in BATCH_BACKENDS
+        return self.backend.alters_by_copy
 
     @property
     def prefixed(self) -> bool:
