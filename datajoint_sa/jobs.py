@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import decimal
 import getpass
 import hashlib
+import json
 import os
 import platform
 import traceback
+import uuid
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import sqlalchemy as sa
 
 from . import declare
@@ -47,7 +51,7 @@ RESERVE_ATTEMPTS = 3
 JOBS_DEFINITION = """
 # job reservations and errors of populate
 table_name : varchar(255)                  # the populated table (its name in this schema)
-key_hash : char(32)                        # md5 of the key's values
+key_hash : char(32)                        # md5 of the key's names and typed values
 ---
 status : enum('reserved','error','ignore') # a key without a row is free
 key = null : blob                          # the key
@@ -61,12 +65,57 @@ timestamp = CURRENT_TIMESTAMP : timestamp  # when reserved or failed (UTC)
 """
 
 
+def key_encoding(key: Mapping[str, Any]) -> str:
+    """An unambiguous text of a key: its names with typed values, sorted by name.
+
+    Values that the database stores as the same key encode the same (1, 1.0, numpy.int64(1)
+    and Decimal(1) all as the integer 1), and no two different keys share an encoding:
+    JSON keeps the boundaries between names and values that plain concatenation loses.
+    """
+    return json.dumps([[name, *_typed(value)] for name, value in sorted(key.items())],
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def _typed(value: Any) -> tuple[str, str]:
+    """(type tag, canonical text) of one key value."""
+    if value is None:
+        return "null", ""
+    if isinstance(value, (bool, np.bool_)):
+        return "int", str(int(value))
+    if isinstance(value, (int, np.integer)):
+        return "int", str(int(value))
+    if isinstance(value, (float, np.floating, decimal.Decimal)):
+        number = decimal.Decimal(str(value)) if not isinstance(value, decimal.Decimal) else value
+        if number.is_finite() and number == number.to_integral_value():
+            return "int", str(int(number))
+        return "num", str(number.normalize()) if number.is_finite() else str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "bytes", bytes(value).hex()
+    if isinstance(value, dt.datetime):
+        return "datetime", value.isoformat()
+    if isinstance(value, dt.date):
+        return "date", value.isoformat()
+    if isinstance(value, (dt.time, dt.timedelta)):
+        return type(value).__name__, str(value)
+    if isinstance(value, uuid.UUID):
+        return "uuid", str(value)
+    if isinstance(value, str):
+        return "str", value
+    return type(value).__name__, str(value)
+
+
 def key_hash(key: Mapping[str, Any]) -> str:
-    """The md5 of a key's values in the order of sorted names (as the reference computes it)."""
-    hashed = hashlib.md5()
-    for _, value in sorted(key.items()):
-        hashed.update(str(value).encode())
-    return hashed.hexdigest()
+    """The md5 of the key's unambiguous encoding (`key_encoding`).
+
+    The reference implementation hashes the values concatenated as strings, so (1, 23) and
+    (12, 3) would share one reservation; this hash differs from its hashes on purpose.
+    """
+    return hashlib.md5(key_encoding(key).encode()).hexdigest()
+
+
+def same_key(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
+    """Whether a stored job key is the key `b` (compared by encoding, not by hash)."""
+    return a is not None and key_encoding(a) == key_encoding(b)
 
 
 def error_text(error: BaseException) -> str:
@@ -100,6 +149,10 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state not in ("Z", "X")
+
+
+class JobKeyCollision(DataJointError):
+    """A job row under a key's hash holds another key (e.g. a row of an older writer)."""
 
 
 def _utcnow() -> dt.datetime:
@@ -147,7 +200,10 @@ class JobTable(Table):
                 .execution_options(preserve_rowcount=True),
                 "upsert": backend.insert_statement(table, columns, mode="replace", key=key),
                 "complete": sa.delete(table).where(own),
-                "hashes": sa.select(c.key_hash).where(c.table_name == sa.bindparam("t_name")),
+                "hashes": sa.select(c.key_hash, c.key).where(
+                    c.table_name == sa.bindparam("t_name")),
+                "stored_key": sa.select(c.key).where(c.table_name == sa.bindparam("t_name"),
+                                                     c.key_hash == sa.bindparam("t_hash")),
             }
             type(self)._statements = statements
         return statements
@@ -177,16 +233,41 @@ class JobTable(Table):
         for _attempt in range(RESERVE_ATTEMPTS):
             try:
                 with _bookkeeping(connection) as sa_conn:
-                    return bool(sa_conn.execute(statement, row).rowcount == 1)
+                    if sa_conn.execute(statement, row).rowcount == 1:
+                        return True
+                break
             except sa.exc.DBAPIError as error:
                 classified = connection.classify(error, JOBS_TABLE)
                 if isinstance(classified, DuplicateError):
-                    return False
+                    break
                 # workers inserting the same key as its holder deletes it can deadlock
                 # (InnoDB): the loser is told so, and asks again
                 if not connection.backend_impl.is_transient(error):
                     raise classified from error
-        return False  # still contended: another worker has it
+        self.check_key(table_name, key, hashed)
+        return False  # another worker has it (or it failed, or is ignored)
+
+    def check_key(self, table_name: str, key: Mapping[str, Any], hashed: str) -> None:
+        """Raise JobKeyCollision when the job row under `hashed` holds another key than
+        `key`: that row is not this key's, so its status must not decide this key's fate."""
+        rows = self.connection.query(self._compiled()["stored_key"],
+                                     {"t_name": table_name, "t_hash": hashed})
+        if rows:
+            self.check_stored(table_name, key, hashed, rows[0][0])
+
+    def check_stored(self, table_name: str, key: Mapping[str, Any], hashed: str,
+                     stored: Any) -> bool:
+        """True when the stored (encoded) job key is `key`; raise JobKeyCollision when it
+        is another key; False when the row stores no key (a row of an old writer)."""
+        if stored is None:
+            return False
+        stored_key = self.heading["key"].codec.decode(stored)
+        if not same_key(stored_key, key):
+            raise JobKeyCollision(
+                f"The job of {table_name} for key {dict(key)} has the hash {hashed}, which the"
+                f" job table holds for another key, {stored_key}: delete that row (see "
+                f"`datajoint-sa jobs clear`) to compute this key")
+        return True
 
     def complete_in(self, sa_conn: SAConnection, table_name: str, hashed: str) -> None:
         """Delete this process's reservation inside the caller's transaction (the make's)."""
@@ -227,10 +308,23 @@ class JobTable(Table):
         except sa.exc.DBAPIError as error:
             raise connection.classify(error, JOBS_TABLE) from error
 
-    def hashes(self, table_name: str) -> set[str]:
-        """Key hashes of every job row of `table_name` (reserved, failed or ignored)."""
+    def hashes(self, table_name: str) -> dict[str, Any]:
+        """Every job row of `table_name` (reserved, failed or ignored): the stored (encoded)
+        key by key hash. `taken` decides whether one of them is a given key's."""
         rows = self.connection.query(self._compiled()["hashes"], {"t_name": table_name})
-        return {h for (h,) in rows}
+        return {h: stored for (h, stored) in rows}
+
+    def taken(self, table_name: str, key: Mapping[str, Any], hashes: Mapping[str, Any],
+              hashed: str | None = None) -> bool:
+        """Whether `hashes` (from `hashes()`) holds a job row of `key` itself; a row under the
+        same hash for another key is not this key's (JobKeyCollision when reserved)."""
+        hashed = hashed or key_hash(key)
+        if hashed not in hashes:
+            return False
+        try:
+            return self.check_stored(table_name, key, hashed, hashes[hashed]) or True
+        except JobKeyCollision:
+            return False
 
     # ---- inspecting and cleaning up -----------------------------------------------------
     @property

@@ -134,11 +134,10 @@ class AutoPopulate:
         else:
             todo = [dict(k) for k in keys]
         if reserve_jobs and todo:  # taken, failed and ignored keys: one query, not one per key
-            from .jobs import key_hash
-
-            taken = table._schema.jobs.hashes(table.table_name)
-            if taken:
-                todo = [k for k in todo if key_hash(k) not in taken]
+            jobs = table._schema.jobs
+            hashes = jobs.hashes(table.table_name)
+            if hashes:
+                todo = [k for k in todo if not jobs.taken(table.table_name, k, hashes)]
         if order == "reverse":
             todo.reverse()
         elif order == "random":
@@ -216,15 +215,18 @@ class Runner:
 
     def run(self, key: dict[str, Any]) -> tuple[str, BaseException | None]:
         """(status, error) of one key: SUCCESS, SKIPPED (taken or done elsewhere) or ERROR."""
-        from .jobs import key_hash
+        from .jobs import JobKeyCollision, key_hash
 
         jobs = self.jobs
         hashed = ""
         if jobs is not None:
             hashed = key_hash(key)
-            with self.turn():
-                if not jobs.reserve(self.table_name, key, hashed):
-                    return SKIPPED, None
+            try:
+                with self.turn():
+                    if not jobs.reserve(self.table_name, key, hashed):
+                        return SKIPPED, None
+            except JobKeyCollision as error:  # the row is another key's: leave it alone
+                return ERROR, error
         try:
             done = self._attempts(key, hashed)
         except (KeyboardInterrupt, SystemExit):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -214,3 +215,58 @@ def test_clear_stale_by_closed_session(schema: dj.Schema, backend: str) -> None:
     assert jobs.clear_stale() == expected
     assert len(jobs) == 2 - expected
     assert jobs.clear_stale() == 0  # our own live session keeps k=2
+
+
+def test_keys_whose_values_concatenate_alike_have_their_own_jobs(schema: dj.Schema) -> None:
+    """(1, 23) and (12, 3) once shared a hash (values concatenated as strings): an error
+    on one kept the other from ever being computed."""
+    @schema
+    class Pair(dj.Manual):
+        definition = """
+        a : int32
+        b : int32
+        """
+
+    @schema
+    class Summed(dj.Computed):
+        definition = """
+        -> Pair
+        ---
+        total : int32
+        """
+
+        def make(self, key: dict[str, Any]) -> None:
+            if (key["a"], key["b"]) == (1, 23):
+                raise ValueError("broken pair")
+            self.insert1(dict(key, total=key["a"] + key["b"]))
+
+    Pair.insert([(1, 23), (12, 3), (123, 0)])
+    assert len({key_hash(k) for k in Pair.fetch("KEY")}) == 3
+    assert key_hash({"a": 1, "b": 23}) != key_hash({"a": 12, "b": 3})
+    assert key_hash({"x": "1", "y": "23"}) != key_hash({"x": "12", "y": "3"})
+    assert key_hash({"x": 1}) != key_hash({"x": "1"})  # typed: the int is not the string
+    assert key_hash({"x": 1}) == key_hash({"x": 1.0}) == key_hash({"x": np.int64(1)})
+    result = Summed.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 2 and len(result["error_list"]) == 1
+    assert sorted(Summed.fetch("a")) == [12, 123]
+    assert schema.jobs.errors.fetch1("key") == {"a": 1, "b": 23}
+    again = Summed.populate(reserve_jobs=True, suppress_errors=True)  # the error row stays
+    assert again["success_count"] == 0 and again["error_list"] == []
+
+
+def test_a_job_row_of_another_key_under_the_same_hash_is_not_this_keys(
+        schema: dj.Schema) -> None:
+    """The stored key is checked when a job row exists: a row written under a key's hash
+    for another key (an older writer's hash) neither blocks the key nor is overwritten."""
+    calls: list[int] = []
+    _, Doubled = _pipeline(schema, calls, set())
+    jobs = schema.jobs
+    jobs.error(Doubled.table_name, {"item": 99}, "someone else's error")
+    _set(jobs, {"key_hash": key_hash({"item": 3})}, key_hash=key_hash({"item": 99}))
+    with pytest.raises(dj.DataJointError, match="holds for another key"):
+        jobs.reserve(Doubled.table_name, {"item": 3})
+    result = Doubled.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 5  # every key but the one whose hash is occupied
+    assert len(result["error_list"]) == 1
+    assert "holds for another key" in str(result["error_list"][0][1])
+    assert jobs.fetch1("key") == {"item": 99}  # the other key's row is untouched
