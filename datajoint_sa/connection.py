@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
 
 from .backends import Backend, get_backend
-from .errors import DataJointError
-from .settings import config
+from .cursor import QueryResult, classic_text
+from .errors import DataJointError, QueryError
+from .settings import config, server_url
 
 logger = logging.getLogger("datajoint_sa")
 
@@ -81,13 +82,24 @@ class Connection:
         return self._sa
 
     def close(self) -> None:
+        """Close the connection; an open transaction is rolled back (its locks and savepoints
+        go with it) and the `with conn.transaction:` blocks around the call end without
+        touching the next connection (a block that ends normally raises: nothing it wrote
+        was committed)."""
         if self._sa is not None:
+            if self._sa.in_transaction():
+                try:
+                    self._sa.rollback()
+                except sa.exc.DBAPIError:  # the server is gone: closing is all that is left
+                    pass
             self._sa.close()
             self._sa = None
         self._depth = 0
         self.engine.dispose()
 
+    @property
     def is_connected(self) -> bool:
+        """Whether the server answers (classic DataJoint's property; opens the connection)."""
         try:
             self.sa.exec_driver_sql("SELECT 1").all()
             if not self._depth:
@@ -122,7 +134,8 @@ class Connection:
             try:
                 yield connection
             finally:
-                self._depth -= 1
+                if connection is self._sa:
+                    self._depth -= 1
             return
         transaction: sa.Transaction
         if self._depth == 0:
@@ -134,15 +147,21 @@ class Connection:
         try:
             yield connection
         except BaseException:
+            if connection is not self._sa:  # closed inside the block: already rolled back
+                raise
             self._depth -= 1
             if transaction.is_active:
                 transaction.rollback()
             raise
         else:
+            if connection is not self._sa:
+                raise DataJointError("The connection was closed inside a transaction: its "
+                                     "changes were rolled back, nothing was committed")
             self._depth -= 1
             transaction.commit()
         finally:
-            connection.info["dj_read_only"] = False
+            if not connection.closed:
+                connection.info["dj_read_only"] = False
 
     def execute(self, statement: Any, parameters: Any = None, *, write: bool = True) -> Any:
         """Execute a statement and return all rows (a list of Row) or the rowcount."""
@@ -150,10 +169,27 @@ class Connection:
             result = connection.execute(statement, parameters)
             return result.all() if result.returns_rows else result.rowcount
 
-    def query(self, statement: Any, parameters: Any = None) -> list[Any]:
-        """All rows of a read-only statement."""
-        with self.session(write=False) as connection:
-            return list(connection.execute(statement, parameters).all())
+    def query(self, sql: Any, args: Any = (), *, as_dict: bool = False) -> QueryResult:
+        """Run a statement and return its rows, read like a cursor (classic DataJoint's call).
+
+        `sql` is SQL text with PyMySQL-style `%s` / `%(name)s` placeholders bound to `args`
+        (a sequence or a dict) on every backend, or a SQLAlchemy statement with `args` as its
+        parameters. It runs in the open transaction, or in one of its own that commits.
+        Rows are tuples, or dicts with `as_dict=True`."""
+        statement: Any
+        parameters: Any
+        if isinstance(sql, str):
+            statement, parameters = classic_text(sql, args)
+        else:
+            statement, parameters = sql, (args or None)
+        write = not isinstance(statement, (sa.Select, sa.CompoundSelect))
+        try:
+            with self.session(write=write) as connection:
+                return QueryResult(connection.execute(statement, parameters), as_dict=as_dict)
+        except sa.exc.DBAPIError as error:
+            known = self.backend_impl.classify_error(error)
+            raise (known or QueryError(f"query failed: {' '.join(str(error.orig).split())}")
+                   ) from error
 
     def classify(self, error: BaseException, table: str = "") -> BaseException:
         """The DataJointError for a driver error (or the error itself when unknown)."""
@@ -163,13 +199,32 @@ class Connection:
 _shared: Connection | None = None
 
 
-def conn(url: str | sa.URL | None = None, *, reset: bool = False) -> Connection:
-    """The shared connection; `reset=True` (or a different url) replaces it."""
+def conn(host: str | sa.URL | None = None, user: str | None = None,
+         password: str | None = None, *, reset: bool = False) -> Connection:
+    """The shared connection; `reset=True` (or a different server) replaces it.
+
+    `host` is a database URL, or (the classic call `dj.conn(host, user, password)`) a host
+    name, optionally with ":port"; `user` and `password` default to dj.config's
+    `database.user` and `database.password`, the driver to `database.backend` (MySQL)."""
     global _shared
-    wanted = sa.make_url(url) if url is not None else None
+    wanted = _wanted_url(host, user, password)
     if _shared is not None and (reset or (wanted is not None and wanted != _shared.url)):
         _shared.close()
         _shared = None
     if _shared is None:
         _shared = Connection(wanted)
     return _shared
+
+
+def _wanted_url(host: str | sa.URL | None, user: str | None, password: str | None
+                ) -> sa.URL | None:
+    if isinstance(host, sa.URL) or (host is not None and "://" in host):
+        if user is not None or password is not None:
+            raise DataJointError("dj.conn: give the user and password inside the URL")
+        return sa.make_url(host)
+    if host is None and user is None and password is None:
+        return None
+    return server_url(host if host is not None else config["database.host"],
+                      user if user is not None else config["database.user"],
+                      password if password is not None else config["database.password"],
+                      config["database.port"], config["database.backend"])
