@@ -342,7 +342,7 @@ def compile(spec: TableSpec, metadata: sa.MetaData, backend: Backend) -> sa.Tabl
         info = attr.type_info
         sa_type = info.sa_type
         if attr.autoincrement:
-            sa_type = sa_type.with_variant(sa.Integer(), "sqlite")  # the rowid alias
+            sa_type = _autoincrement_type(sa_type)
         server_default = None
         if attr.default is not None:
             server_default = server_default_for(attr.default, info)
@@ -373,11 +373,20 @@ def compile(spec: TableSpec, metadata: sa.MetaData, backend: Backend) -> sa.Tabl
             constraints.append(sa.Index(None, *fk.attributes, unique=True))
     for index in spec.indexes:
         constraints.append(sa.Index(None, *index.attributes, unique=index.unique))
-    table = sa.Table(
+    autoincrement = any(a.autoincrement for a in spec.attributes) and single_int_key
+    options: dict[str, Any] = {}
+    for each in BACKENDS.values():  # the Table serves every dialect (e.g. migration scripts)
+        options.update(each.table_options(autoincrement=autoincrement))
+    return sa.Table(
         sa_name, metadata, *columns, *constraints, schema=sa_schema,
-        comment=spec.comment or None, mysql_engine="InnoDB",
+        comment=spec.comment or None, **options,
     )
-    # SQLite keeps autoincrement keys unique over the table's lifetime like the others
-    if any(a.autoincrement for a in spec.attributes) and single_int_key:
-        table.dialect_options["sqlite"]["autoincrement"] = True
-    return table
+
+
+def _autoincrement_type(sa_type: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
+    """The key's type with the variants backends need for auto-increment."""
+    for dialect, each in BACKENDS.items():
+        variant = each.autoincrement_type()
+        if variant is not None:
+            sa_type = sa_type.with_variant(variant, dialect)
+    return sa_type

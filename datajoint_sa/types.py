@@ -171,8 +171,7 @@ def resolve_type(declared: str) -> TypeInfo:
 
     if lower in ("float32", "float", "real"):
         return TypeInfo(lower, "float32",
-                        _with_variants("float32", sa.Float(precision=24).with_variant(
-                            sa.REAL(), "postgresql"), ()))
+                        _with_variants("float32", sa.Float(precision=24), ()))
     if lower in ("float64", "double", "double precision"):
         return TypeInfo("float64" if lower == "float64" else "double", "float64",
                         _with_variants("float64", sa.Double(), ()))

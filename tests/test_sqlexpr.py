@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -20,10 +19,7 @@ import sqlalchemy as sa
 from datajoint_sa.errors import DataJointError, QueryError, UnknownAttributeError
 from datajoint_sa.sqlexpr import Fragment, fragment_clause, parse_fragment
 
-POSTGRES_URL = os.environ.get(
-    "DJ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-MYSQL_URL = os.environ.get("DJ_TEST_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
+from .conftest import BACKENDS, MYSQL_URL, POSTGRES_URL
 
 ROWS: list[dict[str, Any]] = [
     dict(
@@ -149,7 +145,7 @@ def _make_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def db(request: pytest.FixtureRequest) -> Iterator[DB]:
     """A filled ``item`` table on one backend, in a private schema/database dropped afterwards."""
     backend = request.param

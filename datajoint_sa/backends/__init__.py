@@ -7,11 +7,15 @@ from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
 from .sqlite import SQLiteBackend
 
+_SQLITE, _POSTGRESQL, _MYSQL = SQLiteBackend(), PostgreSQLBackend(), MySQLBackend()
+
+#: SQLAlchemy dialect name -> backend; MariaDB is served by the MySQL backend (the one
+#: place that says so: everything else asks a backend for its `name`)
 BACKENDS: dict[str, Backend] = {
-    "sqlite": SQLiteBackend(),
-    "postgresql": PostgreSQLBackend(),
-    "mysql": MySQLBackend(),
-    "mariadb": MySQLBackend(),
+    "sqlite": _SQLITE,
+    "postgresql": _POSTGRESQL,
+    "mysql": _MYSQL,
+    "mariadb": _MYSQL,
 }
 
 

@@ -96,6 +96,16 @@ class Backend:
         """This backend's own column type for a DataJoint type category, where it has one."""
         return None
 
+    def autoincrement_type(self) -> sa.types.TypeEngine[Any] | None:
+        """The column type an auto-increment key must have here, where the declared integer
+        type would not auto-increment (SQLite's rowid alias), else None."""
+        return None
+
+    def table_options(self, *, autoincrement: bool) -> dict[str, Any]:
+        """Dialect keyword arguments of sa.Table for every table this backend creates;
+        `autoincrement` says whether the table has an auto-increment key."""
+        return {}
+
     def needs_check(self, category: str) -> bool:
         """Whether values of a type category need a CHECK constraint to keep them in range
         (integer ranges, enum values, string lengths) because the column type does not."""

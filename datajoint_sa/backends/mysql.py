@@ -122,6 +122,9 @@ class MySQLBackend(Backend):
             return mysql.DOUBLE(asdecimal=False)
         return None
 
+    def table_options(self, *, autoincrement: bool) -> dict[str, Any]:
+        return {"mysql_engine": "InnoDB"}
+
     def needs_check(self, category: str) -> bool:
         return False  # native (unsigned) integers, ENUM and strict mode enforce it all
 

@@ -109,6 +109,8 @@ class PostgreSQLBackend(Backend):
             return pg.TIMESTAMP(precision=int(args[0]) if args else None)
         if category == "json":
             return pg.JSONB(none_as_null=True)
+        if category == "float32":
+            return sa.REAL()
         return None
 
     def insert_rows(

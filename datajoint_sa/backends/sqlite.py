@@ -100,6 +100,13 @@ class SQLiteBackend(Backend):
             mode = "DEFERRED" if conn.info.get("dj_read_only") else "IMMEDIATE"
             conn.exec_driver_sql(f"BEGIN {mode}")
 
+    def autoincrement_type(self) -> sa.types.TypeEngine[Any] | None:
+        return sa.Integer()  # only INTEGER PRIMARY KEY is the rowid alias
+
+    def table_options(self, *, autoincrement: bool) -> dict[str, Any]:
+        # keep auto-increment keys unique over the table's lifetime, like the other backends
+        return {"sqlite_autoincrement": True} if autoincrement else {}
+
     def needs_check(self, category: str) -> bool:
         return True  # SQLite's column types constrain nothing
 

@@ -23,6 +23,7 @@ from types import ModuleType
 
 import sqlalchemy as sa
 
+from ..backends import BACKENDS
 from ..errors import DataJointError
 from ..schema import Schema, declare_only
 from ..settings import URL_ENV, config
@@ -102,9 +103,10 @@ def load_pipeline(name: str, url: str | sa.URL | None = None) -> list[Schema]:
             "activated; name a module that activates them (schema.activate('name'))")
     if url is not None:
         wanted = sa.make_url(url).get_backend_name()
+        target = BACKENDS.get(wanted)
         for schema in schemas:
             backend = schema.connection.backend
-            if backend != {"mariadb": "mysql"}.get(wanted, wanted):
+            if target is None or backend != target.name:
                 note = "" if fresh else " (it was imported before, for another database)"
                 raise DataJointError(
                     f"Schema {schema.database!r} of {name!r} is declared for {backend}, but "

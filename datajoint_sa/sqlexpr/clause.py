@@ -1,0 +1,114 @@
+"""The SQLAlchemy side of a fragment: a ColumnElement rendered per backend at compile time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement, Grouping, UnaryExpression
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlglot import exp
+
+from ..backends import BACKENDS, Backend
+from ..errors import UnknownAttributeError
+from .core import Fragment
+
+__all__ = ["FragmentClause", "fragment_clause"]
+
+_NEUTRAL_BACKEND: Final = Backend()
+
+# --------------------------------------------------------------------------------------------
+# SQLAlchemy element
+# --------------------------------------------------------------------------------------------
+
+_ATOMIC_NODES: Final = (exp.Column, exp.Literal, exp.Paren, exp.Boolean, exp.Null)
+
+
+class FragmentClause(ColumnElement[Any]):
+    """A Fragment bound to concrete column expressions and bound parameters.
+
+    Rendered per dialect by :func:`_compile_fragment`.  Columns and bind parameters are part
+    of the traversal internals, so SQLAlchemy's statement cache, cloning/adaptation (e.g. when
+    a select is turned into a subquery) and FROM-clause inference all work.
+    """
+
+    __visit_name__ = "djsa_fragment"
+
+    _traverse_internals = [
+        ("_key", InternalTraversal.dp_string),
+        ("_cols", InternalTraversal.dp_clauseelement_tuple),
+        ("_binds", InternalTraversal.dp_clauseelement_tuple),
+        ("type", InternalTraversal.dp_type),
+    ]
+
+    _is_implicitly_boolean = True  # render as written, never as "(expr) = 1"
+
+    def __init__(
+        self,
+        fragment: Fragment,
+        cols: tuple[ColumnElement[Any], ...],
+        binds: tuple[sa.BindParameter[Any], ...],
+    ) -> None:
+        self.fragment = fragment
+        self._key = fragment.text + "\x00" + "\x00".join(fragment._columns)
+        self._cols = cols
+        self._binds = binds
+        self.type = fragment.type
+
+    @property
+    def _from_objects(self) -> list[Any]:  # type: ignore[override]
+        return [f for c in self._cols for f in c._from_objects]
+
+    def self_group(self, against: Any = None) -> ColumnElement[Any]:
+        """Parenthesise inside larger expressions unless the fragment is a single term."""
+        if (
+            against is None
+            or against in (operators.as_, operators.comma_op)
+            or isinstance(self.fragment._tree, _ATOMIC_NODES)
+        ):
+            return self
+        return Grouping(self)
+
+    def _negate(self) -> ColumnElement[Any]:
+        """``~clause`` -> ``NOT (...)``; SQLAlchemy's boolean shortcut would drop the parentheses."""
+        return UnaryExpression(self.self_group(against=operators.inv), operator=operators.inv)
+
+
+@compiles(FragmentClause)
+def _compile_fragment(element: FragmentClause, compiler: SQLCompiler, **kw: Any) -> str:
+    backend = BACKENDS.get(compiler.dialect.name, _NEUTRAL_BACKEND)
+    template = element.fragment.sql_template(backend)
+    kw.pop("add_to_result_map", None)  # inner columns are not result columns
+    out: list[str] = []
+    for piece in template:
+        if isinstance(piece, str):
+            out.append(compiler.post_process_text(piece))  # '%' -> '%%' for pyformat drivers
+        elif piece[0] == "c":
+            out.append(compiler.process(element._cols[piece[1]], **kw))
+        else:
+            out.append(compiler.process(element._binds[piece[1]], **kw))
+    return "".join(out)
+
+
+def fragment_clause(
+    fragment: Fragment, columns: Mapping[str, ColumnElement[Any]]
+) -> FragmentClause:
+    """The fragment as a SQLAlchemy expression over ``columns`` (attribute -> column).
+
+    Each call creates fresh anonymous bind parameters, so several fragments (or the same one
+    twice) can appear in one statement.
+    """
+    try:
+        cols = tuple(columns[name] for name in fragment._columns)
+    except KeyError as e:
+        raise UnknownAttributeError(
+            f"unknown attribute {e.args[0]!r} in SQL fragment {fragment.text!r}"
+        ) from None
+    binds = tuple(
+        sa.bindparam(None, value, type_=type_, unique=True) for value, type_ in fragment._literals
+    )
+    return FragmentClause(fragment, cols, binds)

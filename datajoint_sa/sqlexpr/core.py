@@ -1,0 +1,358 @@
+"""The neutral core: parse a fragment once, validate it against the heading, type it.
+
+DataJoint users write restrictions and computed attributes as strings in classic DataJoint's
+SQL grammar (``'session_date > "2024-01-01"'``, ``'avg(duration)'``, ``'a DIV 2'``, ...).
+:func:`parse_fragment` parses such a string once with sqlglot (the grammar is the one dialect
+module that ``reads_fragments``), checks that it is a single expression that only references
+known attributes, and keeps a placeholder AST:
+
+* every attribute reference becomes a column placeholder, later rendered as the SQLAlchemy
+  column expression supplied by the caller (quoting, aliases, labels are SQLAlchemy's);
+* every literal value becomes a value placeholder, later a bound parameter (values are never
+  pasted into SQL text).
+
+Per-backend SQL is written from that AST by :mod:`.render` with the backend's dialect module
+and cached per fragment, so compiling a statement only costs a string join.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import Dialect as SADialect
+from sqlalchemy.sql.type_api import TypeEngine
+from sqlalchemy.types import NullType, TypeDecorator
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.tokens import TokenType
+
+from ..errors import QueryError, UnknownAttributeError
+from .render import (
+    PARSE_REWRITES,
+    PH_PREFIX,
+    Piece,
+    apply_rewrites,
+    compiler_for,
+    generate,
+    placeholder,
+    reader,
+)
+
+if TYPE_CHECKING:
+    from ..backends import Backend
+
+__all__ = ["Fragment", "parse_fragment"]
+
+# --------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------
+
+# Whole categories of sqlglot nodes that can never be part of a value expression.
+_FORBIDDEN_MODULES: Final = frozenset(
+    {
+        "sqlglot.expressions.ddl",
+        "sqlglot.expressions.dml",
+        "sqlglot.expressions.properties",
+        "sqlglot.expressions.constraints",
+    }
+)
+# From sqlglot's "query" module only these harmless pieces may appear in an expression.
+_ALLOWED_QUERY_NODES: Final = frozenset(
+    {
+        "Tuple",
+        "Order",
+        "Window",
+        "WindowSpec",
+        "HexString",
+        "BitString",
+        "ByteString",
+        "Introducer",
+        "National",
+        "UnicodeString",
+    }
+)
+# Individual nodes that would smuggle in statements, aliases or driver/session parameters.
+_FORBIDDEN_NODES: Final[tuple[type, ...]] = (
+    exp.Query,
+    exp.Subquery,
+    exp.Alias,
+    exp.Aliases,
+    exp.Placeholder,
+    exp.Parameter,
+    exp.SessionParameter,
+    exp.PropertyEQ,
+    exp.Hint,
+    exp.Dot,
+    exp.Kwarg,
+)
+
+_AGG_ANONYMOUS: Final = frozenset(
+    {"bit_and", "bit_or", "bit_xor", "json_arrayagg", "json_objectagg"}
+)
+
+
+def _check_node(node: exp.Expr, text: str, context: str) -> None:
+    """Raise QueryError if ``node`` has no business inside a value expression."""
+    cls = type(node)
+    module = cls.__module__
+    bad = (
+        module in _FORBIDDEN_MODULES
+        or (module == "sqlglot.expressions.query" and cls.__name__ not in _ALLOWED_QUERY_NODES)
+        or isinstance(node, _FORBIDDEN_NODES)
+        or (isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count))
+    )
+    if bad:
+        raise QueryError(
+            f"{_where(context)}SQL fragment {text!r} is not a plain expression "
+            f"(contains {cls.__name__.lower()})"
+        )
+
+
+def _where(context: str) -> str:
+    return f"{context}: " if context else ""
+
+
+# --------------------------------------------------------------------------------------------
+# types
+# --------------------------------------------------------------------------------------------
+
+
+class _UntypedString(TypeDecorator[str]):
+    """Bind type for string literals that lets the server infer the type.
+
+    A plain ``String`` bind renders ``::VARCHAR`` on psycopg, which breaks
+    ``date_col > '2024-01-01'``.  Untyped, PostgreSQL treats the value like a quoted literal,
+    which is what MySQL's loosely typed comparison means.  Literal rendering still works.
+    """
+
+    impl = NullType
+    cache_ok = True
+
+    def process_literal_param(self, value: Any, dialect: SADialect) -> str:
+        process = sa.String().literal_processor(dialect)
+        assert process is not None
+        return str(process(value))
+
+    def process_bind_param(self, value: Any, dialect: SADialect) -> Any:
+        return value
+
+
+def _literal_value(node: exp.Literal) -> tuple[Any, TypeEngine[Any]]:
+    """Python value and bind type of a sqlglot literal."""
+    if node.is_string:
+        return node.this, _UntypedString()
+    raw = str(node.this)
+    if re.fullmatch(r"\d+", raw):
+        value = int(raw)
+        return value, sa.Integer() if value < 2**31 else sa.BigInteger()
+    if "e" in raw.lower():
+        return float(raw), sa.Float()
+    return Decimal(raw), sa.Numeric(asdecimal=True)
+
+
+def _keep_inline(node: exp.Literal) -> bool:
+    """Literals that are syntax rather than values (formats, units, type sizes, separators).
+
+    These stay in the generated SQL (quoted by sqlglot) because sqlglot must translate them
+    (e.g. ``date_format`` patterns) or because the target grammar needs a literal there.
+    """
+    parent = node.parent
+    return (
+        isinstance(parent, (exp.DataType, exp.DataTypeParam, exp.Interval))
+        or node.arg_key in ("format", "separator", "unit", "zone")
+        or (isinstance(parent, exp.Escape) and node.arg_key == "expression")
+    )
+
+
+_BOOLEAN_NODES: Final = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean)
+_FLOAT_NODES: Final = (
+    exp.Avg,
+    exp.Stddev,
+    exp.StddevPop,
+    exp.StddevSamp,
+    exp.Variance,
+    exp.VariancePop,
+    exp.Div,
+    exp.Sqrt,
+)
+_INTEGER_NODES: Final = (
+    exp.Count,
+    exp.Year,
+    exp.Month,
+    exp.Day,
+    exp.DayOfMonth,
+    exp.DayOfWeek,
+    exp.Hour,
+    exp.Minute,
+    exp.Second,
+    exp.DateDiff,
+    exp.IntDiv,
+    exp.Length,
+)
+_STRING_NODES: Final = (exp.Concat, exp.Lower, exp.Upper, exp.Substring, exp.GroupConcat)
+
+
+def _result_type(tree: exp.Expr) -> TypeEngine[Any]:
+    """The obvious result type of an expression, so results convert alike on all backends."""
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, _BOOLEAN_NODES):
+        return sa.Boolean(create_constraint=False)
+    if isinstance(tree, _FLOAT_NODES):
+        return sa.Float()
+    if isinstance(tree, _INTEGER_NODES):
+        return sa.Integer()
+    if isinstance(tree, _STRING_NODES):
+        return sa.String()
+    if isinstance(tree, (exp.TsOrDsToDate, exp.Date, exp.CurrentDate)):
+        return sa.Date()
+    if isinstance(tree, exp.CurrentTimestamp):
+        return sa.DateTime()
+    return NullType()
+
+
+def _is_aggregate(node: exp.Expr) -> bool:
+    if isinstance(node, exp.AggFunc) or (
+        isinstance(node, exp.Anonymous) and node.name.lower() in _AGG_ANONYMOUS
+    ):
+        return not isinstance(node.parent, exp.Window)
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Fragment and parsing
+# --------------------------------------------------------------------------------------------
+
+
+
+@dataclass(frozen=True, eq=False)
+class Fragment:
+    """A parsed, validated SQL fragment; immutable and shareable between queries.
+
+    ``text`` is the user's string, ``attributes`` the attribute names it references and
+    ``has_aggregate`` whether it contains an aggregate function (outside a window).
+    """
+
+    text: str
+    attributes: frozenset[str]
+    has_aggregate: bool
+    _tree: exp.Expr = field(repr=False)
+    _columns: tuple[str, ...] = field(repr=False)
+    _literals: tuple[tuple[Any, TypeEngine[Any]], ...] = field(repr=False)
+    _type: TypeEngine[Any] = field(repr=False)
+    _templates: dict[str, tuple[Piece, ...]] = field(default_factory=dict, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Fragment)
+            and self.text == other.text
+            and self._columns == other._columns
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.text, self._columns))
+
+    @property
+    def type(self) -> TypeEngine[Any]:
+        """Result type of the expression (NullType when not obvious)."""
+        return self._type
+
+    def sql_template(self, backend: Backend) -> tuple[Piece, ...]:
+        """The SQL for one backend, split at the placeholders (cached per sqlglot dialect)."""
+        key = backend.sqlglot_dialect
+        template = self._templates.get(key)
+        if template is None:
+            template = generate(self._tree, self.text, compiler_for(key), backend.name)
+            self._templates[key] = template
+        return template
+
+
+def parse_fragment(text: str, attributes: Iterable[str], *, context: str = "") -> Fragment:
+    """Parse a MySQL-flavoured expression that may reference only ``attributes``.
+
+    Raises UnknownAttributeError for a reference to anything else and QueryError for text that
+    is not exactly one expression.  Results are memoised: the same text over the same
+    attributes yields the same Fragment.
+    """
+    if not isinstance(text, str):
+        raise QueryError(f"{_where(context)}SQL fragment must be a string, got {text!r}")
+    return _parse_cached(text, frozenset(attributes), context)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str, attributes: frozenset[str], context: str) -> Fragment:
+    try:
+        tokens = reader().tokenize(text)
+        if any(tok.token_type == TokenType.SEMICOLON for tok in tokens):
+            raise QueryError(f"{_where(context)}SQL fragment {text!r} may not contain ';'")
+        trees = reader().parser(error_level=ErrorLevel.RAISE).parse(tokens, text)
+    except SqlglotError as e:
+        raise QueryError(f"{_where(context)}cannot parse SQL fragment {text!r}: {e}") from None
+    statements = [t for t in trees if t is not None]
+    if len(statements) != 1:
+        raise QueryError(f"{_where(context)}SQL fragment {text!r} must be one expression")
+    tree: exp.Expr = statements[0]
+
+    exact = set(attributes)
+    folded: dict[str, str] = {}
+    for name in attributes:  # MySQL column names are case-insensitive
+        folded.setdefault(name.lower(), name)
+
+    columns: list[str] = []
+    literals: list[tuple[Any, TypeEngine[Any]]] = []
+    has_aggregate = False
+    for node in list(tree.walk()):
+        _check_node(node, text, context)
+        has_aggregate = has_aggregate or _is_aggregate(node)
+        if isinstance(node, exp.Column):
+            if isinstance(node.this, exp.Star):
+                raise QueryError(f"{_where(context)}SQL fragment {text!r} may not use '*'")
+            if node.table:
+                raise UnknownAttributeError(
+                    f"{_where(context)}unknown attribute {node.sql(dialect=reader())!r} "
+                    f"in SQL fragment {text!r}: qualified names are not allowed"
+                )
+            name = node.name
+            resolved = name if name in exact else folded.get(name.lower())
+            if resolved is None:
+                raise UnknownAttributeError(
+                    f"{_where(context)}unknown attribute {name!r} in SQL fragment {text!r}"
+                    + (f"; known attributes: {', '.join(sorted(exact))}" if exact else "")
+                )
+            if resolved not in columns:
+                columns.append(resolved)
+            stand_in = placeholder("c", columns.index(resolved))
+            if node is tree:
+                tree = stand_in
+            else:
+                node.replace(stand_in)
+        elif isinstance(node, exp.Literal) and not _keep_inline(node):
+            literals.append(_literal_value(node))
+            stand_in = placeholder("v", len(literals) - 1)
+            if node is tree:
+                tree = stand_in
+            else:
+                node.replace(stand_in)
+        elif isinstance(node, (exp.Literal, exp.Identifier, exp.Var, exp.Anonymous)) and (
+            PH_PREFIX in str(node.this).lower()
+        ):  # anything that would reach the generated SQL must not look like a placeholder
+            raise QueryError(f"{_where(context)}SQL fragment {text!r} contains a reserved name")
+
+    tree = apply_rewrites(tree, PARSE_REWRITES)
+    return Fragment(
+        text=text,
+        attributes=frozenset(columns),
+        has_aggregate=has_aggregate,
+        _tree=tree,
+        _columns=tuple(columns),
+        _literals=tuple(literals),
+        _type=_result_type(tree),
+    )
+
+

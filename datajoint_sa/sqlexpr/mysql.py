@@ -1,0 +1,85 @@
+"""Fragments on MySQL and MariaDB, and the grammar every fragment is written in.
+
+Classic DataJoint fragments are MySQL expressions, so this module's dialect both parses
+fragments (for every backend) and writes them back for MySQL/MariaDB, with a generator that
+keeps to what both servers understand and rewrites that keep results alike on all backends.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sqlglot import exp
+from sqlglot.dialects.mysql import MySQL
+
+from .render import DialectCompiler, Rewrite, call, cast_argument, string
+
+_MySQLGenerator: Any = MySQL.Generator
+
+
+class _Generator(_MySQLGenerator):
+    """MySQL generator that also works on MariaDB.
+
+    sqlglot renders ``x REGEXP y`` as ``REGEXP_LIKE(x, y)``, which MariaDB lacks; the ``REGEXP``
+    operator exists on both servers.
+    """
+
+    TRANSFORMS = {
+        **_MySQLGenerator.TRANSFORMS,
+        exp.RegexpLike: lambda self, e: self.binary(
+            e, "NOT REGEXP" if e.args.get("negate") else "REGEXP"
+        ),
+    }
+
+
+class _Dialect(MySQL):
+    """The dialect used both to read fragments and to write MySQL/MariaDB SQL."""
+
+    Generator = _Generator
+
+
+def _like(node: exp.Expr) -> exp.Expr:
+    """Our MySQL schemas collate utf8mb4_bin, so that keys are case-sensitive as on the other
+    backends; LIKE still matches case-insensitively everywhere, as under MySQL's default
+    collations.  Lower-casing a LIKE pattern leaves its wildcards and escapes intact."""
+    node.set("this", call("LOWER", node.this))
+    node.set("expression", call("LOWER", node.expression))
+    return node
+
+
+def _regexp(node: exp.Expr) -> exp.Expr:
+    """Case-insensitive REGEXP under utf8mb4_bin: PCRE's inline (?i) flag (lower-casing the
+    pattern would corrupt escapes such as \\D)."""
+    node.set("expression", exp.Concat(expressions=[string("(?i)"), node.expression]))
+    return node
+
+
+def _div(node: exp.Expr) -> exp.Expr:
+    node.set("this", exp.cast(node.this, exp.DataType.build("DOUBLE")))
+    return node
+
+
+def _to_double(node: exp.Expr) -> exp.Expr:
+    return cast_argument(node, "DOUBLE")
+
+
+REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
+    # MySQL computes `/` and AVG/STD/VARIANCE of exact values as DECIMAL rounded to
+    # div_precision_increment (4) digits: 10/3 = 3.3333.  Use DOUBLE like the others.
+    exp.Div: _div,
+    exp.Like: _like,
+    exp.RegexpLike: _regexp,
+    **{
+        cls: _to_double
+        for cls in (
+            exp.Avg,
+            exp.Stddev,
+            exp.StddevPop,
+            exp.StddevSamp,
+            exp.Variance,
+            exp.VariancePop,
+        )
+    },
+}
+
+COMPILER: Final = DialectCompiler("mysql", _Dialect(), REWRITES, reads_fragments=True)

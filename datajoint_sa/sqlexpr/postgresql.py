@@ -1,0 +1,120 @@
+"""Fragments on PostgreSQL: sqlglot's Postgres generator plus the rewrites it needs.
+
+PostgreSQL is strictly typed where MySQL coerces (text concatenation, numeric ROUND), raises
+where MySQL yields NULL (division by zero) and compares case-sensitively where MySQL's
+default collations do not; each rewrite below keeps the MySQL meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
+
+from .render import DialectCompiler, Rewrite, as_int, nullif_zero, number, retype
+
+
+def _extract(unit: str, *, floor: bool = False) -> Rewrite:
+    """YEAR(d) etc. -> CAST(EXTRACT(unit FROM d) AS INTEGER) (EXTRACT returns numeric)."""
+
+    def rule(node: exp.Expr) -> exp.Expr:
+        part: exp.Expr = exp.Extract(this=exp.var(unit), expression=node.this)
+        if floor:
+            part = exp.Floor(this=part)
+        return as_int(part)
+
+    return rule
+
+
+def _dayofweek(node: exp.Expr) -> exp.Expr:
+    return exp.Add(
+        this=as_int(exp.Extract(this=exp.var("DOW"), expression=node.this)), expression=number(1)
+    )
+
+
+def _mod(node: exp.Expr) -> exp.Expr:
+    """MySQL: x % 0 is NULL; PostgreSQL raises division by zero."""
+    return exp.Mod(this=node.this, expression=nullif_zero(node.expression))
+
+
+def _intdiv(node: exp.Expr) -> exp.Expr:
+    """a DIV b: truncating integer division, NULL on zero, also for non-integer operands."""
+    numeric = exp.DataType.build("NUMERIC")
+    div = exp.IntDiv(
+        this=exp.cast(node.this, numeric),
+        expression=nullif_zero(exp.cast(node.expression, numeric)),
+    )
+    return exp.cast(div, exp.DataType.build("BIGINT"))
+
+
+def _round(node: exp.Expr) -> exp.Expr:
+    """ROUND(x, d) exists only for numeric in PostgreSQL."""
+    if node.args.get("decimals") is None:
+        return node
+    node.set("this", exp.cast(node.this, exp.DataType.build("NUMERIC")))
+    return node
+
+
+def _concat(node: exp.Expr) -> exp.Expr:
+    """CONCAT(1, 2) is '12' in MySQL; PostgreSQL's || needs text operands."""
+    text = exp.DataType.build("TEXT")
+    node.set("expressions", [exp.cast(e, text) for e in node.expressions])
+    return node
+
+
+def _group_concat(node: exp.Expr) -> exp.Expr:
+    """GROUP_CONCAT of numbers works in MySQL; STRING_AGG needs text.
+
+    With DISTINCT, PostgreSQL wants the ORDER BY terms to match the arguments, so they are
+    cast too (ordering is then textual).
+    """
+    text = exp.DataType.build("TEXT")
+    target = node.this
+    order = target if isinstance(target, exp.Order) else None
+    if order is not None:
+        target = order.this
+    if isinstance(target, exp.Distinct):
+        target.set("expressions", [exp.cast(e, text) for e in target.expressions])
+        for ordered in order.expressions if order is not None else []:
+            ordered.set("this", exp.cast(ordered.this, text))
+    else:
+        target.replace(exp.cast(target.copy(), text))
+    return node
+
+
+def _like(node: exp.Expr) -> exp.Expr:
+    """MySQL's default collations compare case-insensitively; so does SQLite's LIKE."""
+    return retype(node, exp.ILike)
+
+
+def _regexp(node: exp.Expr) -> exp.Expr:
+    """REGEXP is case-insensitive under MySQL's default collations -> ``~*``."""
+    return retype(node, exp.RegexpILike)
+
+
+def _now(node: exp.Expr) -> exp.Expr:
+    """MySQL's NOW() is a zone-less local timestamp, i.e. PostgreSQL's LOCALTIMESTAMP."""
+    return exp.Localtimestamp()
+
+
+REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
+    exp.Year: _extract("YEAR"),
+    exp.Month: _extract("MONTH"),
+    exp.Day: _extract("DAY"),
+    exp.DayOfMonth: _extract("DAY"),
+    exp.Hour: _extract("HOUR"),
+    exp.Minute: _extract("MINUTE"),
+    exp.Second: _extract("SECOND", floor=True),
+    exp.DayOfWeek: _dayofweek,
+    exp.Mod: _mod,
+    exp.IntDiv: _intdiv,
+    exp.Round: _round,
+    exp.Concat: _concat,
+    exp.GroupConcat: _group_concat,
+    exp.Like: _like,
+    exp.RegexpLike: _regexp,
+    exp.CurrentTimestamp: _now,
+}
+
+COMPILER: Final = DialectCompiler("postgres", Postgres(), REWRITES)
