@@ -17,6 +17,7 @@ from typing import Any
 
 from .connection import Connection
 from .dependencies import Dependencies, Edge
+from .diagram_svg import layered_svg
 from .errors import DataJointError
 from .reflect import split_table_name
 
@@ -45,6 +46,7 @@ MERMAID_STYLES = {
 }
 MERMAID_SHAPES = {"Manual": ('["', '"]'), "Lookup": ('[/"', '"/]'), "Imported": ('(["', '"])'),
                   "Computed": ('(("', '"))'), "Part": ('["', '"]'), "Other": ('["', '"]')}
+PNG_DPI = 150  # Graphviz's default of 72 is blurry on any current screen
 FORMATS = {"svg", "png", "pdf", "dot", "gv", "mmd", "mermaid"}
 
 
@@ -66,8 +68,9 @@ class Diagram:
 
     `D + n` / `D - n` add n levels of descendants / ancestors; `D1 + D2`, `D1 - D2` and
     `D1 * D2` are union, difference and intersection. In a notebook the diagram shows itself
-    as SVG; `save()` writes SVG, PNG, PDF, Graphviz source or Mermaid text; `to_mermaid()`
-    needs no Graphviz program at all.
+    as SVG; `save()` writes SVG, PNG, PDF, Graphviz source or Mermaid text. SVG, Graphviz
+    source and `to_mermaid()` need no Graphviz program: without `dot` the SVG is laid out in
+    Python (`diagram_svg`); only PNG and PDF need it.
     """
 
     def __init__(self, source: Any = None, *, connection: Connection | None = None) -> None:
@@ -295,29 +298,41 @@ class Diagram:
                                                      if c != p)))
         return pydot.Edge(_dot_id(edge.parent), _dot_id(edge.child), **attrs)
 
-    def _render(self, fmt: str) -> bytes:
+    def _render(self, fmt: str, dpi: int | None = None) -> bytes:
         if shutil.which("dot") is None:
             raise DataJointError(
                 "Graphviz's `dot` program is not installed or not on PATH, so the diagram "
                 f"cannot be rendered as {fmt.upper()}: install Graphviz (apt-get install "
-                "graphviz, brew install graphviz or conda install graphviz), or use "
-                "Diagram.to_mermaid() or save('x.dot'), which need no Graphviz")
+                "graphviz, brew install graphviz or conda install graphviz), or save as "
+                "SVG (drawn without Graphviz), or use Diagram.to_mermaid() or save('x.dot')")
         try:
-            return bytes(self.make_dot().create(prog="dot", format=fmt, encoding="utf-8"))
+            graph = self.make_dot()
+            if dpi is not None:  # raster resolution only; SVG and PDF are vector
+                graph.set("dpi", str(dpi))
+            return bytes(graph.create(prog="dot", format=fmt, encoding="utf-8"))
         except Exception as error:  # pydot raises plain exceptions with dot's stderr
             raise DataJointError(f"Graphviz could not render the diagram: {error}") from None
 
-    def make_svg(self) -> str:
+    def make_svg(self, engine: str | None = None) -> str:
+        """SVG through Graphviz's `dot` when it is installed, else (or with
+        `engine="python"`) the layered drawing of `diagram_svg`, which needs no program."""
+        if engine not in (None, "graphviz", "python"):
+            raise DataJointError(f"Unknown diagram engine {engine!r}: use 'graphviz' or "
+                                 "'python'")
+        if engine == "python" or (engine is None and shutil.which("dot") is None):
+            return layered_svg(self)
         return self._render("svg").decode("utf-8")
 
-    def make_png(self) -> bytes:
-        return self._render("png")
+    def make_png(self, dpi: int = PNG_DPI) -> bytes:
+        return self._render("png", dpi)
 
     def _repr_svg_(self) -> str:
         return self.make_svg()
 
-    def save(self, filename: str | os.PathLike[str], format: str | None = None) -> str:
-        """Write the diagram; the format follows the extension (svg, png, pdf, dot, mmd)."""
+    def save(self, filename: str | os.PathLike[str], format: str | None = None, *,
+             dpi: int = PNG_DPI) -> str:
+        """Write the diagram; the format follows the extension (svg, png, pdf, dot, mmd);
+        `dpi` is the resolution of a PNG."""
         path = os.fspath(filename)
         fmt = (format or os.path.splitext(path)[1].lstrip(".")).lower()
         if fmt not in FORMATS:
@@ -327,8 +342,10 @@ class Diagram:
             data = self.make_dot().to_string().encode("utf-8")
         elif fmt in ("mmd", "mermaid"):
             data = self.to_mermaid().encode("utf-8")
+        elif fmt == "svg":
+            data = self.make_svg().encode("utf-8")
         else:
-            data = self._render(fmt)
+            data = self._render(fmt, dpi if fmt == "png" else None)
         with open(path, "wb") as file:
             file.write(data)
         return path

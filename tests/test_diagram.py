@@ -101,12 +101,15 @@ def parse_svg(svg: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return nodes, edges
 
 
-@needs_dot
-def test_svg_of_two_schemas_has_every_table_and_edge(make_schema: Callable[..., dj.Schema]
-                                                     ) -> None:
+ENGINES = [pytest.param("graphviz", marks=needs_dot), "python"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_svg_of_two_schemas_has_every_table_and_edge(make_schema: Callable[..., dj.Schema],
+                                                     engine: str) -> None:
     p = two_schema_pipeline(make_schema)
     diagram = dj.Diagram(p.lab) + dj.Diagram(p.ses)
-    nodes, edges = parse_svg(diagram._repr_svg_())
+    nodes, edges = parse_svg(diagram.make_svg(engine=engine))
     assert set(nodes) == set(p.nodes)
     for node, (_, label) in p.nodes.items():
         assert nodes[node] == label
@@ -115,10 +118,11 @@ def test_svg_of_two_schemas_has_every_table_and_edge(make_schema: Callable[..., 
                                                f"{p.ses.database}.__pair")])
 
 
-@needs_dot
-def test_cross_schema_nodes_carry_their_schema(make_schema: Callable[..., dj.Schema]) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cross_schema_nodes_carry_their_schema(make_schema: Callable[..., dj.Schema],
+                                               engine: str) -> None:
     p = two_schema_pipeline(make_schema)
-    nodes, _ = parse_svg((dj.Diagram(p.ses) - 1).make_svg())
+    nodes, _ = parse_svg((dj.Diagram(p.ses) - 1).make_svg(engine=engine))
     assert nodes[f"{p.lab.database}.subject"] == f"{p.lab.database}.Subject"
     assert nodes[f"{p.ses.database}.session"] == "Session"
 
@@ -210,11 +214,72 @@ def test_save_formats_and_missing_graphviz(make_schema: Callable[..., dj.Schema]
     with pytest.raises(dj.DataJointError, match="use one of"):
         diagram.save(tmp_path / "d.txt")
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "<svg" in diagram._repr_svg_()  # drawn in Python
+    diagram.save(tmp_path / "nodot.svg")
+    assert "<svg" in (tmp_path / "nodot.svg").read_text()
     with pytest.raises(dj.DataJointError, match="Graphviz's `dot` program is not installed"):
-        diagram._repr_svg_()
-    with pytest.raises(dj.DataJointError, match="to_mermaid"):
         diagram.save(tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+    with pytest.raises(dj.DataJointError, match="Unknown diagram engine"):
+        diagram.make_svg(engine="neato")
+
+
+def _centres(svg: str) -> dict[str, tuple[float, float]]:
+    """Centre of each node's shape in the Python-drawn SVG."""
+    centres: dict[str, tuple[float, float]] = {}
+    for group in ET.fromstring(svg).iter(f"{SVG}g"):
+        title = group.find(f"{SVG}title")
+        if group.get("class") != "node" or title is None or title.text is None:
+            continue
+        text = group.find(f"{SVG}text")
+        assert text is not None
+        centres[title.text] = (float(text.get("x", 0)), float(text.get("y", 0)))
+    return centres
+
+
+def test_python_layout_is_layered_and_styled_like_graphviz(
+        make_schema: Callable[..., dj.Schema]) -> None:
+    """Without Graphviz: every child sits below each of its parents, no two tables overlap,
+    and tiers and dependency kinds keep the Graphviz drawing's look."""
+    p = two_schema_pipeline(make_schema)
+    svg = (dj.Diagram(p.lab) + dj.Diagram(p.ses)).make_svg(engine="python")
+    centres = _centres(svg)
+    for parent, child in p.edges:
+        assert centres[child][1] > centres[parent][1], (parent, child)
+    points = sorted(centres.values())
+    assert len(set(points)) == len(points)
+    root = ET.fromstring(svg)
+    tiers = {g.find(f"{SVG}title").text: g.get("data-tier")  # type: ignore[union-attr]
+             for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
+    assert tiers == {node: tier.lower() for node, (tier, _) in p.nodes.items()}
+    shapes = {g.find(f"{SVG}title").text: g[1].tag.removeprefix(SVG)  # type: ignore[union-attr]
+              for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
+    assert shapes[f"{p.ses.database}._scan"] == "ellipse"
+    assert shapes[f"{p.lab.database}.subject"] == "rect"
+    kinds = {}
+    for group in root.iter(f"{SVG}g"):
+        if group.get("class") == "edge":
+            path = group.find(f"{SVG}path")
+            assert path is not None
+            kinds.setdefault(group.get("data-kind"), []).append(path)
+    assert len(kinds["primary"]) == 4 and len(kinds["secondary"]) == 1
+    assert len(kinds["part"]) == 1
+    assert all(path.get("stroke-dasharray") for path in kinds["secondary"])
+    assert "other ← session" in svg
+    assert sum(path.get("stroke") == "#FF8800" for paths in kinds.values()
+               for path in paths) == 1
+
+
+def test_diagram_without_dot_on_path(make_schema: Callable[..., dj.Schema], tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no `dot` anywhere on PATH (not a patched lookup): SVG, source and Mermaid work."""
+    p = two_schema_pipeline(make_schema)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert shutil.which("dot") is None
+    diagram = dj.Diagram(p.ses)
+    nodes, edges = parse_svg(diagram._repr_svg_())
+    assert set(nodes) == {n for n in p.nodes if n.startswith(p.ses.database)}
+    assert len(edges) == 4
 
 
 def test_bad_sources_are_refused(connection: dj.Connection) -> None:

@@ -386,7 +386,6 @@ class VizApp:
 
     def _diagram_svg(self, component: BoundComponent) -> str:
         from ..diagram import Diagram
-        from .diagram_svg import simple_svg
 
         cached = self._svgs.get(id(component))
         if cached is not None:
@@ -401,10 +400,7 @@ class VizApp:
             part = Diagram(source)
             diagram = part if diagram is None else diagram + part
         assert diagram is not None
-        try:
-            svg = diagram.make_svg()
-        except DataJointError:  # no Graphviz program: draw it ourselves
-            svg = simple_svg(diagram)
+        svg = diagram.make_svg()  # drawn in Python when Graphviz's dot is missing
         self._svgs[id(component)] = svg
         return svg
 
