@@ -176,7 +176,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
                              "in the database") from None
         source = dj.VirtualModule(args.module, args.module, connection=connection)
     diagram = dj.Diagram(source)
-    path = diagram.save(args.output)
+    path = diagram.save(args.output, dpi=args.dpi)
     print(f"wrote {path} ({len(diagram)} tables)")
     return EXIT_OK
 
@@ -314,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("module", help="pipeline module, .py file, or schema name")
     p.add_argument("-o", "--output", required=True,
                    help="output file: .svg, .png, .pdf, .dot or .mmd (Mermaid)")
+    p.add_argument("--dpi", type=int, default=150,
+                   help="resolution of a PNG (default: %(default)s)")
     p.set_defaults(func=cmd_diagram)
 
     p = commands.add_parser("jobs", parents=[url], help="show a schema's job table")

@@ -95,6 +95,24 @@ def test_populate_diagram_tables_describe(pipeline: tuple[Path, str], db_url: st
     result = run("diagram", name, "-o", "schema.dot", "--url", db_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "digraph" in (tmp_path / "schema.dot").read_text()
+    # SVG with no Graphviz program on PATH: laid out in Python
+    no_dot = os.pathsep.join([os.path.dirname(sys.executable)] + [
+        f for f in os.environ["PATH"].split(os.pathsep) if not os.path.exists(f"{f}/dot")])
+    result = run("diagram", name, "-o", "schema.svg", "--url", db_url, cwd=tmp_path,
+                 env={"PATH": no_dot})
+    assert result.returncode == 0, result.stderr
+    svg = (tmp_path / "schema.svg").read_text()
+    assert 'data-tier="computed"' in svg and ">Square<" in svg
+    if shutil.which("dot"):  # PNG resolution: --dpi, 150 by default
+        widths = {}
+        for dpi in ("72", "150"):
+            extra = ("--dpi", dpi) if dpi == "72" else ()
+            result = run("diagram", name, "-o", f"d{dpi}.png", *extra, "--url", db_url,
+                         cwd=tmp_path)
+            assert result.returncode == 0, result.stderr
+            header = (tmp_path / f"d{dpi}.png").read_bytes()[:24]
+            widths[dpi] = int.from_bytes(header[16:20], "big")  # the IHDR width
+        assert widths["150"] > 1.8 * widths["72"]
 
     result = run("tables", name, "--url", db_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -613,7 +613,11 @@ def test_cli_init_and_template(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out.strip() == str(TEMPLATE_DIR)
     assert cli(["init", str(tmp_path / "m"), "--pipeline", "mylab.pipeline"]) == 0
     assert "pipeline = mylab.pipeline" in (tmp_path / "m" / "alembic.ini").read_text()
-    assert cli(["init", str(tmp_path / "m")]) == 1  # not empty
+    capsys.readouterr()
+    assert cli(["init", str(tmp_path / "m")]) == 1  # not empty: says what to do instead
+    error = capsys.readouterr().err
+    assert "already holds an Alembic environment" in error
+    assert "migrate revision -m" in error and "migrate init m_new" in error
     assert cli(["upgrade", "-c", str(tmp_path / "missing.ini")]) == 1
     assert "datajoint-sa migrate: error" in capsys.readouterr().err
 

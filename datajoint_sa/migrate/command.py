@@ -37,6 +37,14 @@ def init_environment(directory: str | Path, pipeline: str | None = None) -> Path
     `alembic init -t <TEMPLATE_DIR> DIR`, with alembic.ini inside DIR and the pipeline set."""
     directory = Path(directory)
     ini = directory / "alembic.ini"
+    if directory.is_dir() and any(directory.iterdir()):
+        found = "an Alembic environment" if (directory / "env.py").exists() or ini.exists() \
+            else "files"
+        raise DataJointError(
+            f"{directory} already holds {found}. To keep using it: "
+            f"`datajoint-sa migrate revision -m MESSAGE` (or `alembic -c {ini} revision "
+            "--autogenerate -m MESSAGE`); to start a new environment, name a new or empty "
+            f"directory: `datajoint-sa migrate init {directory.name}_new`")
     config = Config(str(ini))
     try:
         command.init(config, str(directory), template=str(TEMPLATE_DIR))

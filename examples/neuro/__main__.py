@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
                         "i.e. $DJ_DATABASE_URL or sqlite:///datajoint.db)")
     parser.add_argument("--prefix", default="neuro_",
                         help="schema name prefix: PREFIXlab, PREFIXephys (default: %(default)s)")
-    parser.add_argument("--data-root", type=Path, default=Path("neuro_data"),
+    parser.add_argument("--data-root", type=Path, default=pipeline.DATA_ROOT,
                         help="where the simulated rig writes its files (default: %(default)s)")
     parser.add_argument("--subjects", type=int, default=4, help="default: %(default)s")
     parser.add_argument("--sessions", type=int, default=2,

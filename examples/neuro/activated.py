@@ -5,7 +5,7 @@ on `dj.config["database.url"]`, for tools that take a module rather than a scrip
     datajoint-sa diagram examples.neuro.activated -o pipeline.svg
     alembic -x pipeline=examples.neuro.activated revision --autogenerate -m "add weight"
 
-`$NEURO_DATA_ROOT` says where the recording files are (default `neuro_data`).
+`$NEURO_DATA_ROOT` says where the recording files are (default: `datajoint_sa-neuro` in the system temporary folder).
 """
 
 from __future__ import annotations
@@ -19,4 +19,4 @@ __all__ = ["Rig", "Session", "Species", "Subject", "ephys", "lab", "lab_schema",
            "ephys_schema"]
 
 lab_schema, ephys_schema = pipeline.activate(
-    "neuro_", data_root=os.environ.get("NEURO_DATA_ROOT", "neuro_data"))
+    "neuro_", data_root=os.environ.get("NEURO_DATA_ROOT", str(pipeline.DATA_ROOT)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from .lab import Rig, Session, Species, Subject
 
 __all__ = ["Rig", "Session", "Species", "Subject", "activate", "ephys", "lab"]
 
-DATA_ROOT = Path("neuro_data")
+DATA_ROOT = Path(tempfile.gettempdir()) / "datajoint_sa-neuro"  # never the work tree
 
 
 def get_session_directory(key: dict[str, Any]) -> Path:
