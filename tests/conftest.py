@@ -1,12 +1,15 @@
 """One fixture parametrizes every backend-facing test over SQLite, PostgreSQL and MySQL.
 
 `DJ_TEST_BACKENDS` (comma-separated) narrows the run, e.g. for the per-backend nox sessions.
-A server that does not answer fails its tests loudly; it is never skipped.
+A server that does not answer at its test URL is replaced by a throwaway one the suite starts
+itself (tests/servers.py) when the server programs are installed; otherwise its tests fail
+loudly, naming what to install. They are never skipped.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -14,17 +17,43 @@ import pytest
 
 import datajoint_sa as dj
 
-POSTGRES_URL = os.environ.get("DJ_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MYSQL_URL = os.environ.get("DJ_TEST_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
+from . import servers
+
 ALL_BACKENDS = ("sqlite", "postgresql", "mysql")
 BACKENDS = [b.strip() for b in os.environ.get("DJ_TEST_BACKENDS", ",".join(ALL_BACKENDS))
             .split(",") if b.strip()]
+SERVER_URLS = {"postgresql": ("DJ_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+               "mysql": ("DJ_TEST_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")}
+
+
+def _servers_for_this_run() -> None:
+    """In the process that runs the session (not in an xdist worker, which inherits the
+    environment): a server that does not answer at its test URL is replaced by a throwaway
+    one (tests/servers.py); if none can be started, its tests fail with what to install."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    for backend, (variable, default) in SERVER_URLS.items():
+        if backend not in BACKENDS or os.environ.get(f"{variable}_ERROR"):
+            continue
+        try:
+            os.environ[variable] = servers.ensure_server(
+                backend, os.environ.get(variable, default))
+        except (servers.ServerUnavailable, OSError, subprocess.SubprocessError) as error:
+            os.environ[f"{variable}_ERROR"] = str(error)
+
+
+_servers_for_this_run()
+POSTGRES_URL = os.environ.get(*SERVER_URLS["postgresql"])
+MYSQL_URL = os.environ.get(*SERVER_URLS["mysql"])
 
 
 def backend_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    error = os.environ.get(f"{SERVER_URLS[backend][0]}_ERROR")
+    if error:
+        pytest.fail(f"no {backend} server for the tests: {error}", pytrace=False)
     return {"postgresql": POSTGRES_URL, "mysql": MYSQL_URL}[backend]
 
 
