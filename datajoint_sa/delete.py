@@ -1,20 +1,23 @@
 """Deleting rows (with cascade to dependents) and dropping tables (dependents first).
 
 A cascading delete is planned on the foreign-key graph of every schema in the database, so
-dependents in other schemas are found too. Each table's doomed rows are described by a
-subquery over its parents' doomed rows (following the foreign keys, renamed attributes
-included) down from the restricted table, and the tables are emptied children first inside
-one transaction: either every row goes or none does.
+dependents in other schemas are found too. Inside one transaction, the doomed keys of each
+level are kept in a temporary table filled from its parents' (following the foreign keys,
+renamed attributes included), then the tables are emptied children first: either every
+row goes or none does, and no statement nests deeper than one level however long the chain.
+Part rows go with their master rows; deleting part rows whose master rows stay is refused
+unless the caller asks for those masters too (`force_masters`) or for the parts alone.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.sql import visitors
+from sqlalchemy.ext.compiler import compiles
 
 from .dependencies import Dependencies, Edge
 from .errors import DataJointError
@@ -27,8 +30,6 @@ if TYPE_CHECKING:
 
 #: "[prefix]master__part": a part table's name starts with its master's name
 _PART_NAME = re.compile(r"^(?P<master>(?:#|_{1,2})?[a-z0-9][a-z0-9_]*?)__[a-z0-9]")
-#: root keys restrict the cascade in chunks of this many when they must be read first
-KEY_CHUNK = 1000
 
 
 def confirm(question: str) -> bool:
@@ -153,66 +154,154 @@ def delete_quick(table: Table) -> int:
 
 # ------------------------------------------------------------------------- cascading delete
 
-@dataclass
-class _Plan:
-    """The tables a delete reaches, parents first, and how each one's rows are named.
+class _CreateTemporaryAs(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """CREATE TEMPORARY TABLE name AS SELECT ...: the same words on every backend."""
 
-    Tables other than the root are lightweight clauses naming only the foreign-key columns
-    the plan uses; each one's doomed rows are an EXISTS over a doomed parent row, correlated
-    on the foreign key, so no table needs reflecting.
+    inherit_cache = False
+
+    def __init__(self, table: sa.TableClause, select: Any) -> None:
+        self.table, self.select = table, select
+
+
+@compiles(_CreateTemporaryAs)
+def _compile_create_temporary_as(element: _CreateTemporaryAs, compiler: Any, **kw: Any) -> str:
+    name = compiler.preparer.format_table(element.table)
+    return f"CREATE TEMPORARY TABLE {name} AS {compiler.process(element.select, **kw)}"
+
+
+@dataclass
+class _Round:
+    """One cascade: the rows of `root` named by `root_rows`, and every row depending on them.
+
+    Each level's doomed rows are kept in a temporary table of the key columns its children
+    (and, for a part, the check on its master) need, filled from the parent level's
+    temporary table. No statement nests deeper than one EXISTS however long the chain
+    (SQLite's parser overflows on nested EXISTS after about ten levels).
     """
 
+    connection: Connection
+    graph: Dependencies
     root: str
-    root_table: Any
-    nodes: list[str]
+    root_key: list[str]
+    root_rows: Any  # a Select whose columns include root_key and the columns children need
+    nodes: list[str] = field(default_factory=list)
     edges: dict[str, list[Edge]] = field(default_factory=dict)  # child -> edges from doomed
-    tables: dict[str, Any] = field(default_factory=dict)
+    keep: dict[str, set[str]] = field(default_factory=dict)  # node -> its temp table columns
+    masters: dict[str, tuple[str, Edge]] = field(default_factory=dict)  # part -> master edge
+    kept: dict[str, sa.TableClause] = field(default_factory=dict)  # node -> its temp table
 
-    def condition(self, node: str, root_clause: Any, cache: dict[str, Any]) -> Any:
-        """WHERE clause over `node`'s table naming the rows the delete reaches."""
-        if node == self.root:
-            return root_clause
-        if node not in cache:
-            child = self.tables[node]
-            cache[node] = sa.or_(*(
-                sa.exists().where(self.condition(edge.parent, root_clause, cache),
-                                  *(self.tables[edge.parent].c[p] == child.c[c]
-                                    for c, p in edge.attr_map))
-                for edge in self.edges[node]))
-        return cache[node]
+    def __post_init__(self) -> None:
+        self.nodes = self.graph.descendants(self.root)
+        doomed = set(self.nodes)
+        self.keep = {n: set() for n in self.nodes}
+        self.keep[self.root].update(self.root_key)
+        for node in self.nodes[1:]:
+            self.edges[node] = [e for e in self.graph.parents(node)
+                                if e.parent in doomed and e.parent != node]
+            for edge in self.edges[node]:
+                self.keep[edge.parent].update(p for _, p in edge.attr_map)
+        for node in self.nodes:
+            master = master_of(node, self.graph)
+            # a part reached only from its master loses rows only with their master rows
+            if master is not None and not (node != self.root and all(
+                    e.parent == master for e in self.edges[node])):
+                edge = next(e for e in self.graph.parents(node) if e.parent == master)
+                self.masters[node] = (master, edge)
+                self.keep[node].update(c for c, _ in edge.attr_map)
+
+    def table(self, node: str, columns: set[str]) -> sa.TableClause:
+        sa_schema, sa_name = self.connection.backend_impl.table_identity(*node.split(".", 1))
+        return sa.table(sa_name, *(sa.column(c) for c in sorted(columns)), schema=sa_schema)
+
+    def in_edge_columns(self, node: str) -> set[str]:
+        return {c for e in self.edges.get(node, []) for c, _ in e.attr_map}
+
+    def run(self, sa_conn: Any, temporaries: _Temporaries, counts: dict[str, int]) -> None:
+        """Fill the temporary tables parents first, then delete children first."""
+        kept: dict[str, sa.TableClause] = {}
+        for node in self.nodes:
+            if not self.keep[node]:
+                continue
+            if node == self.root:
+                source = self.root_rows.subquery()
+                selects = [sa.select(*(source.c[c] for c in sorted(self.keep[node])))
+                           .distinct()]
+            else:
+                table = self.table(node, self.keep[node] | self.in_edge_columns(node))
+                selects = [sa.select(*(table.c[c] for c in sorted(self.keep[node])))
+                           .where(self.doomed_by(table, edge, kept)) for edge in self.edges[node]]
+            kept[node] = temporaries.create(sa_conn, node, sorted(self.keep[node]), selects)
+        for node in reversed(self.nodes):
+            if node == self.root:
+                table = self.table(node, set(self.root_key))
+                kept_root = kept[node]
+                statements = [sa.delete(table).where(sa.exists().where(
+                    *(kept_root.c[k] == table.c[k] for k in self.root_key)))]
+            else:
+                table = self.table(node, self.in_edge_columns(node))
+                statements = [sa.delete(table).where(self.doomed_by(table, edge, kept))
+                              for edge in self.edges[node]]
+            for statement in statements:  # one statement per foreign key: MySQL reads a
+                counts[node] = counts.get(node, 0) + int(  # temporary table once a statement
+                    sa_conn.execute(statement).rowcount)
+        self.kept = kept
+
+    @staticmethod
+    def doomed_by(table: sa.TableClause, edge: Edge, kept: dict[str, sa.TableClause]) -> Any:
+        parent = kept[edge.parent]
+        return sa.exists().where(*(parent.c[p] == table.c[c] for c, p in edge.attr_map))
+
+    def orphaned_parts(self, sa_conn: Any) -> list[tuple[str, str, int]]:
+        """(part, master, rows) for deleted part rows whose master rows are still there."""
+        found = []
+        for part, (master, edge) in self.masters.items():
+            gone = self.kept[part]
+            master_table = self.table(master, {p for _, p in edge.attr_map})
+            count = sa_conn.execute(sa.select(sa.func.count()).select_from(gone).where(
+                sa.exists().where(*(master_table.c[p] == gone.c[c] for c, p in edge.attr_map))
+            )).scalar()
+            if count:
+                found.append((part, master, int(count)))
+        return found
+
+    def masters_of_orphans(self, part: str) -> tuple[str, list[str], Any]:
+        """The next round's root: the master rows of the deleted rows of `part`."""
+        master, edge = self.masters[part]
+        gone = self.kept[part]
+        key = [p for _, p in edge.attr_map]
+        master_table = self.table(master, set(key))
+        rows = sa.select(*(master_table.c[k] for k in key)).where(
+            sa.exists().where(*(master_table.c[p] == gone.c[c] for c, p in edge.attr_map)))
+        return master, key, rows
 
 
-def _plan(connection: Connection, table: Table, graph: Dependencies) -> _Plan:
-    root = table.node_name
-    nodes = graph.descendants(root)
-    doomed = set(nodes)
-    plan = _Plan(root=root, root_table=table._sa_table, nodes=nodes)
-    used: dict[str, set[str]] = {n: set() for n in nodes}
-    for node in nodes[1:]:
-        edges = [e for e in graph.parents(node) if e.parent in doomed and e.parent != node]
-        plan.edges[node] = edges
-        for edge in edges:
-            used[node].update(c for c, _ in edge.attr_map)
-            used[edge.parent].update(p for _, p in edge.attr_map)
-    backend = connection.backend_impl
-    plan.tables[root] = plan.root_table
-    for node in nodes[1:]:
-        sa_schema, sa_name = backend.table_identity(*node.split(".", 1))
-        plan.tables[node] = sa.table(sa_name, *(sa.column(c) for c in sorted(used[node])),
-                                     schema=sa_schema)
-    return plan
+class _Temporaries:
+    """The temporary tables of one delete, dropped when it is done."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.backend = connection.backend_impl
+        self.tag = uuid.uuid4().hex[:8]
+        self.made: list[sa.TableClause] = []
+
+    def create(self, sa_conn: Any, node: str, columns: list[str], selects: list[Any]
+               ) -> sa.TableClause:
+        sa_schema = self.backend.temporary_schema(
+            self.backend.table_identity(*node.split(".", 1))[0])
+        table = sa.table(f"dj_doomed_{self.tag}_{len(self.made)}",
+                         *(sa.column(c) for c in columns), schema=sa_schema)
+        sa_conn.execute(_CreateTemporaryAs(table, selects[0]))
+        self.made.append(table)
+        for select in selects[1:]:
+            sa_conn.execute(sa.insert(table).from_select(columns, select))
+        return table
+
+    def drop(self, sa_conn: Any) -> None:
+        while self.made:
+            self.backend.drop_temporary(sa_conn, self.made.pop())
 
 
-def _referenced(select: Any) -> set[tuple[str | None, str]]:
-    """(schema, name) of every table a statement reads."""
-    found = set()
-    for element in visitors.iterate(select):
-        if isinstance(element, sa.TableClause) and not isinstance(element, sa.sql.Alias):
-            found.add((getattr(element, "schema", None), element.name))
-    return found
-
-
-def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool) -> int:
+def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = False,
+                   force_masters: bool = False) -> int:
     """Delete table's rows and every row that depends on them; see Table.delete."""
     from .insert import classified, label
 
@@ -220,37 +309,28 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool) ->
     graph = load_graph(connection)
     if table.node_name not in graph.nodes:
         raise DataJointError(f"{label(table)} is not in the database")
-    plan = _plan(connection, table, graph)
-    if not force_parts:
-        for node in plan.nodes:
-            master = master_of(node, graph)
-            if master is not None and master not in plan.nodes:
-                raise DataJointError(
-                    f"Deleting from part table {node} without its master {master} is refused: "
-                    "delete from the master, or use force_parts=True")
-    root_table = plan.root_table
-    assert root_table is not None
     ask = (config["safemode"] if safemode is None else safemode) and not connection.in_transaction
-    backend = connection.backend_impl
-    identities = {backend.table_identity(*n.split(".", 1)) for n in plan.nodes[1:]}
-    counts: dict[str, int] = dict.fromkeys(plan.nodes, 0)
+    counts: dict[str, int] = {}
+    temporaries = _Temporaries(connection)
     try:
         with connection.session(write=True) as sa_conn:
-            if not table.restrictions:
-                _delete_cascade(sa_conn, plan, sa.true(), counts)
-            elif _referenced(table.to_select()) & identities:
-                # the restriction reads tables the cascade empties: read the keys first
-                key = table.primary_key
-                select = table.to_select().subquery()
-                rows = sa_conn.execute(sa.select(*(select.c[k] for k in key)).distinct()).all()
-                for start in range(0, len(rows), KEY_CHUNK):
-                    chunk = [tuple(r) for r in rows[start:start + KEY_CHUNK]]
-                    columns = [root_table.c[k] for k in key]
-                    clause = (columns[0].in_([r[0] for r in chunk]) if len(columns) == 1
-                              else sa.tuple_(*columns).in_(chunk))
-                    _delete_cascade(sa_conn, plan, clause, counts)
-            else:
-                _delete_cascade(sa_conn, plan, _restriction_clause(table, root_table), counts)
+            pending = [_Round(connection, graph, table.node_name, list(table.primary_key),
+                              table.to_select())]
+            while pending:  # each further round deletes master rows, so this ends
+                cascade = pending.pop(0)
+                cascade.run(sa_conn, temporaries, counts)
+                orphaned = [] if force_parts else cascade.orphaned_parts(sa_conn)
+                if orphaned and not force_masters:
+                    temporaries.drop(sa_conn)
+                    part, master, rows = orphaned[0]
+                    raise DataJointError(
+                        f"Deleting {rows} row{'s' if rows != 1 else ''} of part table {part} "
+                        f"would leave their master rows in {master}: delete from the master, "
+                        "or use force_masters=True (to delete those master rows too) or "
+                        "force_parts=True (to delete the part rows alone)")
+                pending += [_Round(connection, graph, *cascade.masters_of_orphans(part))
+                            for part, _, _ in orphaned]
+            temporaries.drop(sa_conn)
             if ask:
                 reached = [(n, c) for n, c in counts.items() if c]
                 if not reached:
@@ -267,16 +347,8 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool) ->
         raise
     except Exception as error:
         raise classified(connection, error, table, "delete from") from error
-    return counts[plan.root]
+    return counts.get(table.node_name, 0)
 
 
 class _Cancelled(Exception):
     """Raised inside the transaction to roll a declined delete back."""
-
-
-def _delete_cascade(sa_conn: Any, plan: _Plan, root_clause: Any, counts: dict[str, int]
-                    ) -> None:
-    cache: dict[str, Any] = {}
-    for node in reversed(plan.nodes):  # children first
-        statement = sa.delete(plan.tables[node]).where(plan.condition(node, root_clause, cache))
-        counts[node] += int(sa_conn.execute(statement).rowcount)

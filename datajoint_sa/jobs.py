@@ -372,8 +372,7 @@ class JobTable(Table):
                     c.status == "reserved", c.host == row.host, c.pid == row.pid)).rowcount
         return count
 
-    def delete(self, transaction: bool = True, safemode: bool | None = None,
-               force_parts: bool = False) -> int:
+    def delete(self, *_: Any, **__: Any) -> int:
         """Delete these job rows (nothing depends on them: no cascade, no prompt)."""
         return int(self.delete_quick(get_count=True) or 0)
 

@@ -186,17 +186,25 @@ class Table(QueryExpression, metaclass=TableMeta):
         return count if get_count else None
 
     def delete(self, transaction: bool = True, safemode: bool | None = None,
-               force_parts: bool = False) -> int:
+               force_parts: bool = False, force_masters: bool = False, *,
+               prompt: bool | None = None) -> int:
         """Delete these rows and every dependent row (across schemas) in one transaction.
 
-        With safemode on (dj.config['safemode'] unless given) the row counts per table are
-        shown and the deletion is committed only when confirmed. Deleting part rows whose
-        master rows stay is refused unless force_parts=True. Returns the number of rows
-        deleted from this table.
+        With safemode on (dj.config['safemode'] unless `safemode` or its newer name `prompt`
+        is given) the row counts per table are shown and the deletion is committed only when
+        confirmed. Deleting a master's rows deletes their part rows; deleting part rows whose
+        master rows stay is refused, unless force_masters=True (which deletes those master
+        rows too, with their other parts) or force_parts=True (which deletes the part rows
+        alone). Returns the number of rows deleted from this table.
         """
         from .delete import cascade_delete
 
-        return cascade_delete(self, safemode=safemode, force_parts=force_parts)
+        if prompt is not None:
+            if safemode is not None and safemode != prompt:
+                raise DataJointError("delete: give safemode or prompt, not both")
+            safemode = prompt
+        return cascade_delete(self, safemode=safemode, force_parts=force_parts,
+                              force_masters=force_masters)
 
     def drop_quick(self) -> None:
         """Drop this table only (fails when other tables depend on it)."""

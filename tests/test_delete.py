@@ -175,3 +175,95 @@ def test_drop_prompt(t: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Non
     with dj.config.override(safemode=True):
         t.Scan.drop()
     assert "scan" in t.lab.list_tables()
+
+
+# ------------------------------------------------------------------ classic part semantics
+
+@pytest.fixture
+def grouped(make_schema: Callable[..., dj.Schema]) -> SimpleNamespace:
+    """A master whose part references another table (as element-animal's genotyping):
+    deleting a subject reaches the part."""
+    schema = make_schema()
+
+    @schema
+    class Animal(dj.Manual):
+        definition = """
+        animal : int32
+        """
+
+    @schema
+    class Cohort(dj.Manual):
+        definition = """
+        cohort : int16
+        """
+
+        class Member(dj.Part):
+            definition = """
+            -> master
+            -> Animal
+            """
+
+    Animal.insert([(i,) for i in range(1, 6)])
+    Cohort.insert([(1,), (2,), (3,)])
+    Cohort.Member.insert([(1, 1), (1, 2), (2, 3), (3, 1)])
+    return SimpleNamespace(Animal=Animal, Cohort=Cohort)
+
+
+def test_a_delete_that_reaches_a_part_but_hits_no_part_row(grouped: SimpleNamespace) -> None:
+    assert (grouped.Animal & {"animal": 5}).delete(prompt=False) == 1
+    assert len(grouped.Animal) == 4 and len(grouped.Cohort.Member) == 4
+
+
+def test_part_rows_whose_master_rows_stay_are_refused(grouped: SimpleNamespace) -> None:
+    with pytest.raises(DataJointError, match="force_masters"):
+        (grouped.Animal & {"animal": 1}).delete(safemode=False)
+    assert (len(grouped.Animal), len(grouped.Cohort), len(grouped.Cohort.Member)) == (5, 3, 4)
+
+
+def test_force_masters_deletes_the_masters_with_their_other_parts(grouped: SimpleNamespace
+                                                                  ) -> None:
+    (grouped.Animal & {"animal": 1}).delete(safemode=False, force_masters=True)
+    # cohorts 1 and 3 held animal 1: they go, with cohort 1's member animal 2
+    assert grouped.Cohort.fetch("cohort").tolist() == [2]
+    assert grouped.Cohort.Member.fetch("animal").tolist() == [3]
+    assert sorted(grouped.Animal.fetch("animal").tolist()) == [2, 3, 4, 5]
+
+
+def test_force_parts_deletes_the_part_rows_alone(grouped: SimpleNamespace) -> None:
+    (grouped.Animal & {"animal": 1}).delete(safemode=False, force_parts=True)
+    assert len(grouped.Cohort) == 3 and len(grouped.Cohort.Member) == 2
+
+
+def test_deleting_masters_that_hold_every_reached_part_row(grouped: SimpleNamespace) -> None:
+    # animals 3 (cohort 2 only) with cohort 2 deleted in the same cascade is fine
+    (grouped.Cohort & {"cohort": 2}).delete(safemode=False)
+    (grouped.Animal & {"animal": 3}).delete(safemode=False)
+    assert len(grouped.Cohort.Member) == 3
+
+
+def test_prompt_is_the_newer_name_of_safemode(t: SimpleNamespace,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (t.Subject & {"subject_id": 1}).delete(prompt=False) == 1
+    monkeypatch.setattr("builtins.input", lambda prompt="": "no")
+    assert (t.Subject & {"subject_id": 2}).delete(prompt=True) == 0
+    assert len(t.Subject) == 2
+    with pytest.raises(DataJointError, match="not both"):
+        t.Subject.delete(safemode=True, prompt=False)
+
+
+def test_cascade_through_a_long_chain(make_schema: Callable[..., dj.Schema]) -> None:
+    """Fourteen levels, each keyed on its parent (SQLite overflowed on nested EXISTS)."""
+    schema = make_schema()
+    context: dict[str, object] = {}
+    levels = 14
+    for level in range(levels):
+        parent = f"-> Level{level - 1}\n" if level else ""
+        definition = f"{parent}k{level} : int16\n"
+        cls = type(f"Level{level}", (dj.Manual,), {"definition": definition})
+        context[cls.__name__] = schema(cls, context=context)
+    tables = [context[f"Level{level}"] for level in range(levels)]
+    for level, table in enumerate(tables):
+        table.insert([tuple([1] * level + [v]) for v in (1, 2)])  # type: ignore[attr-defined]
+    assert [len(t) for t in tables] == [2] * levels  # type: ignore[arg-type]
+    (tables[0] & {"k0": 1}).delete(safemode=False)  # type: ignore[operator]
+    assert [len(t) for t in tables] == [1] + [0] * (levels - 1)  # type: ignore[arg-type]

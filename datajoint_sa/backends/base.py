@@ -193,6 +193,16 @@ class Backend:
         not meet again: a deadlock, a serialization failure, a lock wait timeout."""
         return False
 
+    # ---- temporary tables (a cascading delete keeps each level's doomed keys in one) -----
+    def temporary_schema(self, near: str | None) -> str | None:
+        """The schema a temporary table is named in: none (the session's own namespace),
+        or, where temporary tables live in a database, `near` (a table's schema)."""
+        return None
+
+    def drop_temporary(self, conn: SAConnection, table: sa.TableClause) -> None:
+        """Drop a temporary table without ending the open transaction."""
+        conn.execute(sa.text(f"DROP TABLE {conn.dialect.identifier_preparer.format_table(table)}"))
+
     def writer_turn(self, url: sa.URL) -> AbstractContextManager[None]:
         """Held around a write transaction where the database admits one writer at a time
         and waiting writers poll (SQLite): processes then queue on a lock that the operating

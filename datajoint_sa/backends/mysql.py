@@ -95,6 +95,14 @@ class MySQLBackend(Backend):
             sa.text(f"DROP DATABASE IF EXISTS {conn.dialect.identifier_preparer.quote(schema)}")
         )
 
+    def temporary_schema(self, near: str | None) -> str | None:
+        return near  # a URL need not name a database, so name one
+
+    def drop_temporary(self, conn: SAConnection, table: sa.TableClause) -> None:
+        # plain DROP TABLE would commit the open transaction; DROP TEMPORARY does not
+        name = conn.dialect.identifier_preparer.format_table(table)
+        conn.execute(sa.text(f"DROP TEMPORARY TABLE {name}"))
+
     def list_schemas(self, conn: SAConnection) -> list[str]:
         system = {"information_schema", "mysql", "performance_schema", "sys"}
         return sorted(n for n in sa.inspect(conn).get_schema_names() if n not in system)

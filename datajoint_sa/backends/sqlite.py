@@ -90,6 +90,7 @@ class SQLiteBackend(Backend):
         except sqlite3.OperationalError:  # e.g. read-only file: keep the default journal
             pass
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA temp_store=MEMORY")  # a cascading delete's key tables
         cursor.close()
 
     def install_events(self, engine: sa.Engine) -> None:
