@@ -199,3 +199,36 @@ def test_close_inside_a_transaction_leaves_nothing_behind(
         connection.close()
         raise RuntimeError("after close")
     assert sorted(Item.fetch("item").tolist()) == [1, 4, 5]
+
+
+def test_fetch_and_fetch1_download_path_classic_forms(
+        schema: dj.Schema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attachments in the table and in a store land in download_path, whichever form the
+    classic fetch call takes."""
+    monkeypatch.setitem(dj.config, "stores",
+                        {"files": {"protocol": "file", "location": str(tmp_path / "store")}})
+
+    @schema
+    class Report(dj.Manual):
+        definition = """
+        report : int32
+        ---
+        inline : attach
+        stored : attach@files
+        """
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.txt").write_text("inline")
+    (source / "b.txt").write_text("stored")
+    Report.insert1({"report": 1, "inline": source / "a.txt", "stored": source / "b.txt"})
+    out = tmp_path / "out"
+    row = (Report & {"report": 1}).fetch1(download_path=str(out))
+    assert Path(row["inline"]).read_text() == "inline" and Path(row["inline"]).parent == out
+    assert Path(row["stored"]).read_text() == "stored" and Path(row["stored"]).parent == out
+    keys, files = Report.fetch("KEY", "stored", download_path=out / "again")
+    assert keys == [{"report": 1}] and Path(files[0]).read_text() == "stored"
+    frame = Report.fetch(format="frame", download_path=out / "frame")
+    assert Path(frame.loc[1, "inline"]).read_text() == "inline"
+    inline, stored = (Report & "report = 1").fetch1("inline", "stored", download_path=out)
+    assert (Path(inline).name, Path(stored).name) == ("a.txt", "b.txt")
