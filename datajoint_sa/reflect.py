@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from .errors import DataJointError
 from .heading import split_comment
+from .legacy_external import EXTERNAL_PREFIX, LEGACY_CODECS
 from .naming import from_camel_case, to_camel_case
 from .tiers import Computed, Imported, Lookup, Manual, Part
 from .types import TypeInfo, resolve_type
@@ -50,6 +51,7 @@ TIER_OF_PREFIX: dict[str, type[Table]] = {"": Manual, "#": Lookup, "_": Imported
 TIER_NAMES = {Manual: "Manual", Lookup: "Lookup", Imported: "Imported", Computed: "Computed",
               Part: "Part"}
 _NUMERIC_CATEGORIES = {"float32", "float64", "decimal", "bool"}
+_LEGACY_EXTERNAL = re.compile(r"<?(blob|attach|filepath)@(\w+)>?")
 
 
 class ReflectionWarning(UserWarning):
@@ -222,6 +224,10 @@ def native_type(sa_type: sa.types.TypeEngine[Any]) -> str | None:
 def _declared_type(marker: str | None, sa_type: sa.types.TypeEngine[Any], where: str
                    ) -> tuple[str, str]:
     """(declared type, a note when the type could not be kept) for one column."""
+    legacy = _LEGACY_EXTERNAL.fullmatch(marker or "")
+    if legacy is not None and native_type(sa_type) in ("bytes", "uuid"):
+        # DataJoint 0.14 kept external attributes as a UUID into ~external_<store>
+        return f"<{LEGACY_CODECS[legacy.group(1)]}@{legacy.group(2)}>", ""
     if marker is not None:
         try:
             return resolve_type(marker).type, ""
@@ -418,6 +424,8 @@ def definition(info: TableInfo, catalog: Catalog, reference: Callable[[str], str
     for fk in info.foreign_keys:
         if expressible(fk, catalog):
             fks.append(fk)
+        elif fk.parent.partition(".")[2].startswith(EXTERNAL_PREFIX):
+            pass  # a 0.14 external reference: the column's codec reads it
         else:
             catalog.notes.append(f"{info.node}: the foreign key ({', '.join(fk.columns)}) -> "
                                  f"{fk.parent} is not on the parent's primary key; its "
