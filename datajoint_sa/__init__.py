@@ -21,6 +21,15 @@ from .tiers import Computed, Imported, Lookup, Manual, Part
 
 __version__ = "0.1.0"
 
+
+def install_as_datajoint() -> object:
+    """Make `import datajoint` resolve to datajoint_sa's classic-API compatibility room
+    (datajoint_sa/compat), so pipelines written for classic DataJoint run unchanged."""
+    from .compat import install_as_datajoint as install
+
+    return install()
+
+
 __all__ = [
     "AndList",
     "Attribute",
@@ -44,6 +53,7 @@ __all__ = [
     "config",
     "conn",
     "errors",
+    "install_as_datajoint",
     "list_schemas",
     "populate",
 ]

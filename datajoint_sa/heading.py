@@ -110,6 +110,17 @@ class Heading(Mapping[str, Attribute]):
     def blobs(self) -> list[str]:
         return [a.name for a in self._attributes.values() if a.is_blob]
 
+    @property
+    def as_dtype(self) -> Any:
+        """The numpy structured dtype of a fetched record array: numbers and booleans as
+        their numpy types, everything else as objects."""
+        import numpy as np
+
+        from .fetch import _NUMPY_TYPES, _category
+
+        return np.dtype([(a.name, _NUMPY_TYPES.get(_category(a) or "", "O"))
+                         for a in self._attributes.values()])
+
     def check(self, names: Iterable[str], context: str = "") -> None:
         """Raise UnknownAttributeError for any name not in the heading."""
         unknown = [n for n in names if n not in self._attributes]

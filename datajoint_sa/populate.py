@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import importlib
 import logging
 import multiprocessing
+import os
 import pickle
 import random
 import sys
@@ -100,7 +101,8 @@ class AutoPopulate:
     def populate(self, *restrictions: Any, keys: Iterable[Mapping[str, Any]] | None = None,
                  suppress_errors: bool = False, return_exception_objects: bool = False,
                  reserve_jobs: bool = False, max_calls: int | None = None,
-                 order: str = "original", display_progress: bool = False, processes: int = 1,
+                 order: str = "original", display_progress: bool = False,
+                 processes: int | None = 1,
                  make_kwargs: Mapping[str, Any] | None = None,
                  executor: cf.Executor | None = None) -> dict[str, Any]:
         """Call `make` for every key of the key source (restricted by `restrictions`) that
@@ -111,15 +113,16 @@ class AutoPopulate:
         `suppress_errors` the first error is raised. `reserve_jobs=True` coordinates with
         other workers through the schema's job table and records errors there (a failed key
         is skipped until its error row is deleted). `keys=` gives the keys explicitly.
+        `processes=None` runs one worker process per CPU (at most one per key).
         """
         table: Any = self
         name = type(self).__name__
         if order not in ORDERS:
             raise DataJointError(f"populate of {name}: order must be one of {', '.join(ORDERS)},"
                                  f" not {order!r}")
-        if not isinstance(processes, int) or processes < 1:
+        if processes is not None and (not isinstance(processes, int) or processes < 1):
             raise DataJointError(f"populate of {name}: processes must be a positive integer")
-        if executor is not None and processes > 1:
+        if executor is not None and processes not in (1, None):
             raise DataJointError(f"populate of {name}: give either processes or executor")
         if max_calls is not None and (not isinstance(max_calls, int) or max_calls < 0):
             raise DataJointError(f"populate of {name}: max_calls must be a non-negative integer")
@@ -149,6 +152,9 @@ class AutoPopulate:
         outcome = _Outcome(suppress_errors, return_exception_objects)
         if not todo:
             return outcome.result()
+        if processes is None:
+            processes = 1 if executor is not None else max(1, min(len(todo),
+                                                                   os.cpu_count() or 1))
         from tqdm import tqdm
 
         with tqdm(total=len(todo), desc=name, disable=not display_progress) as bar:

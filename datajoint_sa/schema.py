@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,7 +18,7 @@ from .errors import DataJointError
 from .naming import from_camel_case
 from .settings import config
 from .table import Table
-from .tiers import Lookup, Part
+from .tiers import Part
 
 HIDDEN_PREFIX = "~"
 
@@ -46,24 +47,42 @@ class Schema:
 
     def __init__(self, name: str | None = None, context: Mapping[str, Any] | None = None, *,
                  connection: Connection | None = None, create_schema: bool = True,
-                 create_tables: bool = True) -> None:
+                 create_tables: bool = True, add_objects: Mapping[str, Any] | None = None
+                 ) -> None:
         self.database: str = ""
         self.context = dict(context) if context is not None else None
         self.create_schema = create_schema
         self.create_tables = create_tables
         self._connection = connection
         self.metadata = declare.new_metadata()
-        self._deferred: list[tuple[type[Table], dict[str, Any]]] = []
+        self._deferred: list[tuple[type[Table], Mapping[str, Any]]] = []
         self._classes: dict[str, type[Table]] = {}
+        #: names given to activate(add_objects=...): they resolve definitions too
+        self.add_objects: dict[str, Any] = dict(add_objects or {})
         if name is not None:
             self.activate(name, connection=connection)
 
     # ---- activation ---------------------------------------------------------------------
-    def activate(self, name: str, connection: Connection | None = None, *,
-                 create_schema: bool | None = None, create_tables: bool | None = None) -> None:
-        """Bind the schema to a database namespace and declare the classes waiting for it."""
+    def activate(self, name: str | None = None, connection: Connection | None = None, *,
+                 create_schema: bool | None = None, create_tables: bool | None = None,
+                 add_objects: Mapping[str, Any] | None = None,
+                 schema_name: str | None = None) -> None:
+        """Bind the schema to a database namespace and declare the classes waiting for it.
+
+        Definitions resolve their names now, not when their classes were decorated: in the
+        module's globals as they are at this moment, then `add_objects` (e.g. the linking
+        module's `__dict__` of an Element), so a table defined later in the module or
+        injected before activation resolves. `schema_name` is the classic spelling of
+        `name`."""
+        name = name if name is not None else schema_name
+        if name is None:
+            if self.database:
+                return
+            raise DataJointError("Schema.activate needs a schema name")
         if self.database and self.database != name:
             raise DataJointError(f"Schema is already activated as {self.database!r}")
+        if add_objects:
+            self.add_objects.update(add_objects)
         if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
             raise DataJointError(f"Invalid schema name {name!r}: use letters, digits and "
                                  "underscores, starting with a letter")
@@ -104,10 +123,13 @@ class Schema:
     def __call__(self, cls: type[Table] | None = None, *, context: Mapping[str, Any] | None = None
                  ) -> Any:
         frame = sys._getframe(1)
-        found = dict(frame.f_globals)
-        found.update(frame.f_locals)
-        if context is not None:
-            found.update(context)
+        # the caller's globals are kept live (read when the table is declared, maybe much
+        # later at activation); a function's locals are as they are now
+        scopes: list[Mapping[str, Any]] = [] if context is None else [dict(context)]
+        if frame.f_locals is not frame.f_globals:
+            scopes.append(dict(frame.f_locals))
+        scopes.append(frame.f_globals)
+        found: Mapping[str, Any] = ChainMap(*scopes)  # type: ignore[arg-type]
 
         def decorate(table_class: type[Table]) -> type[Table]:
             if not self.is_activated:
@@ -124,6 +146,7 @@ class Schema:
         context.update(caller)
         if self.context:
             context.update(self.context)
+        context.update(self.add_objects)
         context.update(self._classes)
         context.setdefault(cls.__name__, cls)
         return context
@@ -146,14 +169,14 @@ class Schema:
             self._declare_table(part, f"{name}__{from_camel_case(part.__name__)}", part_context)
         cls._parts = parts  # type: ignore[attr-defined]
         self._classes[cls.__name__] = cls
-        if (issubclass(cls, Lookup) and cls.contents is not None and len(cls.contents)
-                and not _declare_only.get()):
-            cls().insert(cls.contents, skip_duplicates=True)
+        rows = _contents_rows(getattr(cls, "contents", None))
+        if rows and not _declare_only.get():
+            cls().insert(rows, skip_duplicates=True)
 
     def _declare_table(self, cls: type[Table], name: str, context: Mapping[str, Any]) -> None:
         display = f"{cls.__qualname__} ({self.database}.{name})"
         if not isinstance(cls.definition, str) or not cls.definition.strip():
-            raise DataJointError(f"Table {display} has no definition")
+            context = self._existing_definition(cls, name, display, context)
         spec = declare.parse(cls.definition, schema=self.database, name=name, context=context,
                              display_name=display)
         backend = self.connection.backend_impl
@@ -177,6 +200,22 @@ class Schema:
         cls._spec = spec
         cls._table_heading = spec.heading
         cls._declaration_context = dict(context)  # re-declaring (alter, migrate) resolves again
+
+    def _existing_definition(self, cls: type[Table], name: str, display: str,
+                             context: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A class decorated without a definition binds to the table that already exists:
+        its definition is read from the database (reflect.py). Returns the context that
+        resolves that definition's parents."""
+        reflected = None
+        if not _declare_only.get() and self.exists:
+            from .reflect import Spawner
+
+            reflected = Spawner(self.connection).ensure(f"{self.database}.{name}")
+        if reflected is None or not reflected.definition:
+            raise DataJointError(f"Table {display} has no definition (and no such table "
+                                 "exists to bind to)")
+        cls.definition = reflected.definition
+        return {**(reflected._declaration_context or {}), **context}
 
     def forget_tables(self, nodes: list[str]) -> None:
         """Mark classes of dropped tables as undeclared."""
@@ -278,6 +317,18 @@ class Schema:
 
     def __contains__(self, name: str) -> bool:
         return name in self._classes
+
+
+def _contents_rows(contents: Any) -> list[Any] | Any:
+    """The rows of a table's `contents`: any iterable of rows (list, tuple, generator, zip),
+    a DataFrame or record array as they are, or one mapping as one row."""
+    if contents is None:
+        return []
+    if isinstance(contents, Mapping):
+        return [contents]
+    if hasattr(contents, "to_records") or hasattr(contents, "dtype"):
+        return contents if len(contents) else []
+    return list(contents)
 
 
 def list_schemas(connection: Connection | None = None) -> list[str]:

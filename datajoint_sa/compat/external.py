@@ -1,0 +1,10 @@
+"""`datajoint.external`: a schema's view of the configured external stores."""
+
+from __future__ import annotations
+
+from ..stores import External, ExternalStore
+
+#: classic name of one store's table of stored objects
+ExternalTable = ExternalStore
+
+__all__ = ["External", "ExternalStore", "ExternalTable"]

@@ -1,0 +1,55 @@
+"""`datajoint.schemas`: the classic Schema (with AttributeAdapter types), `dj.schema`,
+`create_virtual_module` and `VirtualModule`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..connection import Connection
+from ..reflect import VirtualModule
+from ..schema import Schema as CoreSchema
+from ..schema import list_schemas
+from ..table import Table
+from .attribute_adapter import register_adapters
+
+
+class _Answer(int):
+    """A yes/no that classic code may also call: `schema.is_activated()`."""
+
+    def __call__(self) -> bool:
+        return bool(self)
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
+
+
+class Schema(CoreSchema):
+    """The core Schema, which also accepts classic `AttributeAdapter` objects in its context
+    or `add_objects` (each becomes the codec `<name>` before definitions are parsed), and
+    whose `is_activated` may be called as the classic method."""
+
+    @property
+    def is_activated(self) -> _Answer:  # type: ignore[override]
+        return _Answer(bool(self.database))
+
+    def _context(self, cls: type, caller: Mapping[str, Any]) -> dict[str, Any]:
+        context = super()._context(cls, caller)
+        register_adapters(context)
+        return context
+
+
+#: classic lowercase alias: `dj.schema("name")`, or `dj.schema()` for a deferred schema
+schema = Schema
+
+
+def create_virtual_module(module_name: str, schema_name: str, create_schema: bool = False,
+                          create_tables: bool = False, connection: Connection | None = None,
+                          add_objects: Mapping[str, Any] | None = None) -> VirtualModule:
+    """A module whose classes are the tables of `schema_name`, read from the database."""
+    return VirtualModule(module_name, schema_name, create_schema=create_schema,
+                         create_tables=create_tables, connection=connection,
+                         add_objects=add_objects)
+
+
+__all__ = ["Schema", "Table", "VirtualModule", "create_virtual_module", "list_schemas", "schema"]
