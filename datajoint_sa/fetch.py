@@ -31,11 +31,12 @@ _NUMPY_TYPES = {
     "bool": "bool", "int8": "int8", "uint8": "uint8", "int16": "int16", "uint16": "uint16",
     "int24": "int32", "uint24": "uint32", "int32": "int32", "uint32": "uint32",
     "int64": "int64", "uint64": "uint64", "float32": "float32", "float64": "float64",
+    "year": "int16",
 }
 _PANDAS_NULLABLE = {
     "int8": "Int8", "uint8": "UInt8", "int16": "Int16", "uint16": "UInt16", "int24": "Int32",
     "uint24": "UInt32", "int32": "Int32", "uint32": "UInt32", "int64": "Int64",
-    "uint64": "UInt64", "bool": "boolean",
+    "uint64": "UInt64", "bool": "boolean", "year": "Int16",
 }
 _FORMATS = (None, "array", "frame")
 
@@ -95,7 +96,7 @@ def _category(attr: Attribute) -> str | None:
     if not attr.type:
         return None
     try:
-        return attr.type_info.category
+        return attr.type_info.fetched_as
     except DataJointError:
         return None
 

@@ -24,6 +24,7 @@ from .codecs import CodecContext
 from .errors import DataJointError, DuplicateError, IntegrityError, MissingAttributeError
 from .fetch import gc_paused
 from .settings import config
+from .values import check_column
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from .table import Table
 
 _INTEGER = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
-            "uint64"}
+            "uint64", "year"}
 _FLOAT = {"float32", "float64"}
 
 
@@ -249,7 +250,10 @@ def _coerce(attr: Attribute, family: str, value: Any, where: str) -> Any:
                 return bool(value)
         elif family == "date":
             if isinstance(value, datetime.datetime):
-                return value.date()
+                if value.time() == datetime.time() and value.tzinfo is None:
+                    return value.date()  # a date given as midnight, e.g. a pandas Timestamp
+                raise DataJointError(f"{where}: attribute {attr.name} ({attr.type}) cannot "
+                                     f"hold {value!r}: a date has no time of day")
             if isinstance(value, str):
                 text = value.strip()
                 try:
@@ -400,6 +404,7 @@ def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: st
     sa_table = table._sa_table
     assert sa_table is not None
     dialect = table.connection.engine.dialect
+    backend = table.connection.backend_impl
     originals = [columns.column(i) for i in range(len(names))]
     keys = None
     if any(heading[n].codec is not None for n in names) and all(
@@ -415,6 +420,7 @@ def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: st
             options=codec_options(table, attr) if attr.codec is not None else None)
         if missing is not None:
             masks[name] = missing
+        converted = check_column(attr, converted, where, backend)
         values.append(_bind(sa_table.c[name], dialect, converted, attr, where))
     if columns.rows is not None and not masks and all(
             v is o for v, o in zip(values, originals)):
@@ -577,6 +583,7 @@ def update_row(table: Table, row: Mapping[str, Any]) -> None:
             else:
                 raise MissingAttributeError(f"update1 of {where}: attribute {name} cannot be "
                                             "set to NULL")
+        converted = check_column(attr, converted, where, table.connection.backend_impl)
         values[name] = converted[0]
     match = [sa_table.c[k] == values[k] for k in key]
     connection = table.connection

@@ -52,6 +52,46 @@ class UUIDType(sa.types.TypeDecorator[uuid.UUID]):
             raise DataJointError(f"Invalid UUID value {value!r}") from error
 
 
+class Float32(sa.types.TypeDecorator[float]):
+    """A single-precision column read back as the double it holds exactly.
+
+    Servers print a single-precision value with as few digits as tell it from its neighbours
+    (MySQL: 6 significant digits), which is not the value stored; the cast makes every
+    backend return the same double. Inserts round to single precision first (values.py)."""
+
+    impl = sa.Float(precision=24)
+    cache_ok = True
+
+    def __init__(self, storage: sa.types.TypeEngine[Any] | None = None) -> None:
+        super().__init__()
+        self.storage = storage if storage is not None else sa.Float(precision=24)
+
+    def load_dialect_impl(self, dialect: Any) -> sa.types.TypeEngine[Any]:
+        return self.storage._variant_mapping.get(dialect.name, self.storage)
+
+    def column_expression(self, column: Any) -> Any:
+        return sa.cast(column, sa.Double())
+
+    def migration_type(self) -> sa.types.TypeEngine[Any]:
+        """The column type a migration script creates."""
+        return self.storage
+
+
+class Char(sa.types.TypeDecorator[str]):
+    """char(n) read back without the padding some servers add (PostgreSQL); values with
+    trailing spaces are refused at insert (values.py), so nothing is lost."""
+
+    impl = sa.CHAR
+    cache_ok = True
+
+    def column_expression(self, column: Any) -> Any:
+        return sa.func.rtrim(column, type_=sa.String())
+
+    def migration_type(self) -> sa.types.TypeEngine[Any]:
+        """The column type a migration script creates."""
+        return self.impl_instance
+
+
 @dataclass(frozen=True)
 class TypeInfo:
     """What a declared type means: its category, SQLAlchemy type, range and codec."""
@@ -67,6 +107,12 @@ class TypeInfo:
     @property
     def is_integer(self) -> bool:
         return self.category in INTEGER_RANGES
+
+    @property
+    def fetched_as(self) -> str:
+        """The category whose numpy dtype fetched values take: classic `float` is single
+        precision in the database but float64 in arrays, as in classic DataJoint."""
+        return "float64" if self.type == "float" else self.category
 
     @property
     def is_blob(self) -> bool:
@@ -171,7 +217,7 @@ def resolve_type(declared: str) -> TypeInfo:
 
     if lower in ("float32", "float", "real"):
         return TypeInfo(lower, "float32",
-                        _with_variants("float32", sa.Float(precision=24), ()))
+                        Float32(_with_variants("float32", sa.Float(precision=24), ())))
     if lower in ("float64", "double", "double precision"):
         return TypeInfo("float64" if lower == "float64" else "double", "float64",
                         _with_variants("float64", sa.Double(), ()))
@@ -184,7 +230,7 @@ def resolve_type(declared: str) -> TypeInfo:
     m = re.fullmatch(r"(var)?char\s*\(\s*(\d+)\s*\)", lower)
     if m:
         n = int(m.group(2))
-        generic: sa.types.TypeEngine[Any] = sa.String(n) if m.group(1) else sa.CHAR(n)
+        generic: sa.types.TypeEngine[Any] = sa.String(n) if m.group(1) else Char(n)
         return TypeInfo(f"{m.group(1) or ''}char({n})", "varchar" if m.group(1) else "char",
                         generic, args=(n,))
     if lower in _TEXT_NAMES:
@@ -198,6 +244,9 @@ def resolve_type(declared: str) -> TypeInfo:
                         _with_variants("enum", sa.String(length), values),
                         enum_values=values, args=values)
 
+    if lower == "year":  # MySQL's YEAR: a small integer in its range elsewhere
+        return TypeInfo("year", "year", _with_variants("year", sa.SmallInteger(), ()),
+                        value_range=(1901, 2155))
     if lower == "date":
         return TypeInfo("date", "date", sa.Date())
     m = re.fullmatch(r"(datetime|timestamp|time)(?:\s*\(\s*(\d)\s*\))?", lower)

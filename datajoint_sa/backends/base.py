@@ -37,6 +37,10 @@ class Backend:
     alters_by_copy: ClassVar[bool] = False
     #: the largest identifier the backend accepts
     max_identifier_length: ClassVar[int] = 64
+    #: the largest integer a column can hold (uint64 where unsigned 64-bit integers exist)
+    max_integer: ClassVar[int] = 2**64 - 1
+    #: significant digits a decimal keeps, where decimals are stored as doubles (else None)
+    max_decimal_digits: ClassVar[int | None] = None
 
     # ---- engine and connection set-up ---------------------------------------------------
     def engine_options(self, url: sa.URL) -> dict[str, Any]:

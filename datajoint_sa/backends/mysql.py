@@ -122,6 +122,8 @@ class MySQLBackend(Backend):
             return mysql.TIMESTAMP(fsp=int(args[0]) if args else None)
         if category == "time":
             return mysql.TIME(fsp=int(args[0]) if args else None)
+        if category == "year":
+            return mysql.YEAR()
         if category == "enum":
             return mysql.ENUM(*args)
         if category == "float32":

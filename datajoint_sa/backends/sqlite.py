@@ -108,6 +108,9 @@ class SQLiteBackend(Backend):
         # keep auto-increment keys unique over the table's lifetime, like the other backends
         return {"sqlite_autoincrement": True} if autoincrement else {}
 
+    max_integer = 2**63 - 1  # INTEGER is signed 64-bit
+    max_decimal_digits = 15  # NUMERIC holds a decimal as a double
+
     def needs_check(self, category: str) -> bool:
         return True  # SQLite's column types constrain nothing
 

@@ -180,7 +180,13 @@ class Scope:
 
     def render_item(self, type_: str, obj: Any, autogen_context: Any) -> str | bool:
         """Foreign keys to dotted table names (SQLite) name their columns through
-        `referent()`; everything else renders as Alembic does."""
+        `referent()`; our read-back decorators render as the column type they store;
+        everything else renders as Alembic does."""
+        storage = getattr(obj, "migration_type", None)
+        if type_ == "type" and storage is not None:
+            from alembic.autogenerate.render import _repr_type
+
+            return str(_repr_type(storage(), autogen_context))
         if type_ != "foreign_key":
             return False
         try:

@@ -1,0 +1,284 @@
+"""The values a declared type holds exactly, checked before anything is sent.
+
+A value either round-trips unchanged on every backend or is refused here with a
+DataJointError naming the attribute and the value: the servers would otherwise round,
+truncate, wrap, pad or convert it, each in its own way (MySQL drops microseconds, PostgreSQL
+wraps a 25-hour `time`, SQLite stores anything). Checks run per column and look at the set of
+Python types first, so a clean column costs a few C-level passes, not per-value Python work.
+
+What a backend cannot store at all (SQLite's 64-bit signed integers and double-precision
+decimals) comes from its `Backend` traits, so the limits live with the backend.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections.abc import Callable
+from decimal import Decimal, localcontext
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import DataJointError
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .heading import Attribute
+
+_INTEGERS = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
+             "uint64", "year"}
+_STRINGS = {"varchar", "char", "text", "enum"}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def refused(attr: Attribute, value: Any, where: str, why: str) -> DataJointError:
+    return DataJointError(f"{where}: attribute {attr.name} ({attr.type}) cannot hold "
+                          f"{value!r}: {why}")
+
+
+def check_column(attr: Attribute, values: list[Any], where: str, backend: Backend
+                 ) -> list[Any]:
+    """`values` (Python values after the insert's coercions; None is NULL) as the column
+    stores them exactly, or a DataJointError for the first one it cannot hold."""
+    if attr.codec is not None or not values:
+        return values
+    info = attr.type_info
+    category = info.category
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if not kinds:
+        return values
+    check = _CHECKS.get("int" if category in _INTEGERS else
+                        "string" if category in _STRINGS else category)
+    if check is None:
+        return values
+    return check(attr, values, kinds, where, backend)
+
+
+# ----------------------------------------------------------------------------- numbers
+
+def _integers(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+              backend: Backend) -> list[Any]:
+    if bool in kinds:  # every backend then binds an integer (PostgreSQL refuses a bool)
+        values = [int(v) if type(v) is bool else v for v in values]
+    low, high = attr.type_info.value_range or (None, None)
+    stored = backend.max_integer if high is None else min(high, backend.max_integer)
+    present = [v for v in values if v is not None]
+    if present and (max(present) > stored or (low is not None and min(present) < low)):
+        bad = next(v for v in present if v > stored or (low is not None and v < low))
+        if high is not None and bad > stored and stored < high:
+            why = f"{backend.name} stores integers up to {stored}"
+        else:
+            why = f"outside the range {low}..{high} of {attr.type}"
+        raise refused(attr, bad, where, why)
+    return values
+
+
+def _floats(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+            backend: Backend) -> list[Any]:
+    single = attr.type_info.category == "float32"
+    if kinds - {float}:  # ints and bools: exactly representable ones only
+        converted = []
+        for v in values:
+            if v is not None and type(v) is not float:
+                try:
+                    number = float(v)
+                except OverflowError:
+                    raise refused(attr, v, where, "too large for a float") from None
+                if number != v:
+                    raise refused(attr, v, where, "not exactly representable as a float")
+                v = number
+            converted.append(v)
+        values = converted
+    present = [v for v in values if v is not None]
+    if not present:
+        return values
+    if not all(map(math.isfinite, present)):
+        bad = next(v for v in present if not math.isfinite(v))
+        raise refused(attr, bad, where, "infinite values are not portable (MySQL has none); "
+                      "store None for a missing value")
+    if single:
+        if max(map(abs, present)) > _FLOAT32_MAX:
+            bad = next(v for v in present if abs(v) > _FLOAT32_MAX)
+            raise refused(attr, bad, where, "outside the range of float32; use float64")
+        # the value the column holds: every backend stores and returns this one
+        array = np.array([np.nan if v is None else v for v in values], dtype=np.float32)
+        rounded = array.astype(np.float64).tolist()
+        values = [None if v is None else r for v, r in zip(values, rounded)]
+    return values
+
+
+def _decimals(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+              backend: Backend) -> list[Any]:
+    precision, scale = attr.type_info.args
+    unit = Decimal(1).scaleb(-scale)
+    limit = backend.max_decimal_digits
+    converted = []
+    for v in values:
+        if v is not None:
+            try:
+                number = Decimal(repr(v)) if type(v) is float else Decimal(v)
+            except (TypeError, ValueError, ArithmeticError):
+                raise refused(attr, v, where, "not a number") from None
+            if not number.is_finite():
+                raise refused(attr, v, where, "not a finite number")
+            if number:
+                shape = number.normalize().as_tuple()
+                assert isinstance(shape.exponent, int)
+                if shape.exponent < -scale:
+                    raise refused(attr, v, where, f"more than {scale} decimal places")
+                if number.adjusted() + 1 > precision - scale:
+                    raise refused(attr, v, where,
+                                  f"more than {precision - scale} digits before the point")
+                if limit is not None and len(shape.digits) > limit:
+                    raise refused(attr, v, where, f"{backend.name} stores decimals with up "
+                                  f"to {limit} significant digits")
+            with localcontext() as context:
+                context.prec = precision + 2
+                v = number.quantize(unit)
+        converted.append(v)
+    return converted
+
+
+# ----------------------------------------------------------------------------- strings
+
+def _strings(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+             backend: Backend) -> list[Any]:
+    info = attr.type_info
+    odd = [k for k in kinds if not issubclass(k, str)]
+    if any(issubclass(k, _BYTES) for k in odd):
+        raw = next(v for v in values if isinstance(v, _BYTES))
+        raise refused(attr, raw, where, "bytes are not text; decode them first")
+    strings = [v for v in values if isinstance(v, str)]
+    if not strings:
+        return values
+    joined = "\x1f".join(strings)
+    if "\x00" in joined:
+        raise refused(attr, next(v for v in strings if "\x00" in v), where,
+                      "text cannot contain NUL characters (PostgreSQL has no place for them)")
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        text = next(v for v in strings if not _encodes(v))
+        raise refused(attr, text, where, "not valid Unicode (a lone surrogate)") from None
+    if info.category in ("varchar", "char"):
+        length = info.args[0]
+        if max(map(len, strings)) > length:
+            raise refused(attr, next(v for v in strings if len(v) > length), where,
+                          f"longer than {length} characters")
+        if info.category == "char" and any(v.endswith(" ") for v in strings):
+            raise refused(attr, next(v for v in strings if v.endswith(" ")), where,
+                          "char(n) pads with spaces, so trailing spaces cannot be kept; "
+                          "use varchar")
+    elif info.category == "enum":
+        allowed = set(info.enum_values)
+        if not set(strings) <= allowed:
+            raise refused(attr, next(v for v in strings if v not in allowed), where,
+                          f"not one of {', '.join(map(repr, info.enum_values))}")
+    return values
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- time
+
+def _fraction_unit(attr: Attribute) -> int:
+    """The microsecond step the declared precision keeps: 1 for (6), 10**6 for (0)."""
+    args = attr.type_info.args
+    return 10 ** (6 - (int(args[0]) if args else 0))
+
+
+#: MySQL's TIMESTAMP range (UTC), the portable one
+TIMESTAMP_RANGE = (datetime.datetime(1970, 1, 1, 0, 0, 1), datetime.datetime(2038, 1, 19, 3, 14, 7))
+
+
+def _datetimes(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+               backend: Backend) -> list[Any]:
+    unit = _fraction_unit(attr)
+    low, high = TIMESTAMP_RANGE if attr.type_info.category == "timestamp" else (None, None)
+    for v in values:
+        if v is None:
+            continue
+        if v.tzinfo is not None:
+            raise refused(attr, v, where, "timezone-aware datetimes are not stored the same "
+                          "way by every backend; convert to naive UTC first")
+        if v.microsecond % unit:
+            raise refused(attr, v, where, _precision_advice(attr, "datetime"))
+        if low is not None and not low <= v.replace(microsecond=0) <= high:
+            raise refused(attr, v, where, "a timestamp is between 1970-01-01 00:00:01 and "
+                          "2038-01-19 03:14:07 (UTC); use datetime")
+    return values
+
+
+def _precision_advice(attr: Attribute, kind: str) -> str:
+    digits = 6 - len(str(_fraction_unit(attr))) + 1
+    return (f"{attr.type} keeps {digits} fractional second digits"
+            + (f"; declare {kind}(6) or round the value" if digits < 6 else ""))
+
+
+def _times(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+           backend: Backend) -> list[Any]:
+    unit = _fraction_unit(attr)
+    converted = []
+    for v in values:
+        if isinstance(v, datetime.timedelta):
+            if not datetime.timedelta(0) <= v < datetime.timedelta(days=1):
+                raise refused(attr, v, where, "a time of day is between 00:00 and 24:00; "
+                              "store durations as a number (e.g. float64 seconds)")
+            v = (datetime.datetime.min + v).time()
+        if v is not None:
+            if v.tzinfo is not None:
+                raise refused(attr, v, where, "timezone-aware times are not portable")
+            if v.microsecond % unit:
+                raise refused(attr, v, where, _precision_advice(attr, "time"))
+        converted.append(v)
+    return converted
+
+
+def _dates(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+           backend: Backend) -> list[Any]:
+    if datetime.datetime in kinds:
+        raise refused(attr, next(v for v in values if type(v) is datetime.datetime), where,
+                      "a date has no time of day; pass .date()")
+    return values
+
+
+# ----------------------------------------------------------------------------- json
+
+def _json(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+          backend: Backend) -> list[Any]:
+    for v in values:
+        if v is None:
+            continue
+        try:
+            json.dumps(v, allow_nan=False)
+        except ValueError:
+            raise refused(attr, v, where, "JSON has no NaN or infinity") from None
+        except TypeError as error:
+            raise refused(attr, v, where, str(error)) from None
+    return values
+
+
+def _bytes(attr: Attribute, values: list[Any], kinds: set[type], where: str,
+           backend: Backend) -> list[Any]:
+    if kinds - {bytes, bytearray, memoryview}:
+        bad = next(v for v in values if v is not None and not isinstance(v, _BYTES))
+        raise refused(attr, bad, where, "bytes attributes take bytes")
+    return values
+
+
+_Check = Callable[["Attribute", list[Any], set[type], str, "Backend"], list[Any]]
+_CHECKS: dict[str, _Check] = {
+    "int": _integers, "float32": _floats, "float64": _floats, "decimal": _decimals,
+    "string": _strings, "datetime": _datetimes, "timestamp": _datetimes, "time": _times,
+    "date": _dates, "json": _json, "bytes": _bytes,
+}

@@ -1,0 +1,110 @@
+"""The fidelity matrix on every backend: a value round-trips exactly or is refused clearly.
+
+The cases live in tests/fidelity_matrix.py, which also renders docs/types.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import datajoint_sa as dj
+
+from .fidelity_matrix import MATRIX, SAME, Refused, attribute_name, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _same(got: Any, expected: Any) -> bool:
+    if isinstance(expected, float) and isinstance(got, float) and expected != expected:
+        return got != got
+    return type(got) is type(expected) and got == expected
+
+
+def test_every_type_and_edge_value(schema: dj.Schema, backend: str) -> None:
+    """One table with a nullable column per declared type; one insert per case."""
+    columns = "\n".join(f"{attribute_name(t)} = null : {t}" for t in MATRIX)
+
+    @schema
+    class Matrix(dj.Manual):
+        definition = f"""
+        id : int32
+        ---
+        {columns}
+        """
+
+    expected: dict[int, tuple[str, str, Any]] = {}
+    problems: list[str] = []
+    row = 0
+    for declared, cases in MATRIX.items():
+        name = attribute_name(declared)
+        for case in cases:
+            row += 1
+            outcome = case.outcome(backend)
+            try:
+                Matrix.insert1({"id": row, name: case.value})
+            except dj.DataJointError as error:
+                message = str(error)
+                if not isinstance(outcome, Refused):
+                    problems.append(f"{declared} {case.label}: refused: {message}")
+                elif not (outcome.why.lower() in message.lower() and name in message):
+                    problems.append(f"{declared} {case.label}: message lacks "
+                                    f"{outcome.why!r} or {name!r}: {message}")
+                continue
+            if isinstance(outcome, Refused):
+                problems.append(f"{declared} {case.label}: stored, expected a refusal")
+            else:
+                expected[row] = (declared, case.label,
+                                 case.value if outcome is SAME else outcome)
+    assert len(Matrix()) == len(expected)
+    for record in Matrix.fetch(as_dict=True):
+        if record["id"] not in expected:
+            continue
+        declared, label, value = expected[record["id"]]
+        got = record[attribute_name(declared)]
+        if not _same(got, value):
+            problems.append(f"{declared} {label}: stored {value!r}, fetched {got!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_refused_value_changes_nothing(schema: dj.Schema) -> None:
+    """A refused value in a batch leaves no row behind."""
+    @schema
+    class Few(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        t : time
+        """
+
+    import datetime as dt
+    with pytest.raises(dj.DataJointError, match="t .time. cannot hold"):
+        Few.insert([{"id": 1, "t": dt.time(1)}, {"id": 2, "t": dt.timedelta(hours=30)}])
+    assert len(Few()) == 0
+
+
+def test_float32_is_the_same_double_everywhere(schema: dj.Schema) -> None:
+    @schema
+    class Single(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        x : float32
+        y = null : float
+        """
+
+    Single.insert1({"id": 1, "x": 1.2345678, "y": 0.1})
+    assert Single.fetch1("x") == 1.2345677614212036
+    x, y = Single.fetch("x", "y")
+    assert x.dtype.name == "float32" and y.dtype.name == "float64"  # classic `float`
+    assert y[0] == 0.10000000149011612
+    # the value is found by the number the user gave, too
+    assert len(Single & {"x": 1.2345677614212036}) == 1
+
+
+def test_docs_type_table_is_current() -> None:
+    page = ROOT / "docs" / "types.md"
+    assert page.read_text() == render(), (
+        "docs/types.md is stale: run `python -m tests.fidelity_matrix > docs/types.md`")
