@@ -48,6 +48,7 @@ class Connection:
         self.backend_impl.install_events(self.engine)
         self._sa: SAConnection | None = None
         self._depth = 0
+        self._savepoints = True  # whether nested write blocks open savepoints (see session)
         self._pid = os.getpid()
 
     # ---- identity -----------------------------------------------------------------------
@@ -124,10 +125,16 @@ class Connection:
             yield self
 
     @contextmanager
-    def session(self, *, write: bool = True) -> Iterator[SAConnection]:
-        """The SQLAlchemy connection inside a transaction (joined if one is open)."""
+    def session(self, *, write: bool = True, savepoints: bool = True
+                ) -> Iterator[SAConnection]:
+        """The SQLAlchemy connection inside a transaction (joined if one is open).
+
+        `savepoints=False` on the outermost block makes it one all-or-nothing unit: nested
+        blocks join it without a savepoint (two round trips each), so any failure inside
+        fails the whole unit. populate's make transaction is such a unit.
+        """
         connection = self.sa
-        if self._depth and not write:
+        if self._depth and (not write or not self._savepoints):
             # a read joins the open transaction as it is: a savepoint would cost two round
             # trips per fetch inside make(), and a failed read fails the transaction anyway
             self._depth += 1
@@ -140,6 +147,7 @@ class Connection:
         transaction: sa.Transaction
         if self._depth == 0:
             connection.info["dj_read_only"] = not write
+            self._savepoints = savepoints
             transaction = connection.begin()
         else:
             transaction = connection.begin_nested()
@@ -160,8 +168,10 @@ class Connection:
             self._depth -= 1
             transaction.commit()
         finally:
-            if not connection.closed:
-                connection.info["dj_read_only"] = False
+            if self._depth == 0:
+                self._savepoints = True
+                if not connection.closed:
+                    connection.info["dj_read_only"] = False
 
     def execute(self, statement: Any, parameters: Any = None, *, write: bool = True) -> Any:
         """Execute a statement and return all rows (a list of Row) or the rowcount."""

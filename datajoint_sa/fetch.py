@@ -118,22 +118,29 @@ def _order_clauses(expr: QueryExpression, order_by: Any, columns: Any) -> list[A
 
 
 def build_select(expr: QueryExpression, names: list[str], *, order_by: Any = None,
-                 limit: int | None = None, offset: int | None = None) -> sa.Select[Any]:
+                 limit: int | None = None, offset: int | None = None,
+                 any_order: bool = False) -> sa.Select[Any]:
     """The expression's Select narrowed to `names`, ordered and limited.
 
     A limit or offset without an order orders by the primary key, so a page of rows is the
-    same on every backend.
+    same on every backend (unless `any_order`: fetch1 only needs to see whether a second
+    row exists, and a sort would cost the server work).
     """
-    select = expr.to_select()
-    if (names == list(select.selected_columns.keys()) and order_by is None and limit is None
-            and offset is None):
-        return select
-    source = select.subquery()
-    query = sa.select(*(source.c[n] for n in names))
-    if order_by is None and (limit is not None or offset is not None):
+    parts = expr._compile()
+    if order_by is None and (limit is not None or offset is not None) and not any_order:
         order_by = "KEY" if expr.primary_key else None
+    columns: Any
+    if parts.plain:  # narrow, order and page the SELECT itself: no derived table to build
+        query, columns = parts.select(names), parts.columns
+    else:
+        select = expr.to_select()
+        if (names == list(select.selected_columns.keys()) and order_by is None
+                and limit is None and offset is None):
+            return select
+        source = select.subquery()
+        query, columns = sa.select(*(source.c[n] for n in names)), source.c
     if order_by is not None:
-        query = query.order_by(*_order_clauses(expr, order_by, source.c))
+        query = query.order_by(*_order_clauses(expr, order_by, columns))
     if limit is not None:
         query = query.limit(int(limit))
     if offset is not None:
@@ -143,9 +150,10 @@ def build_select(expr: QueryExpression, names: list[str], *, order_by: Any = Non
 
 def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = None,
                   limit: int | None = None, offset: int | None = None, squeeze: bool = False,
-                  download_path: str | None = None) -> Columns:
+                  download_path: str | None = None, any_order: bool = False) -> Columns:
     """Run the query once and return its decoded columns."""
-    select = build_select(expr, names, order_by=order_by, limit=limit, offset=offset)
+    select = build_select(expr, names, order_by=order_by, limit=limit, offset=offset,
+                          any_order=any_order)
     connection = expr.connection
     dialect = connection.engine.dialect
     with connection.session(write=False) as sa_conn:
@@ -366,7 +374,7 @@ def fetch1(expr: QueryExpression, *attrs: str, squeeze: bool = False,
     heading.check([a for a in attrs if a != "KEY"], context="fetch1")
     names = list(dict.fromkeys(
         [n for a in attrs for n in (key if a == "KEY" else [a])])) if attrs else heading.names
-    columns = query_columns(expr, names, limit=2, order_by=key or None, squeeze=squeeze,
+    columns = query_columns(expr, names, limit=2, any_order=True, squeeze=squeeze,
                             download_path=download_path)
     if columns.length != 1:
         found = "no row" if columns.length == 0 else "more than one row"

@@ -287,7 +287,7 @@ class Runner:
         return self.connection.backend_impl.writer_turn(self.connection.url)
 
     def _make(self, key: dict[str, Any], hashed: str) -> bool:
-        with self.turn(), self.connection.session(write=True) as sa_conn:
+        with self.turn(), self.connection.session(write=True, savepoints=False) as sa_conn:
             if self._is_done(sa_conn, key):
                 self._finish(sa_conn, hashed)
                 return False
@@ -310,7 +310,7 @@ class Runner:
             return False
         fetched = _arguments(table.make_fetch(dict(key)))
         computed = _arguments(table.make_compute(dict(key), *fetched, **self.make_kwargs))
-        with self.turn(), self.connection.session(write=True) as sa_conn:
+        with self.turn(), self.connection.session(write=True, savepoints=False) as sa_conn:
             if self._is_done(sa_conn, key):
                 self._finish(sa_conn, hashed)
                 return False

@@ -85,6 +85,32 @@ def test_make_is_atomic_with_its_parts(schema: dj.Schema) -> None:
     assert Square.progress() == (2, 12)
 
 
+def test_make_transaction_joins_writes_without_savepoints(schema: dj.Schema) -> None:
+    """A make is one all-or-nothing unit: its inserts join the transaction directly (two
+    round trips per insert saved); an explicit nested transaction elsewhere still nests."""
+    calls: list[dict[str, Any]] = []
+    _, Square = _source_and_square(schema, calls, fail_on={5})
+    engine = schema.connection.engine
+    savepoints: list[Any] = []
+
+    def count(*args: Any) -> None:
+        savepoints.append(args)
+
+    sa.event.listen(engine, "savepoint", count)
+    try:
+        result = Square.populate(suppress_errors=True)
+        assert result["success_count"] == 11
+        assert savepoints == []
+        # the failed key left neither its master row nor its parts
+        assert 5 not in Square.fetch("n") and 5 not in Square.Digit.fetch("n")
+        with schema.connection.transaction:
+            with schema.connection.transaction:
+                pass
+        assert len(savepoints) == 1
+    finally:
+        sa.event.remove(engine, "savepoint", count)
+
+
 def test_error_objects_and_error_list(schema: dj.Schema) -> None:
     calls: list[dict[str, Any]] = []
     _, Square = _source_and_square(schema, calls, fail_on={5})

@@ -281,7 +281,10 @@ def _run_many(conn: SAConnection, sql: str, order: list[str], columns: Sequence[
         rows = [tuple(row[p] for p in positions) for row in rows]
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(sql, rows)
+        if len(rows) == 1:  # psycopg pipelines an executemany: more round trips for one row
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
     finally:
         cursor.close()
 
