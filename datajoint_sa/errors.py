@@ -35,6 +35,11 @@ class QueryError(DataJointError):
     """A query is malformed (failed semantic check, bad fragment, incompatible operands)."""
 
 
+class UnsafeFragmentError(QueryError):
+    """A SQL fragment reaches beyond its own row: a function off the allow-list, a subquery,
+    a session variable, a qualified name or a statement (see docs/fragments.md)."""
+
+
 class AccessError(DataJointError):
     """The database refused an operation for lack of privileges."""
 

@@ -32,7 +32,8 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.tokens import TokenType
 
-from ..errors import QueryError, UnknownAttributeError
+from ..errors import QueryError, UnknownAttributeError, UnsafeFragmentError
+from .functions import function_name, is_allowed
 from .render import (
     PARSE_REWRITES,
     PH_PREFIX,
@@ -98,20 +99,35 @@ _AGG_ANONYMOUS: Final = frozenset(
 
 
 def _check_node(node: exp.Expr, text: str, context: str) -> None:
-    """Raise QueryError if ``node`` has no business inside a value expression."""
+    """Raise UnsafeFragmentError if ``node`` has no business inside a value expression."""
     cls = type(node)
     module = cls.__module__
-    bad = (
-        module in _FORBIDDEN_MODULES
-        or (module == "sqlglot.expressions.query" and cls.__name__ not in _ALLOWED_QUERY_NODES)
-        or isinstance(node, _FORBIDDEN_NODES)
-        or (isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count))
-    )
-    if bad:
-        raise QueryError(
-            f"{_where(context)}SQL fragment {text!r} is not a plain expression "
-            f"(contains {cls.__name__.lower()})"
+    if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+        offence = "'*'"
+    elif isinstance(node, (exp.Query, exp.Subquery)):
+        offence = "a subquery"
+    elif isinstance(node, exp.SessionParameter):
+        offence = f"the server variable @@{node.sql(dialect=reader()).lstrip('@')}"
+    elif isinstance(node, exp.Parameter):
+        offence = f"the session variable @{node.sql(dialect=reader()).lstrip('@')}"
+    elif isinstance(node, exp.Dot):
+        offence = f"the qualified name {node.sql(dialect=reader())}"
+    elif module in _FORBIDDEN_MODULES or isinstance(node, exp.Command):
+        offence = f"a statement ({cls.__name__.lower()})"
+    elif (module == "sqlglot.expressions.query" and cls.__name__ not in _ALLOWED_QUERY_NODES) \
+            or isinstance(node, _FORBIDDEN_NODES):
+        offence = cls.__name__.lower()
+    elif not is_allowed(node):
+        raise UnsafeFragmentError(
+            f"{_where(context)}SQL fragment {text!r} calls {function_name(node, text)}(), "
+            "which is not an allowed function (the list is in docs/fragments.md)"
         )
+    else:
+        return
+    raise UnsafeFragmentError(
+        f"{_where(context)}SQL fragment {text!r} is not a plain expression: it contains "
+        f"{offence}"
+    )
 
 
 def _where(context: str) -> str:
@@ -307,8 +323,11 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str) -> Fragme
     columns: list[str] = []
     literals: list[tuple[Any, TypeEngine[Any]]] = []
     has_aggregate = False
-    for node in list(tree.walk()):
+    nodes = list(tree.walk())
+    subquery = next((n for n in nodes if isinstance(n, (exp.Query, exp.Subquery))), None)
+    for node in [subquery] if subquery is not None else nodes:  # a subquery is named first
         _check_node(node, text, context)
+    for node in nodes:
         has_aggregate = has_aggregate or _is_aggregate(node)
         if isinstance(node, exp.Column):
             if isinstance(node.this, exp.Star):

@@ -83,6 +83,15 @@ def _group_concat(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _cast(node: exp.Expr) -> exp.Expr:
+    """MySQL's CAST(x AS CHAR) has no length limit; PostgreSQL's CHAR is CHAR(1)."""
+    to = node.args.get("to")
+    if isinstance(to, exp.DataType) and to.is_type(exp.DataType.Type.CHAR) \
+            and not to.expressions:
+        node.set("to", exp.DataType.build("TEXT"))
+    return node
+
+
 def _like(node: exp.Expr) -> exp.Expr:
     """MySQL's default collations compare case-insensitively; so does SQLite's LIKE."""
     return retype(node, exp.ILike)
@@ -115,6 +124,7 @@ REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
     exp.Like: _like,
     exp.RegexpLike: _regexp,
     exp.CurrentTimestamp: _now,
+    exp.Cast: _cast,
 }
 
 COMPILER: Final = DialectCompiler("postgres", Postgres(), REWRITES)

@@ -189,4 +189,9 @@ def _now_rule(node: exp.Expr) -> exp.Expr:
 
 
 #: applied once at parse time, for every backend
-PARSE_REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {exp.Anonymous: _now_rule}
+PARSE_REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
+    exp.Anonymous: _now_rule,
+    # MySQL's LOCALTIME and LOCALTIMESTAMP are NOW()
+    exp.Localtimestamp: lambda node: exp.CurrentTimestamp(),
+    exp.Localtime: lambda node: exp.CurrentTimestamp(),
+}
