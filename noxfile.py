@@ -43,11 +43,25 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "datajoint_sa")
 
 
+def _reference_python(session: nox.Session) -> str:
+    """DataJoint 2.3.5 in a virtual environment of its own (none of its code enters ours)."""
+    peer = os.path.abspath(os.path.join(session.create_tmp(), "datajoint-2.3.5"))
+    peer_python = os.path.join(peer, "bin", "python")
+    if not os.path.exists(peer_python):
+        session.run("python", "-m", "venv", peer)
+    session.run(peer_python, "-m", "pip", "install", "-q", "datajoint==2.3.5",
+                "psycopg2-binary", external=True)
+    return peer_python
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Ratios against the raw drivers, per backend, in one run (see benchmarks/)."""
+    """The phase table of issue 17 per backend: ratios to the raw drivers and DataJoint
+    2.3.5's figures from the same run (`-- --scale 0.5`, `-- --report` rewrites
+    docs/benchmarks.md). The other benchmark modules: `python -m benchmarks`."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "benchmarks", *session.posargs)
+    session.run("python", "-m", "benchmarks.phases", "--peer", _reference_python(session),
+                *session.posargs)
 
 
 @nox.session
