@@ -8,6 +8,7 @@ the dependency graph, diagrams and Alembic's comparison with the live database.
 from __future__ import annotations
 
 import ast
+import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME_LENGTH = 64
 CURRENT_TIMESTAMP = "CURRENT_TIMESTAMP"
 FK_OPTIONS = {"nullable", "unique"}
+#: storage categories that cannot be primary keys or indexed on every backend
+UNKEYABLE = {"json", "bytes", "text"}
 
 
 def new_metadata() -> sa.MetaData:
@@ -159,6 +162,9 @@ class _Parser:
             info = resolve_type(type_text)
         except DataJointError as error:
             raise self.error(str(error)) from None
+        if in_key and info.category in UNKEYABLE:
+            raise self.error(f"a primary-key attribute cannot be of type {info.type} "
+                             "(blobs, json, text and bytes cannot be keys on every backend)")
         if autoincrement and not (info.is_integer and in_key):
             raise self.error("auto_increment needs an integer primary-key attribute")
         nullable, default = False, None
@@ -270,6 +276,13 @@ class _Parser:
         unknown = [n for n in names if n not in known]
         if not names or unknown:
             raise self.error(f"index on unknown attribute(s) {', '.join(unknown) or '(none)'}")
+        types = {a.name: a.type_info for a in self.spec.attributes}
+        unindexable = [n for n in names if types[n].category in UNKEYABLE]
+        if unindexable:
+            raise self.error(f"cannot index {', '.join(unindexable)}: blobs, json, text and "
+                             "bytes cannot be indexed on every backend")
+        if len(set(names)) < len(names):
+            raise self.error("an index names an attribute twice")
         self.spec.indexes.append(IndexSpec(names, unique=bool(m.group(1)), line=line))
 
 
@@ -281,6 +294,10 @@ def parse(definition: str, *, schema: str, name: str, context: Mapping[str, Any]
 
 
 # ---------------------------------------------------------------------------- defaults
+
+_TEMPORAL = {"date": datetime.date.fromisoformat, "datetime": datetime.datetime.fromisoformat,
+             "timestamp": datetime.datetime.fromisoformat, "time": datetime.time.fromisoformat}
+
 
 def server_default_for(default: str, info: TypeInfo) -> Any:
     """The DDL default of a declared default (validated; values are literals, not SQL)."""
@@ -297,6 +314,14 @@ def server_default_for(default: str, info: TypeInfo) -> Any:
             raise DataJointError(f"default {default} is not one of the enum values")
         if info.is_integer or info.category in ("float32", "float64", "decimal", "bool"):
             return server_default_for(value, info)
+        if info.category in ("varchar", "char") and len(value) > info.args[0]:
+            raise DataJointError(f"default {default} is longer than {info.type}")
+        if info.category in _TEMPORAL:
+            try:
+                _TEMPORAL[info.category](value)
+            except ValueError:
+                raise DataJointError(f"default {default} is not a valid {info.type} "
+                                     "(ISO format, e.g. 2024-01-31 12:00:00)") from None
         return value  # SQLAlchemy renders a properly quoted string literal
     if info.category == "bool":
         lowered = default.lower()

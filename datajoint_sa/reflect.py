@@ -204,6 +204,8 @@ def native_type(sa_type: sa.types.TypeEngine[Any]) -> str | None:
             if values else None
     if kind == "DATE":
         return "date"
+    if kind == "YEAR":
+        return "year"
     if kind in ("DATETIME", "TIMESTAMP", "TIME"):
         precision = getattr(sa_type, "fsp", None) or getattr(sa_type, "precision", None)
         base = kind.lower()

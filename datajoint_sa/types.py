@@ -33,6 +33,9 @@ INTEGER_RANGES: dict[str, tuple[int, int]] = {
 }
 _NATIVE_INTEGERS = {"tinyint": "8", "smallint": "16", "mediumint": "24", "int": "32",
                     "integer": "32", "bigint": "64"}
+#: the portable limits of declared types (MySQL's, the narrowest of the three)
+MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE = 65, 30
+MAX_CHAR, MAX_VARCHAR = 255, 16383  # varchar: 65,535 bytes of utf8mb4
 _BLOB_NAMES = {"tinyblob", "blob", "mediumblob", "longblob"}
 _TEXT_NAMES = {"text", "tinytext", "mediumtext", "longtext"}
 
@@ -149,6 +152,9 @@ def _enum_values(body: str) -> tuple[str, ...]:
     parsed = tuple(a if a or not b else b for a, b in values)
     if not parsed:
         raise DataJointError(f"enum needs at least one quoted value: enum({body})")
+    repeated = sorted({v for v in parsed if parsed.count(v) > 1})
+    if repeated:
+        raise DataJointError(f"enum({body}) repeats {', '.join(map(repr, repeated))}")
     return parsed
 
 
@@ -224,12 +230,23 @@ def resolve_type(declared: str) -> TypeInfo:
     m = re.fullmatch(r"(decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)(\s+unsigned)?", lower)
     if m:
         p, s = int(m.group(2)), int(m.group(3) or 0)
+        if not 1 <= p <= MAX_DECIMAL_PRECISION:
+            raise DataJointError(f"{text}: the precision is between 1 and "
+                                 f"{MAX_DECIMAL_PRECISION} digits")
+        if s > min(p, MAX_DECIMAL_SCALE):
+            raise DataJointError(f"{text}: the scale is at most the precision ({p}) and at "
+                                 f"most {MAX_DECIMAL_SCALE}")
         return TypeInfo(f"decimal({p},{s})", "decimal", sa.Numeric(p, s, asdecimal=True),
                         args=(p, s))
 
     m = re.fullmatch(r"(var)?char\s*\(\s*(\d+)\s*\)", lower)
     if m:
         n = int(m.group(2))
+        limit = MAX_VARCHAR if m.group(1) else MAX_CHAR
+        if not 1 <= n <= limit:
+            longer = "text" if m.group(1) else "varchar or text"
+            raise DataJointError(f"{text}: the length is between 1 and {limit} characters; "
+                                 f"use {longer} for longer values")
         generic: sa.types.TypeEngine[Any] = sa.String(n) if m.group(1) else Char(n)
         return TypeInfo(f"{m.group(1) or ''}char({n})", "varchar" if m.group(1) else "char",
                         generic, args=(n,))
@@ -249,9 +266,11 @@ def resolve_type(declared: str) -> TypeInfo:
                         value_range=(1901, 2155))
     if lower == "date":
         return TypeInfo("date", "date", sa.Date())
-    m = re.fullmatch(r"(datetime|timestamp|time)(?:\s*\(\s*(\d)\s*\))?", lower)
+    m = re.fullmatch(r"(datetime|timestamp|time)(?:\s*\(\s*(\d+)\s*\))?", lower)
     if m:
         kind, precision = m.group(1), m.group(2)
+        if precision and int(precision) > 6:
+            raise DataJointError(f"{text}: fractional seconds have at most 6 digits")
         args = (int(precision),) if precision else ()
         generic = sa.Time() if kind == "time" else sa.DateTime()
         return TypeInfo(lower.replace(" ", ""), kind, _with_variants(kind, generic, args),

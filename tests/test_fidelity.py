@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import datajoint_sa as dj
@@ -108,3 +109,103 @@ def test_docs_type_table_is_current() -> None:
     page = ROOT / "docs" / "types.md"
     assert page.read_text() == render(), (
         "docs/types.md is stale: run `python -m tests.fidelity_matrix > docs/types.md`")
+
+
+# ----------------------------------------------------------------------------- definitions
+
+BAD_DEFINITIONS = [
+    ("x : decimal(5,10)", "scale"),
+    ("x : decimal(0,0)", "precision"),
+    ("x : decimal(66,2)", "precision"),
+    ("x : decimal(40,31)", "scale"),
+    ("x : datetime(7)", "6 digits"),
+    ("x : time(9)", "6 digits"),
+    ("x : timestamp(12)", "6 digits"),
+    ("x : varchar(0)", "length"),
+    ("x : varchar(-1)", "Unknown attribute type"),
+    ("x : char(0)", "length"),
+    ("x : char(256)", "length"),
+    ("x : varchar(70000)", "length"),
+    ("x : enum()", "at least one"),
+    ("x : enum('a','b','a')", "repeats"),
+    ("x = 'abcdef' : varchar(3)", "longer"),
+    ("x = 'not a date' : date", "valid date"),
+    ("x = '2024-13-01' : datetime", "valid datetime"),
+]
+BAD_KEYS = ["k : longblob", "k : <blob>", "k : json", "k : text", "k : bytes", "k : blob"]
+
+
+@pytest.mark.parametrize("line,why", BAD_DEFINITIONS, ids=[d[0] for d in BAD_DEFINITIONS])
+def test_bad_definitions_are_refused_before_ddl(schema: dj.Schema, line: str, why: str
+                                                ) -> None:
+    class Bad(dj.Manual):
+        definition = f"""
+        id : int32
+        ---
+        {line}
+        """
+
+    with pytest.raises(dj.errors.DefinitionError, match="line 4") as raised:
+        schema(Bad)
+    assert why.lower() in str(raised.value).lower()
+    assert line.split(":")[0].split("=")[0].strip() in str(raised.value)
+    assert "bad" not in schema.list_tables()
+
+
+@pytest.mark.parametrize("line", BAD_KEYS)
+def test_unkeyable_types_are_refused_in_the_primary_key(schema: dj.Schema, line: str) -> None:
+    class BadKey(dj.Manual):
+        definition = f"""
+        {line}
+        ---
+        v : int32
+        """
+
+    with pytest.raises(dj.errors.DefinitionError, match="line 2.*cannot be of type"):
+        schema(BadKey)
+
+    class BadIndex(dj.Manual):
+        definition = f"""
+        id : int32
+        ---
+        {line.replace("k :", "k = null :")}
+        index(k)
+        """
+
+    with pytest.raises(dj.errors.DefinitionError, match="line 5.*cannot index k"):
+        schema(BadIndex)
+    assert schema.list_tables() == []
+
+
+# ----------------------------------------------------------------------------- classic types
+
+def test_classic_types(schema: dj.Schema) -> None:
+    """year; bool into integer columns; NULL floats as NaN in numeric arrays."""
+    @schema
+    class Classic(dj.Manual):
+        definition = """
+        id : int16
+        ---
+        born : year
+        flag : tinyint
+        big : bigint
+        x = null : float
+        y = null : float64
+        n = null : int32
+        """
+
+    Classic.insert([{"id": True, "born": 1999, "flag": True, "big": False, "x": None},
+                    {"id": 2, "born": 2024, "flag": 0, "big": 5, "x": 1.5, "y": float("nan"),
+                     "n": 3}])
+    assert Classic.fetch("flag", "big", order_by="id") is not None
+    rows = Classic.fetch(order_by="id")
+    assert rows.dtype["x"].name == "float64" and rows.dtype["y"].name == "float64"
+    assert np.isnan(rows["x"][0]) and np.isnan(rows["y"][0]) and np.isnan(rows["y"][1])
+    assert rows["x"][1] == 1.5 and rows["id"].tolist() == [1, 2]
+    assert rows["flag"].tolist() == [1, 0] and rows["big"].tolist() == [0, 5]
+    assert rows["born"].tolist() == [1999, 2024]
+    x = (Classic & {"id": 1}).fetch("x")
+    assert x.dtype.name == "float64" and np.isnan(x[0])
+    assert Classic.heading["born"].type == "year"
+    with pytest.raises(dj.DataJointError, match="born"):
+        Classic.insert1({"id": 3, "born": 1800, "flag": 1, "big": 1})
