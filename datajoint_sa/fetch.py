@@ -156,6 +156,10 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
                           any_order=any_order)
     connection = expr.connection
     dialect = connection.engine.dialect
+    selected = select.selected_columns
+    options = connection.backend_impl.result_options([c.type for c in selected])
+    if options:  # e.g. bytea in binary on PostgreSQL
+        select = select.execution_options(**options)
     with connection.session(write=False) as sa_conn:
         result = sa_conn.execute(select)
         cursor = getattr(result, "cursor", None)
@@ -170,7 +174,6 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
             description = [(n, None) for n in names]
     length = len(rows)
     heading = expr.heading
-    selected = select.selected_columns
     steps: list[tuple[int, Any, Any]] = []  # (position, result processor, codec)
     for i, name in enumerate(names):
         attr = heading[name]

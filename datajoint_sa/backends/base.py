@@ -115,6 +115,12 @@ class Backend:
         (integer ranges, enum values, string lengths) because the column type does not."""
         return category not in ("varchar", "char")
 
+    # ---- reading ------------------------------------------------------------------------
+    def result_options(self, types: Sequence[sa.types.TypeEngine[Any]]) -> dict[str, Any]:
+        """Execution options for a fetch whose columns have these types (PostgreSQL asks
+        for binary results when bytea comes back: text would hex-encode every byte)."""
+        return {}
+
     # ---- writing ------------------------------------------------------------------------
     #: the bulk path streams rows (COPY): splitting an insert into batches brings nothing
     bulk_streams: ClassVar[bool] = False

@@ -26,6 +26,8 @@ _SQLSTATE_KINDS = {
     "42501": "access",
     "42703": "unknown_column",
 }
+#: psycopg.pq.Format.BINARY (not imported: the backend loads without psycopg installed)
+BINARY = 1
 #: below this many rows a pipelined executemany beats setting up a COPY
 COPY_MIN_ROWS = 200
 
@@ -83,11 +85,39 @@ class UInt64(sa.types.TypeDecorator[int]):
         return None if value is None else int(value)
 
 
+def _binary_safe(type_: sa.types.TypeEngine[Any]) -> bool:
+    """Whether psycopg's binary loader returns exactly what its text loader does: real
+    (float32) would come back widened, enums and unknown types as raw bytes."""
+    impl = getattr(type_, "impl_instance", type_)
+    if isinstance(impl, sa.Enum):
+        return False
+    if isinstance(impl, sa.Float) and not isinstance(impl, sa.Numeric | sa.Double):
+        return type(impl) is sa.Float and impl.precision is None  # FLOAT: double precision
+    return isinstance(impl, sa.LargeBinary | sa.Integer | sa.Double | sa.Numeric | sa.String
+                      | sa.Date | sa.DateTime | sa.Boolean | sa.Uuid)
+
+
+def _binary_results(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                    executemany: bool) -> None:
+    if context is not None and context.execution_options.get("dj_binary_results"):
+        cursor.format = BINARY
+
+
 class PostgreSQLBackend(Backend):
     name = "postgresql"
     sqlglot_dialect = "postgres"
     max_identifier_length = 63
     bulk_streams = True
+
+    def install_events(self, engine: sa.Engine) -> None:
+        super().install_events(engine)
+        sa.event.listen(engine, "before_cursor_execute", _binary_results)
+
+    def result_options(self, types: Sequence[sa.types.TypeEngine[Any]]) -> dict[str, Any]:
+        impls = [getattr(t, "impl_instance", t) for t in types]
+        if any(isinstance(t, sa.LargeBinary) for t in impls) and all(map(_binary_safe, types)):
+            return {"dj_binary_results": True}
+        return {}
 
     def list_schemas(self, conn: SAConnection) -> list[str]:
         names = sa.inspect(conn).get_schema_names()
