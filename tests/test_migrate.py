@@ -508,8 +508,9 @@ def test_alter_refuses_dropping_values(lab: dict[str, Any], connection: dj.Conne
 def test_alter_refuses_narrowing_and_null_violations(lab: dict[str, Any],
                                                      connection: dj.Connection) -> None:
     Subject = lab["Subject"]
+    Subject.insert1(dict(subject_id=300, name="Constantine the Long"))  # fits neither
     Subject.definition = SUBJECT.replace("varchar(32)", "varchar(8)")
-    with pytest.raises(MigrationRefused, match="shortens the text"):
+    with pytest.raises(MigrationRefused, match="shortens the text; 1 value"):
         Subject.alter(prompt=False)
     Subject.definition = SUBJECT.replace("int32", "int8")
     with pytest.raises(MigrationRefused, match="narrows the range"):

@@ -35,6 +35,8 @@ class Backend:
     native_comments: ClassVar[bool] = True
     #: ALTER TABLE is limited: migrations copy the table instead (Alembic's batch mode)
     alters_by_copy: ClassVar[bool] = False
+    #: schema changes roll back with their transaction (MySQL commits each one at once)
+    transactional_ddl: ClassVar[bool] = True
     #: the largest identifier the backend accepts
     max_identifier_length: ClassVar[int] = 64
     #: the largest integer a column can hold (uint64 where unsigned 64-bit integers exist)

@@ -71,6 +71,7 @@ class BinaryUUID(sa.types.TypeDecorator[uuid.UUID]):
 
 class MySQLBackend(Backend):
     name = "mysql"
+    transactional_ddl = False  # every ALTER commits: a failed migration is undone step by step
     sqlglot_dialect = "mysql"
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from . import compare, operations  # noqa: F401  (register the plugin and op.dj_* operations)
 from .command import TEMPLATE_DIR, cli, init_environment, make_config
 from .evolve import MigrationRefused, alter_table, migrate_schema
-from .plan import apply, produce
+from .plan import MigrationFailed, apply, produce
 from .review import Review, narrowing, steps
 from .scope import RENAME_HINT, Scope
 from .target import find_schemas, load_pipeline, planning, target_metadata
@@ -24,6 +24,7 @@ from .target import find_schemas, load_pipeline, planning, target_metadata
 __all__ = [
     "RENAME_HINT",
     "TEMPLATE_DIR",
+    "MigrationFailed",
     "MigrationRefused",
     "Review",
     "Scope",

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from .. import declare
 from ..errors import DataJointError
 from ..settings import config
-from .plan import apply, produce
+from .plan import MigrationFailed, apply, produce
 from .review import Review, steps
 from .scope import Scope
 
@@ -156,9 +156,16 @@ def _evolve(classes: list[type[Table]], *, prompt: bool, force: bool,
                 return []
         try:
             apply(connection, scope, upgrade)
+        except MigrationFailed:
+            raise  # says itself which steps were undone
         except sa.exc.DBAPIError as error:
-            raise DataJointError(f"The migration failed and was rolled back where the "
-                                 f"backend allows: {error.orig}") from error
+            raise DataJointError(f"The migration failed and was rolled back; nothing was "
+                                 f"changed: {error.orig}") from error
+        except DataJointError as error:
+            if not connection.backend_impl.transactional_ddl:
+                raise
+            raise type(error)(f"The migration failed and was rolled back; nothing was "
+                              f"changed: {error}") from error
         redeclaration.keep()
     return words
 

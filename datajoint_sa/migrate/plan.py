@@ -69,7 +69,8 @@ def invoke(operations: Operations, op: Any, batch: bool) -> None:
 
 
 def apply(connection: Connection, scope: Scope, upgrade_ops: ops.UpgradeOps) -> None:
-    """Apply planned operations in one transaction (where the backend's DDL allows)."""
+    """Apply planned operations in one transaction; where the backend commits each schema
+    change at once (MySQL), a failing step first undoes the steps already applied."""
     if connection.in_transaction:
         raise DataJointError("Tables cannot be altered inside a transaction")
     with relaxed_foreign_keys(scope, connection.sa):
@@ -80,14 +81,79 @@ def apply(connection: Connection, scope: Scope, upgrade_ops: ops.UpgradeOps) -> 
                 with warnings.catch_warnings():
                     # Alembic notes that autoincrement flags only matter to MySQL
                     warnings.filterwarnings("ignore", message="autoincrement and existing")
-                    for op in upgrade_ops.ops:
-                        invoke(operations, op, scope.batch)
+                    if scope.backend.transactional_ddl:
+                        for op in upgrade_ops.ops:
+                            invoke(operations, op, scope.batch)
+                    else:
+                        apply_undoable(operations, upgrade_ops)
+            except MigrationFailed:
+                raise
             except Exception as error:
                 classified = connection.classify(error)
                 if classified is not error:
                     raise classified from error
                 raise
             check_foreign_keys(scope, sa_conn)
+
+
+class MigrationFailed(DataJointError):
+    """A step of a migration failed on a backend without transactional DDL; the message
+    says which steps were undone and what state the tables are in."""
+
+
+def run_step(operations: Operations, op: Any) -> None:
+    """One operation of a migration (a seam: tests make a chosen step fail here)."""
+    operations.invoke(_plain_defaults(op))
+
+
+def apply_undoable(operations: Operations, upgrade_ops: ops.UpgradeOps) -> None:
+    """Apply the steps one at a time; if one fails, undo the applied ones in reverse order
+    (each schema change committed at once, so there is no transaction to roll back)."""
+    from .review import steps
+
+    plan = steps(upgrade_ops)
+    applied: list[Any] = []
+    for number, step in enumerate(plan, start=1):
+        try:
+            run_step(operations, step.op)
+        except Exception as error:
+            raise MigrationFailed(_failure(operations, plan, number, applied, error)) \
+                from error
+        applied.append(step)
+
+
+def _failure(operations: Operations, plan: list[Any], number: int, applied: list[Any],
+             error: BaseException) -> str:
+    """Undo `applied` (newest first) and say what state the tables are left in."""
+    orig = getattr(error, "orig", None) or error
+    head = (f"The migration failed at step {number} of {len(plan)} "
+            f"({_label(plan[number - 1])}): {' '.join(str(orig).split())}.")
+    if not applied:
+        return f"{head} Nothing had been changed; the tables are as before."
+    stuck: list[str] = []
+    for step in reversed(applied):
+        try:
+            run_step(operations, step.op.reverse())
+        except Exception as undo_error:
+            reason = getattr(undo_error, "orig", None) or undo_error
+            stuck.append(f"{_label(step)} ({' '.join(str(reason).split())})")
+    if not stuck:
+        return (f"{head} The backend commits each schema change at once; the "
+                f"{len(applied)} step(s) already applied were undone, so the tables are as "
+                "before (values of dropped or converted columns may not come back exactly).")
+    return (f"{head} The backend commits each schema change at once and these applied "
+            f"steps could not be undone, so they are in effect now: {'; '.join(stuck)}. "
+            "Run the migration again after fixing the cause to complete it.")
+
+
+def _label(step: Any) -> str:
+    op = step.op
+    what = type(op).__name__.removesuffix("Op")
+    column = getattr(op, "column", None)
+    detail = (getattr(op, "column_name", None) or getattr(column, "name", None)
+              or getattr(op, "index_name", None)
+              or getattr(op, "constraint_name", None) or "")
+    return f"{what} {step.table}{'.' + str(detail) if detail else ''}"
 
 
 @contextmanager

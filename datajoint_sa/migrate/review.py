@@ -203,10 +203,10 @@ class Review:
             if old is not None and new is not None and op.modify_type is not None:
                 why = narrowing(old, new)
                 if why:
-                    n = self.count(schema, table, column.is_not(None))
+                    n = self.count(schema, table, misfits(column, old, new))
                     if n:
                         yield Risk(f"changing {node}.{op.column_name} from {old.type} to "
-                                   f"{new.type} {why}; it holds {n} value(s)")
+                                   f"{new.type} {why}; {n} value(s) do not fit")
             if op.modify_nullable is False:
                 filled = any(isinstance(s.op, FillFromParentOp) and s.table == table
                              and op.column_name in s.op.columns for s in plan_steps)
@@ -343,10 +343,27 @@ _INTEGER_ORDER = {"int8": 1, "int16": 2, "int24": 3, "int32": 4, "int64": 5}
 _DATETIME_CATEGORIES = {"datetime", "timestamp"}
 
 
+def misfits(column: sa.ColumnClause[Any], old: TypeInfo, new: TypeInfo) -> Any:
+    """The rows whose value a narrowing change would lose or alter: exactly those where the
+    data says so (out of the new range, too long, trailing spaces into char), else every
+    non-NULL value."""
+    if old.value_range is not None and new.value_range is not None:
+        low, high = new.value_range
+        return sa.or_(column < low, column > high)
+    if old.category in ("char", "varchar", "text") and new.category in ("char", "varchar"):
+        too_long = sa.func.length(column) > new.args[0]
+        if new.category == "char" and old.category != "char":
+            return sa.or_(too_long, column.like("% "))
+        return too_long
+    return column.is_not(None)
+
+
 def narrowing(old: TypeInfo, new: TypeInfo) -> str | None:
     """Why changing old to new may lose or alter values (None when every value fits)."""
     if old.type == new.type:
         return None
+    if old.category in ("varchar", "text") and new.category == "char":
+        return "shortens the text or drops trailing spaces (char pads with them)"
     if old.value_range is not None and new.value_range is not None:
         (lo, hi), (new_lo, new_hi) = old.value_range, new.value_range
         return None if new_lo <= lo and hi <= new_hi else "narrows the range"
