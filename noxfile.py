@@ -84,6 +84,18 @@ def interop(session: nox.Session) -> None:
 
 
 @nox.session
+def compat(session: nox.Session) -> None:
+    """The published DataJoint Elements, pinned (tests/compat/requirements.txt), unchanged,
+    on SQLite, PostgreSQL and MySQL after install_as_datajoint(). They are installed with
+    --no-deps: their requirement on the `datajoint` package would shadow ours; what their
+    modules import at top level comes from the `compat` extra."""
+    session.install("-e", ".[test,compat]")
+    session.install("--no-deps", "-r", "tests/compat/requirements.txt")
+    session.run("python", "-m", "pytest", "-q", "-n", "2", "tests/compat", *session.posargs,
+                env={"DJ_TEST_BACKENDS": ",".join(BACKENDS), "DJ_COMPAT_REQUIRED": "1"})
+
+
+@nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation (mkdocs + mkdocstrings); any warning is an error."""
     session.install("-e", ".[docs]")

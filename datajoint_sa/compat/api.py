@@ -33,8 +33,8 @@ from .. import (
                 populate,
 )
 from ..blob import MatCell, MatStruct
-from ..jobs import key_hash
 from .attribute_adapter import AttributeAdapter
+from .hash import key_hash
 from .schemas import Schema, create_virtual_module, schema
 from .table import FreeTable
 

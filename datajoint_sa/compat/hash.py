@@ -1,11 +1,21 @@
-"""`datajoint.hash`: key_hash (the job table's hash of a key) and uuid_from_buffer."""
+"""`datajoint.hash`: the classic key_hash and uuid_from_buffer."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
-from ..jobs import key_hash
+
+def key_hash(mapping: Mapping[str, Any]) -> str:
+    """The classic hash of a key: md5 of its values' text, in the order of sorted names.
+    (datajoint_sa's own job table hashes names and typed values instead; this is the value
+    classic code computes and may have stored.)"""
+    hashed = hashlib.md5()
+    for _, value in sorted(mapping.items()):
+        hashed.update(str(value).encode())
+    return hashed.hexdigest()
 
 
 def uuid_from_buffer(buffer: bytes = b"", *, init_string: str = "") -> uuid.UUID:
