@@ -91,7 +91,9 @@ def compat(session: nox.Session) -> None:
     modules import at top level comes from the `compat` extra."""
     session.install("-e", ".[test,compat]")
     session.install("--no-deps", "-r", "tests/compat/requirements.txt")
-    session.run("python", "-m", "pytest", "-q", "-n", "2", "tests/compat", *session.posargs,
+    # loadgroup: one worker runs the ordered steps of the lab workflow (an xdist_group)
+    session.run("python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup",
+                "tests/compat", *session.posargs,
                 env={"DJ_TEST_BACKENDS": ",".join(BACKENDS), "DJ_COMPAT_REQUIRED": "1"})
 
 

@@ -2,8 +2,9 @@
 activate with a linking module, insert lookups and manual rows, their documented queries
 and helpers, populate where small synthetic inputs are enough, cascading deletes.
 
-Each backend runs the steps in order on one assembled workflow (the class-scoped fixture):
-run with `-p xdist --dist loadscope` (the nox session does) so one worker owns it.
+Each backend runs the steps in order on one assembled workflow (the class-scoped fixture);
+under pytest-xdist the class is one `xdist_group`, so run with `--dist loadgroup` (the nox
+session does) and one worker owns it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         dj.conn().close()
 
 
+@pytest.mark.xdist_group("lab_workflow")
 class TestLabWorkflow:
     def test_every_table_declared(self, lab: dict[str, Any]) -> None:
         counts = elements.declared_counts("lab")
