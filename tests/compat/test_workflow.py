@@ -13,6 +13,7 @@ import datetime as dt
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,6 +218,35 @@ class TestLabWorkflow:
             params={"fs": 30000, "fshigh": 150, "Th": [10, 4]}, paramset_idx=0)
         assert ephys.ClusteringParamSet.fetch1("params")["Th"] == [10, 4]
 
+    def test_ephys_recording_populate(self, lab: dict[str, Any]) -> None:
+        """EphysRecording (Imported) populated from a small synthetic SpikeGLX .ap.meta:
+        four recorded sites of the inserted probe, found under the session directory."""
+        probe, ephys = lab["probe"], lab["ephys"]
+        sites = (probe.ProbeType.Electrode & {"probe_type": "neuropixels 1.0 - 3B"}).fetch(
+            "shank", "shank_col", "shank_row", order_by="electrode", limit=4)
+        shank_map = "".join(f"({s}:{c}:{r}:1)" for s, c, r in zip(*sites))
+        channels = "".join(f"(AP{i};{i}:{i})" for i in range(4))
+        meta = "\n".join([
+            "imDatPrb_type=0", "typeImEnabled=1", "imDatPrb_sn=18194819542",
+            "imSampRate=30000", "fileCreateTime=2024-05-01T12:00:05", "fileTimeSecs=60.5",
+            "nSavedChans=5", "snsSaveChanSubset=all",
+            f"~snsChanMap=(4,4,1){channels}(SY0;4:4)", f"~snsShankMap=(1,2,480){shank_map}",
+            "~imroTbl=(0,4)" + "".join(f"({i} 0 0 500 250)" for i in range(4)), ""])
+        folder = Path(lab["root"]) / "mouse1" / "session1"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "run_g0_t0.imec0.ap.meta").write_text(meta)
+        result = ephys.EphysRecording.populate()
+        assert result["success_count"] == 1 and not result["error_list"]
+        recording = (ephys.EphysRecording & SESSION).fetch1()
+        assert recording["acq_software"] == "SpikeGLX"
+        assert float(recording["sampling_rate"]) == 30000
+        assert float(recording["recording_duration"]) == 60.5
+        assert (ephys.EphysRecording.EphysFile & SESSION).fetch1("file_path") == \
+            "mouse1/session1/run_g0_t0.imec0.ap.meta"
+        config = probe.ElectrodeConfig * ephys.EphysRecording & SESSION
+        assert len(probe.ElectrodeConfig.Electrode & config.proj()) == 4
+        assert ephys.EphysRecording.populate()["success_count"] == 0  # nothing left to do
+
     def test_imaging_scan_and_params(self, lab: dict[str, Any]) -> None:
         scan, imaging = lab["scan"], lab["imaging"]
         scan.Scan.insert1({**SESSION, "scan_id": 0, "device": "scope1",
@@ -249,7 +279,8 @@ class TestLabWorkflow:
         assert len(session.Session & SESSION) == 0
         for table in (session.SessionDirectory, session.Session.Attribute, trial.Trial,
                       trial.BlockTrial, event.Event, event.BehaviorRecording,
-                      ephys.ProbeInsertion, ephys.InsertionLocation, opto.OptoEvent):
+                      ephys.ProbeInsertion, ephys.InsertionLocation, ephys.EphysRecording,
+                      ephys.EphysRecording.EphysFile, opto.OptoEvent):
             assert len(table & SESSION) == 0, table.__name__
         assert len(session.Session & OTHER_SESSION) == 1
 
