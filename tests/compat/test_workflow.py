@@ -2,9 +2,10 @@
 activate with a linking module, insert lookups and manual rows, their documented queries
 and helpers, populate where small synthetic inputs are enough, cascading deletes.
 
-Each backend runs the steps in order on one assembled workflow (the class-scoped fixture);
-under pytest-xdist the class is one `xdist_group`, so run with `--dist loadgroup` (the nox
-session does) and one worker owns it.
+Each backend runs the steps in order on one assembled workflow: one test class per backend
+(TestLabWorkflow_sqlite, ...) with a class-scoped fixture; under pytest-xdist each class is
+one `xdist_group`, so run with `--dist loadgroup` (the nox session does) and one worker owns
+it.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def elements_packages() -> set[str]:
             "element_array_ephys", "element_calcium_imaging", "element_optogenetics"}
 
 
-@pytest.fixture(scope="class", params=BACKENDS)
+@pytest.fixture(scope="class")
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[dict[str, Any]]:
-    url = backend_url(request.param, tmp_path_factory)
+    url = backend_url(request.cls.backend, tmp_path_factory)
     dj.config["safemode"] = False
     dj.conn(url, reset=True)
     prefix = f"cw{uuid.uuid4().hex[:6]}_"
@@ -57,8 +58,11 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         dj.conn().close()
 
 
-@pytest.mark.xdist_group("lab_workflow")
-class TestLabWorkflow:
+class LabWorkflowSteps:
+    """The steps, in order; a subclass per backend below sets `backend`."""
+
+    backend = ""
+
     def test_every_table_declared(self, lab: dict[str, Any]) -> None:
         counts = elements.declared_counts("lab")
         assert {m: c for m, c in counts.items() if c[0] != c[1]} == {}
@@ -295,3 +299,9 @@ class TestLabWorkflow:
             assert len(table & SUBJECT) == 0, table.__name__
         assert len(subject.Subject()) == 1 and len(genotyping.Litter()) == 1
 
+
+
+for _backend in BACKENDS:
+    _name = f"TestLabWorkflow_{_backend}"
+    globals()[_name] = pytest.mark.xdist_group(_name)(
+        type(_name, (LabWorkflowSteps,), {"backend": _backend, "__module__": __name__}))
