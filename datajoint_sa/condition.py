@@ -226,7 +226,8 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
     if condition is None:
         return False
     if isinstance(condition, str):
-        fragment = parse_fragment(condition, heading.names, context="restriction")
+        fragment = parse_fragment(condition, heading.names, context="restriction",
+                                  condition=True)
         if fragment.has_aggregate:
             raise QueryError(f"restriction {condition!r} uses an aggregate function; restrict "
                              "the result of .aggr() by the aggregated attribute instead")

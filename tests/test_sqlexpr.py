@@ -99,9 +99,12 @@ class DB:
     def clause(self, text: str) -> sa.ColumnElement[Any]:
         return fragment_clause(parse_fragment(text, ATTRS, context="item"), self.cols)
 
-    def ids(self, text: str) -> list[int]:
-        """Primary keys of the rows the fragment restricts to."""
-        stmt = sa.select(self.table.c.id).where(self.clause(text)).order_by(self.table.c.id)
+    def ids(self, text: str, *, condition: bool = False) -> list[int]:
+        """Primary keys of the rows the fragment restricts to (``condition``: read as a
+        restriction, where a number means "not zero")."""
+        clause = fragment_clause(
+            parse_fragment(text, ATTRS, context="item", condition=condition), self.cols)
+        stmt = sa.select(self.table.c.id).where(clause).order_by(self.table.c.id)
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(stmt)]
 
@@ -606,3 +609,78 @@ def test_fragment_metadata() -> None:
     clause = fragment_clause(f, {c: sa.column(c) for c in ATTRS})
     assert isinstance(clause.type, sa.Boolean)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# fragments classic (MySQL) code writes: the same rows on every backend (issue 15)
+# ---------------------------------------------------------------------------------------------
+
+CLASSIC: list[tuple[str, list[int]]] = [
+    # an integer attribute as a truth value (b is 0 in row 3; x is NULL in row 5)
+    ("b", [1, 2, 4, 5]),
+    ("not b", [3]),
+    ("NOT (b)", [3]),
+    ("b and x > 1", [2, 4]),
+    ("x > 3 or not b", [3, 4]),
+    ("x", [1, 2, 3, 4]),
+    ("b % 2", [1, 4, 5]),
+    ("if(b, 1, 0) = 0", [3]),
+    ("CASE WHEN b THEN 0 ELSE 1 END = 1", [3]),
+    ("y", [1, 2, 3]),
+    # interval arithmetic relative to today (every row lies in the past)
+    ("session_date > curdate() - interval 30 day", []),
+    ("session_date > curdate() - interval 3000 day", [1, 2, 3, 4, 5]),
+    ("ts < now() - interval 1 hour", [1, 2, 3, 4, 5]),
+    ("ts > now() - interval 100000 hour", [1, 2, 3, 4, 5]),
+    ("date_sub(curdate(), interval 1 day) < curdate()", [1, 2, 3, 4, 5]),
+    # date +/- interval, date_add, date_sub
+    ('session_date + interval 1 day = "2024-01-01"', [1]),
+    ('interval 1 day + session_date = "2024-01-01"', [1]),
+    ('session_date - interval 1 year < "2023-01-01"', [1]),
+    ('date_sub(session_date, interval 1 month) < "2024-01-01"', [1, 2]),
+    ('date_add(session_date, interval 2 week) > "2024-03-01"', [4, 5]),
+    ('date_add(ts, interval 2 hour) >= "2024-01-01"', [2, 3, 4, 5]),
+    ('ts - interval 30 minute < "2024-01-01"', [1, 2]),
+    ('ts + interval x day > "2024-03-02"', [4]),
+    ('date_add("2024-01-01", interval a day) <= "2024-01-12"', [1, 2]),
+    ('date(date_add(ts, interval 14 hour)) = "2024-01-01"', [1, 2]),
+    # timestampdiff(unit, start, end): whole units, truncated
+    ("timestampdiff(hour, session_date, ts) >= 12", [3, 4]),
+    ("timestampdiff(minute, session_date, ts) = 615", [1]),
+    ("timestampdiff(second, ts, session_date) = -86399", [3]),
+    ('timestampdiff(day, session_date, "2024-01-31") = 30', [2]),
+    ('timestampdiff(month, session_date, "2024-03-01") = 2', [1, 2]),
+    ('timestampdiff(year, session_date, "2025-01-01") >= 1', [1, 2]),
+    ('timestampdiff(week, "2024-01-01", session_date) = 6', [3]),
+    # to_days
+    ("to_days(session_date) = 739251", [2]),
+    ("to_days(ts) - to_days(session_date) = 0", [1, 2, 3, 4, 5]),
+    ("to_days(session_date) > to_days('2024-02-01')", [3, 4, 5]),
+    ("to_days(session_date) - to_days('2023-12-01') = 30", [1]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CLASSIC, ids=[t for t, _ in CLASSIC])
+def test_classic_restriction(db: DB, text: str, expected: list[int]) -> None:
+    assert db.ids(text, condition=True) == expected
+
+
+CLASSIC_VALUES: list[tuple[str, list[Any]]] = [
+    ("to_days(session_date)", [739250, 739251, 739296, 739311, 739797]),
+    ("timestampdiff(hour, session_date, ts)", [10, 0, 23, 12, 6]),
+    ("timestampdiff(month, session_date, '2024-06-30')", [5, 5, 4, 3, -12]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CLASSIC_VALUES,
+                         ids=[t for t, _ in CLASSIC_VALUES])
+def test_classic_value(db: DB, text: str, expected: list[Any]) -> None:
+    assert [None if v is None else int(v) for v in db.values(text)] == expected
+
+
+def test_min_max_keep_the_attribute_type(db: DB) -> None:
+    """min/max of a datetime or date come back as datetime/date (SQLite stores text)."""
+    assert db.grouped("max(ts)") == [dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 1, 12),
+                                     dt.datetime(2025, 6, 30, 6, 7, 8)]
+    assert db.grouped("min(session_date)") == [dt.date(2023, 12, 31), dt.date(2024, 2, 15),
+                                               dt.date(2025, 6, 30)]

@@ -54,10 +54,12 @@ class FragmentClause(ColumnElement[Any]):
         binds: tuple[sa.BindParameter[Any], ...],
     ) -> None:
         self.fragment = fragment
-        self._key = fragment.text + "\x00" + "\x00".join(fragment._columns)
+        self._key = (("?" if fragment.condition else "=") + fragment.text + "\x00"
+                     + "\x00".join(fragment._columns))
         self._cols = cols
         self._binds = binds
-        self.type = fragment.type
+        same = fragment._same_type_as
+        self.type = cols[same].type if same is not None else fragment.type
 
     @property
     def _from_objects(self) -> list[Any]:  # type: ignore[override]
@@ -89,9 +91,22 @@ def _compile_fragment(element: FragmentClause, compiler: SQLCompiler, **kw: Any)
             out.append(compiler.post_process_text(piece))  # '%' -> '%%' for pyformat drivers
         elif piece[0] == "c":
             out.append(compiler.process(element._cols[piece[1]], **kw))
+        elif piece[0] == "b":
+            out.append(_truth(compiler, element._cols[piece[1]], **kw))
         else:
             out.append(compiler.process(element._binds[piece[1]], **kw))
     return "".join(out)
+
+
+def _truth(compiler: SQLCompiler, column: ColumnElement[Any], **kw: Any) -> str:
+    """An attribute used as a truth value: as it is when boolean, else ``(column <> 0)``
+    (MySQL's meaning, which PostgreSQL does not apply to numbers by itself)."""
+    affinity = getattr(column.type, "_type_affinity", None)
+    sql = compiler.process(column, **kw)
+    if isinstance(affinity, type) and issubclass(affinity, (sa.Integer, sa.Numeric, sa.Float)) \
+            and not issubclass(affinity, sa.Boolean):
+        return f"({sql} <> 0)"
+    return sql
 
 
 def fragment_clause(

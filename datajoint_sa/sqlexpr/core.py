@@ -34,6 +34,7 @@ from sqlglot.tokens import TokenType
 
 from ..errors import QueryError, UnknownAttributeError, UnsafeFragmentError
 from .functions import function_name, is_allowed
+from .normalize import TRUTH, normalize
 from .render import (
     PARSE_REWRITES,
     PH_PREFIX,
@@ -233,6 +234,18 @@ def _result_type(tree: exp.Expr) -> TypeEngine[Any]:
     return NullType()
 
 
+def _same_type_column(tree: exp.Expr) -> int | None:
+    """The attribute whose type the result has (``x``, ``min(x)``, ``max(x)``), if any."""
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, (exp.Min, exp.Max, exp.AnyValue)) and not tree.expressions:
+        tree = tree.this
+    name = tree.name if isinstance(tree, exp.Column) else ""
+    if name.startswith(PH_PREFIX + "c"):
+        return int(name[len(PH_PREFIX) + 1:])
+    return None
+
+
 def _is_aggregate(node: exp.Expr) -> bool:
     if isinstance(node, exp.AggFunc) or (
         isinstance(node, exp.Anonymous) and node.name.lower() in _AGG_ANONYMOUS
@@ -262,6 +275,8 @@ class Fragment:
     _columns: tuple[str, ...] = field(repr=False)
     _literals: tuple[tuple[Any, TypeEngine[Any]], ...] = field(repr=False)
     _type: TypeEngine[Any] = field(repr=False)
+    _same_type_as: int | None = field(default=None, repr=False)
+    condition: bool = False
     _templates: dict[str, tuple[Piece, ...]] = field(default_factory=dict, repr=False)
 
     def __eq__(self, other: object) -> bool:
@@ -269,10 +284,11 @@ class Fragment:
             isinstance(other, Fragment)
             and self.text == other.text
             and self._columns == other._columns
+            and self.condition == other.condition
         )
 
     def __hash__(self) -> int:
-        return hash((self.text, self._columns))
+        return hash((self.text, self._columns, self.condition))
 
     @property
     def type(self) -> TypeEngine[Any]:
@@ -289,20 +305,23 @@ class Fragment:
         return template
 
 
-def parse_fragment(text: str, attributes: Iterable[str], *, context: str = "") -> Fragment:
+def parse_fragment(text: str, attributes: Iterable[str], *, context: str = "",
+                   condition: bool = False) -> Fragment:
     """Parse a MySQL-flavoured expression that may reference only ``attributes``.
 
     Raises UnknownAttributeError for a reference to anything else and QueryError for text that
     is not exactly one expression.  Results are memoised: the same text over the same
-    attributes yields the same Fragment.
+    attributes yields the same Fragment.  With ``condition`` the fragment is a restriction:
+    a number standing for a truth value means "not zero", as in MySQL.
     """
     if not isinstance(text, str):
         raise QueryError(f"{_where(context)}SQL fragment must be a string, got {text!r}")
-    return _parse_cached(text, frozenset(attributes), context)
+    return _parse_cached(text, frozenset(attributes), context, condition)
 
 
 @lru_cache(maxsize=4096)
-def _parse_cached(text: str, attributes: frozenset[str], context: str) -> Fragment:
+def _parse_cached(text: str, attributes: frozenset[str], context: str,
+                  condition: bool = False) -> Fragment:
     try:
         tokens = reader().tokenize(text)
         if any(tok.token_type == TokenType.SEMICOLON for tok in tokens):
@@ -327,7 +346,8 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str) -> Fragme
     subquery = next((n for n in nodes if isinstance(n, (exp.Query, exp.Subquery))), None)
     for node in [subquery] if subquery is not None else nodes:  # a subquery is named first
         _check_node(node, text, context)
-    for node in nodes:
+    tree = normalize(apply_rewrites(tree, PARSE_REWRITES), condition=condition)
+    for node in list(tree.walk()):
         has_aggregate = has_aggregate or _is_aggregate(node)
         if isinstance(node, exp.Column):
             if isinstance(node.this, exp.Star):
@@ -346,7 +366,8 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str) -> Fragme
                 )
             if resolved not in columns:
                 columns.append(resolved)
-            stand_in = placeholder("c", columns.index(resolved))
+            kind = "b" if node.meta.get(TRUTH) else "c"
+            stand_in = placeholder(kind, columns.index(resolved))
             if node is tree:
                 tree = stand_in
             else:
@@ -363,7 +384,6 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str) -> Fragme
         ):  # anything that would reach the generated SQL must not look like a placeholder
             raise QueryError(f"{_where(context)}SQL fragment {text!r} contains a reserved name")
 
-    tree = apply_rewrites(tree, PARSE_REWRITES)
     return Fragment(
         text=text,
         attributes=frozenset(columns),
@@ -372,6 +392,8 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str) -> Fragme
         _columns=tuple(columns),
         _literals=tuple(literals),
         _type=_result_type(tree),
+        _same_type_as=_same_type_column(tree),
+        condition=condition,
     )
 
 

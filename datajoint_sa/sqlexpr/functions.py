@@ -81,6 +81,10 @@ FUNCTIONS: Final[dict[str, dict[str, str]]] = {
         "second": "second(ts)",
         "datediff": "datediff(session_date, '2024-01-01')",
         "date_format": "date_format(ts, '%Y-%m-%d %H:%i:%s')",
+        "date_add": "date_add(session_date, interval 1 day)",
+        "date_sub": "date_sub(ts, interval 2 hour)",
+        "timestampdiff": "timestampdiff(hour, session_date, ts)",
+        "to_days": "to_days(session_date)",
     },
     "aggregates": {
         "count": "count(x)",

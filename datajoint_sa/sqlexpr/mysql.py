@@ -11,10 +11,12 @@ from typing import Any, Final
 
 from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
+from sqlglot.helper import seq_get
 
 from .render import DialectCompiler, Rewrite, call, cast_argument, string
 
 _MySQLGenerator: Any = MySQL.Generator
+_MySQLParser: Any = MySQL.Parser
 
 
 class _Generator(_MySQLGenerator):
@@ -32,9 +34,28 @@ class _Generator(_MySQLGenerator):
     }
 
 
+_TO_DAYS_ANCHOR: Final = ("2000-01-01", 730485)  # MySQL: TO_DAYS('2000-01-01') = 730485
+
+
+def _to_days(args: list[exp.Expr]) -> exp.Expr:
+    """TO_DAYS(d) as days from an anchor every backend can represent (PostgreSQL has no
+    year 0, which sqlglot's own reading counts from)."""
+    day, count = _TO_DAYS_ANCHOR
+    diff = exp.DateDiff(this=exp.TsOrDsToDate(this=seq_get(args, 0)),
+                        expression=exp.TsOrDsToDate(this=string(day)), unit=exp.var("DAY"))
+    return exp.Paren(this=exp.Add(this=diff, expression=exp.Literal.number(count)))
+
+
+class _Parser(_MySQLParser):
+    """MySQL's parser, reading TO_DAYS so that every backend can compute it."""
+
+    FUNCTIONS = {**_MySQLParser.FUNCTIONS, "TO_DAYS": _to_days}
+
+
 class _Dialect(MySQL):
     """The dialect used both to read fragments and to write MySQL/MariaDB SQL."""
 
+    Parser = _Parser
     Generator = _Generator
 
 

@@ -11,8 +11,18 @@ from typing import Final
 
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
+from sqlglot.errors import UnsupportedError
 
-from .render import DialectCompiler, Rewrite, as_int, nullif_zero, number, retype
+from .render import (
+    DialectCompiler,
+    Rewrite,
+    as_int,
+    call,
+    nullif_zero,
+    number,
+    placeholder_kind,
+    retype,
+)
 
 
 def _extract(unit: str, *, floor: bool = False) -> Rewrite:
@@ -92,6 +102,48 @@ def _cast(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _timestamp(x: exp.Expr) -> exp.Expr:
+    return exp.cast(x, exp.DataType.build("TIMESTAMP"))
+
+
+def _date_add(node: exp.Expr) -> exp.Expr:
+    """A literal string is a timestamp here (MySQL reads it as a date or datetime)."""
+    x = node.this
+    while isinstance(x, (exp.TsOrDsToDate, exp.TsOrDsToTimestamp, exp.TsOrDsToDatetime)):
+        x = x.this
+    if placeholder_kind(x) == "v":
+        node.set("this", _timestamp(x))
+    return node
+
+
+_SECONDS: Final[dict[str, int]] = {
+    "SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800,
+}
+_MONTHS: Final[dict[str, int]] = {"MONTH": 1, "QUARTER": 3, "YEAR": 12}
+
+
+def _timestampdiff(node: exp.Expr) -> exp.Expr:
+    """TIMESTAMPDIFF(unit, start, end): whole units from start to end, truncated toward zero
+    (AGE counts calendar months the way MySQL does)."""
+    unit = node.args.get("unit")
+    name = unit.name.upper() if unit is not None else "DAY"
+    end, start = _timestamp(node.this), _timestamp(node.expression)
+    if name in _SECONDS:
+        seconds = exp.Extract(this=exp.var("EPOCH"),
+                              expression=exp.Paren(this=exp.Sub(this=end, expression=start)))
+        count: exp.Expr = exp.Div(this=seconds, expression=number(_SECONDS[name]))
+    elif name in _MONTHS:
+        age = call("AGE", end, start)
+        months = exp.Add(
+            this=exp.Mul(this=exp.Extract(this=exp.var("YEAR"), expression=age),
+                         expression=number(12)),
+            expression=exp.Extract(this=exp.var("MONTH"), expression=age.copy()))
+        count = exp.Div(this=exp.Paren(this=months), expression=number(_MONTHS[name]))
+    else:
+        raise UnsupportedError(f"the interval unit {name} is not supported")
+    return exp.cast(call("TRUNC", count), exp.DataType.build("BIGINT"))
+
+
 def _like(node: exp.Expr) -> exp.Expr:
     """MySQL's default collations compare case-insensitively; so does SQLite's LIKE."""
     return retype(node, exp.ILike)
@@ -125,6 +177,9 @@ REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
     exp.RegexpLike: _regexp,
     exp.CurrentTimestamp: _now,
     exp.Cast: _cast,
+    exp.DateAdd: _date_add,
+    exp.DateSub: _date_add,
+    exp.TimestampDiff: _timestampdiff,
 }
 
 COMPILER: Final = DialectCompiler("postgres", Postgres(), REWRITES)

@@ -30,11 +30,12 @@ __all__ = ["DialectCompiler", "Rewrite", "apply_rewrites", "compiler_for", "gene
 
 Rewrite: TypeAlias = "Callable[[exp.Expr], exp.Expr]"
 
-# Placeholders that stand in for attribute references ("c") and literal values ("v") inside
+# Placeholders that stand in for attribute references ("c"; "b" where a truth value is
+# expected, see normalize.py) and literal values ("v") inside
 # the AST that is handed to sqlglot's generator.  They are plain lower-case identifiers so no
 # dialect quotes them; the regex still tolerates quoting.
 PH_PREFIX: Final = "djsa0ph"
-_PH_RE: Final = re.compile(r'[`"\[]?\b' + PH_PREFIX + r"([cv])(\d+)\b[`\"\]]?")
+_PH_RE: Final = re.compile(r'[`"\[]?\b' + PH_PREFIX + r"([cvb])(\d+)\b[`\"\]]?")
 
 #: One piece of a generated template: literal SQL text, or a ("c"|"v", index) placeholder.
 Piece: TypeAlias = "str | tuple[str, int]"
@@ -42,6 +43,15 @@ Piece: TypeAlias = "str | tuple[str, int]"
 
 def placeholder(kind: str, index: int) -> exp.Column:
     return exp.column(f"{PH_PREFIX}{kind}{index}")
+
+
+def placeholder_kind(node: exp.Expr) -> str | None:
+    """"c", "b" or "v" for a placeholder node, else None."""
+    if isinstance(node, exp.Column) and not node.table:
+        m = _PH_RE.fullmatch(node.name)
+        if m:
+            return m.group(1)
+    return None
 
 
 @dataclass(frozen=True)

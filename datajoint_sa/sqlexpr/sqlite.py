@@ -7,6 +7,7 @@ each rewrite below says which MySQL semantics it keeps.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from typing import Final
 
 from sqlglot import exp
@@ -136,6 +137,81 @@ def _today(node: exp.Expr) -> exp.Expr:
     return call("DATE", string("now"), string("localtime"))
 
 
+#: MySQL interval unit -> (SQLite date modifier, multiplier)
+_MODIFIERS: Final[dict[str, tuple[str, int]]] = {
+    "SECOND": ("seconds", 1), "MINUTE": ("minutes", 1), "HOUR": ("hours", 1),
+    "DAY": ("days", 1), "WEEK": ("days", 7), "MONTH": ("months", 1),
+    "QUARTER": ("months", 3), "YEAR": ("years", 1),
+}
+_SECONDS: Final[dict[str, int]] = {
+    "SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800,
+}
+_MONTHS: Final[dict[str, int]] = {"MONTH": 1, "QUARTER": 3, "YEAR": 12}
+
+
+def _unit(node: exp.Expr, known: Mapping[str, object]) -> str:
+    unit = node.args.get("unit")
+    name = unit.name.upper() if unit is not None else "DAY"
+    if name not in known:
+        raise UnsupportedError(f"the interval unit {name} is not supported")
+    return name
+
+
+def _date_add(node: exp.Expr) -> exp.Expr:
+    """DATE_ADD/DATE_SUB (and ``x +/- INTERVAL``): date()/datetime() with a modifier.
+
+    As in MySQL, a date plus days, months or years stays a date; anything else is a
+    datetime, in the same text form as stored datetimes (their fraction of a second kept),
+    so comparisons with stored values stay right.
+    """
+    word, factor = _MODIFIERS[_unit(node, _MODIFIERS)]
+    amount: exp.Expr = exp.Paren(this=node.expression)
+    if factor != 1:
+        amount = exp.Mul(this=amount, expression=number(factor))
+    if isinstance(node, exp.DateSub):
+        amount = exp.Neg(this=exp.Paren(this=amount))
+    modifier = exp.DPipe(this=exp.cast(amount, exp.DataType.build("TEXT")),
+                         expression=string(f" {word}"))
+    x = unwrap_date(node.this)
+    moved = exp.DPipe(this=call("DATETIME", x, modifier),
+                      expression=call("SUBSTR", x.copy(), number(20)))
+    if word == "days" or word == "months" or word == "years":
+        is_date = exp.EQ(this=call("LENGTH", x.copy()), expression=number(10))
+        return exp.Case().when(is_date, call("DATE", x.copy(), modifier.copy())).else_(moved)
+    return moved
+
+
+def _timestampdiff(node: exp.Expr) -> exp.Expr:
+    """TIMESTAMPDIFF(unit, start, end): whole units from start to end, truncated toward zero."""
+    unit = _unit(node, {**_SECONDS, **_MONTHS})
+    end, start = unwrap_date(node.this), unwrap_date(node.expression)
+    if unit in _SECONDS:
+        def seconds(x: exp.Expr) -> exp.Expr:
+            return as_int(call("STRFTIME", string("%s"), x))
+
+        diff = exp.Paren(this=exp.Sub(this=seconds(end), expression=seconds(start.copy())))
+        return as_int(exp.Div(this=diff, expression=number(_SECONDS[unit])))
+
+    def months(x: exp.Expr) -> exp.Expr:
+        year = as_int(call("STRFTIME", string("%Y"), x))
+        return exp.Paren(this=exp.Add(this=exp.Mul(this=year, expression=number(12)),
+                                      expression=as_int(call("STRFTIME", string("%m"), x.copy()))))
+
+    def rest(x: exp.Expr) -> exp.Expr:  # day and time of day, comparable as text
+        return call("STRFTIME", string("%d %H:%M:%f"), x.copy())
+
+    count = exp.Paren(this=exp.Sub(this=months(end), expression=months(start)))
+    zero = number(0)
+    adjust = (exp.Case()
+              .when(exp.and_(exp.GT(this=count.copy(), expression=zero),
+                             exp.LT(this=rest(end), expression=rest(start))), number(1))
+              .when(exp.and_(exp.LT(this=count.copy(), expression=zero.copy()),
+                             exp.GT(this=rest(end), expression=rest(start))), number(-1))
+              .else_(number(0)))
+    whole = exp.Paren(this=exp.Sub(this=count, expression=adjust))
+    return as_int(exp.Div(this=whole, expression=number(_MONTHS[unit])))
+
+
 REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
     **{cls: _datepart for cls in _STRFTIME},
     exp.DayOfWeek: _dayofweek,
@@ -153,6 +229,9 @@ REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
     exp.Ceil: _floor_ceil,
     exp.CurrentTimestamp: _now,
     exp.CurrentDate: _today,
+    exp.DateAdd: _date_add,
+    exp.DateSub: _date_add,
+    exp.TimestampDiff: _timestampdiff,
 }
 
 COMPILER: Final = DialectCompiler("sqlite", SQLite(), REWRITES)
