@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime
 import math
+import random
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
@@ -431,6 +433,42 @@ def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: st
     return groups
 
 
+#: how many times an insert outside a transaction runs when it keeps losing lock conflicts
+WRITE_ATTEMPTS = 6
+
+
+def _with_retries(connection: Connection, write: Any) -> None:
+    """Run `write` (one whole transaction) again when the server rolled it back for a lock
+    conflict (deadlock, serialization failure, busy database): concurrent upserts of
+    overlapping keys meet such conflicts as a matter of course. Inside a caller's transaction
+    nothing is retried: the conflict rolled back the caller's work too, so it is theirs."""
+    backend = connection.backend_impl
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            write()
+            return
+        except DataJointError:
+            raise
+        except Exception as error:
+            if (connection.in_transaction or attempt + 1 == WRITE_ATTEMPTS
+                    or not backend.is_transient(error)):
+                raise
+            time.sleep(random.uniform(0.0, 0.02 * 2 ** attempt))  # jitter splits the rivals
+
+
+def _in_key_order(names: list[str], rows: list[tuple[Any, ...]], key: list[str]
+                  ) -> list[tuple[Any, ...]]:
+    """Rows sorted by primary key, so concurrent upserts lock rows in one order (fewer
+    deadlocks); left as they are when the key is incomplete or its values do not compare."""
+    positions = [names.index(k) for k in key if k in names]
+    if len(positions) != len(key) or len(rows) < 2:
+        return rows
+    try:
+        return sorted(rows, key=lambda row: tuple(row[p] for p in positions))
+    except TypeError:
+        return rows
+
+
 def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], mode: str,
            chunk_size: int | None) -> None:
     """The backend's bulk path for every group, in one transaction."""
@@ -440,19 +478,25 @@ def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], 
     key = table.primary_key
     backend = connection.backend_impl
     size = chunk_size or (None if backend.bulk_streams else int(config["insert.chunk_size"]))
-    try:
+    if mode != "insert":
+        groups = [(present, _in_key_order(
+            present, _last_per_key(present, rows, key) if mode == "replace" else rows, key))
+            for present, rows in groups]
+
+    def write() -> None:
         with connection.session(write=True) as sa_conn:
             for present, group_rows in groups:
                 if not present:  # all defaults: INSERT ... DEFAULT VALUES, row by row
                     for _ in group_rows:
                         sa_conn.execute(sa.insert(sa_table))
                     continue
-                if mode == "replace":
-                    group_rows = _last_per_key(present, group_rows, key)
                 step = size or len(group_rows)
                 for start in range(0, len(group_rows), step):
                     backend.insert_rows(sa_conn, sa_table, present,
                                         group_rows[start:start + step], mode=mode, key=key)
+
+    try:
+        _with_retries(connection, write)
     except DataJointError:
         raise
     except Exception as error:
@@ -505,10 +549,14 @@ def _insert_select(table: Table, expr: Any, *, mode: str, ignore_extra_fields: b
     sa_table = table._sa_table
     assert sa_table is not None
     connection = table.connection
-    try:
+
+    def write() -> None:
         with connection.session(write=True) as sa_conn:
             connection.backend_impl.insert_select(sa_conn, sa_table, names, expr.to_select(),
                                                   mode=mode, key=table.primary_key)
+
+    try:
+        _with_retries(connection, write)
     except DataJointError:
         raise
     except Exception as error:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import pymysql
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend, existing_keys, insert_many, without_existing_keys
+from .base import Backend, insert_many
 
 SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
@@ -149,67 +151,28 @@ class MySQLBackend(Backend):
         mode: str = "insert",
         key: Sequence[str] = (),
     ) -> None:
-        # PyMySQL folds executemany of one INSERT into multi-row INSERTs of up to 1 MB each.
-        # ON DUPLICATE KEY fires on any unique index, so upserts go only to rows whose
-        # primary key exists; new rows take a plain INSERT that raises on a unique index.
-        if mode == "skip":
-            rows = without_existing_keys(conn, table, columns, rows, key)
-            mode = "insert"
-        elif mode == "replace":
-            keys_of, existing = existing_keys(conn, table, columns, rows, key)
-            present = [row for row in rows if keys_of(row) in existing]
-            if present:
-                insert_many(conn, self, table, columns, present, mode="replace", key=key)
-            rows = [row for row in rows if keys_of(row) not in existing]
-            mode = "insert"
-        if rows:
+        # PyMySQL folds executemany of one INSERT into multi-row INSERTs of up to 1 MB each;
+        # skip and replace are one atomic INSERT ... ON DUPLICATE KEY UPDATE (see _guarded)
+        if not rows:
+            return
+        with _secondary_clash(mode, key, rows, columns):
             insert_many(conn, self, table, columns, rows, mode=mode, key=key)
 
     def insert_select(
         self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
         select: sa.Select[Any], *, mode: str, key: Sequence[str]
     ) -> None:
-        if mode == "replace":  # the rows whose key exists first, then the new ones
-            conn.execute(self._insert_select(table, columns, select, "replace", key,
-                                             existing=True))
-            mode = "skip"
-        conn.execute(self.insert_select_statement(table, columns, select, mode=mode, key=key))
-
-    def insert_select_statement(
-        self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any], *, mode: str,
-        key: Sequence[str]
-    ) -> sa.Insert:
-        return self._insert_select(table, columns, select, mode, key,
-                                   existing=False if mode == "skip" else None)
-
-    def _insert_select(self, table: sa.Table, columns: Sequence[str], select: sa.Select[Any],
-                       mode: str, key: Sequence[str], *, existing: bool | None) -> sa.Insert:
-        """INSERT ... SELECT, of only the rows whose key exists (existing=True) or does not
-        (existing=False), or of all of them."""
-        source = select.subquery()
-        body = sa.select(*(source.c[c] for c in columns))
-        if existing is not None:
-            stored = table.alias("dj_existing")
-            match = sa.exists().where(*(stored.c[k] == source.c[k] for k in key))
-            body = body.where(match if existing else ~match)
-        return self.insert_statement(table, columns, mode="insert" if mode == "skip" else mode,
-                                     key=key).from_select(list(columns), body)
+        with _secondary_clash(mode, key, None, columns):
+            conn.execute(self.insert_select_statement(table, columns, select, mode=mode,
+                                                      key=key))
 
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
     ) -> sa.Insert:
         stmt = mysql_insert(table)
-        if mode == "skip":
-            # MySQL has no conflict target: ON DUPLICATE KEY and INSERT IGNORE would also
-            # swallow secondary unique violations, so rows with existing keys are filtered
-            # out first (insert_rows, insert_select_statement) and the insert stays plain.
+        if mode not in ("skip", "replace") or not key:
             return stmt
-        if mode == "replace":
-            update = {c: stmt.inserted[c] for c in columns if c not in key} or {
-                key[0]: stmt.inserted[key[0]]
-            }
-            return stmt.on_duplicate_key_update(update)
-        return stmt
+        return _guarded(stmt, table, columns, key, replace=mode == "replace")
 
     def error_kind(self, orig: BaseException) -> str | None:
         args = getattr(orig, "args", ())
@@ -230,3 +193,44 @@ class MySQLBackend(Backend):
         orig = getattr(error, "orig", None) or error
         args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
         return bool(args) and args[0] in (1205, 1213)  # lock wait timeout, deadlock
+
+
+def _guarded(stmt: Any, table: sa.Table, columns: Sequence[str], key: Sequence[str], *,
+             replace: bool) -> sa.Insert:
+    """INSERT ... ON DUPLICATE KEY UPDATE that acts on primary-key duplicates only.
+
+    ON DUPLICATE KEY fires on any unique index (and INSERT IGNORE would also turn data errors
+    into warnings), so the first assignment is a guard: when the row that clashed has the new
+    row's primary key it keeps its key; otherwise the clash is on a secondary unique index and
+    the guard sets a key column to NULL, which strict mode refuses (error 1048) for the whole
+    statement. `_secondary_clash` turns that error into the duplicate error it stands for.
+    InnoDB checks the primary key before secondary indexes, so a row whose key exists always
+    meets the guard with its own key. One statement: atomic against concurrent writers.
+    """
+    same_key = sa.and_(*(table.c[k].op("<=>")(stmt.inserted[k]) for k in key))
+    guard = sa.case((same_key, table.c[key[0]]), else_=sa.null())
+    update: dict[str, Any] = {key[0]: guard}
+    if replace:
+        update.update({c: stmt.inserted[c] for c in columns if c not in key})
+    return stmt.on_duplicate_key_update(update)
+
+
+@contextmanager
+def _secondary_clash(mode: str, key: Sequence[str], rows: Sequence[Sequence[Any]] | None,
+                     columns: Sequence[str]) -> Iterator[None]:
+    """Re-raise the guard's NULL-key error (see _guarded) as the duplicate entry it is."""
+    try:
+        yield
+    except Exception as error:
+        orig = getattr(error, "orig", None) or error
+        args = tuple(getattr(orig, "args", ()))
+        if (mode not in ("skip", "replace") or not key or len(args) < 2 or args[0] != 1048
+                or f"'{key[0]}'" not in str(args[1])):
+            raise
+        if rows is not None:  # a NULL given for the key itself is a real missing value
+            position = list(columns).index(key[0]) if key[0] in columns else None
+            if position is None or any(row[position] is None for row in rows):
+                raise
+        raise pymysql.err.IntegrityError(
+            1062, "Duplicate entry on a unique index other than the primary key: a new row's "
+            "unique value belongs to a row with another primary key") from error

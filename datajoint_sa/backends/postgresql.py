@@ -183,7 +183,8 @@ class PostgreSQLBackend(Backend):
             f"SELECT {columns_sql} FROM {preparer.format_table(table)} WITH NO DATA")
         _copy(conn, preparer.format_table(scratch), columns, rows)
         conn.execute(self.insert_select_statement(
-            table, columns, sa.select(*scratch.c), mode=mode, key=key))
+            table, columns, sa.select(*scratch.c).order_by(  # rows lock in key order
+                *(scratch.c[k] for k in key if k in columns)), mode=mode, key=key))
         # on an error the rollback removes the scratch table; on success drop it at once
         conn.exec_driver_sql(f"DROP TABLE {preparer.format_table(scratch)}")
 
