@@ -326,14 +326,15 @@ def write_download(folder: str, filename: str, content: bytes | memoryview,
     stem, ext = os.path.splitext(name)
     size = len(content)
     for n in range(10_000):
-        target = os.path.join(folder, name if n == 0 else f"{stem}_{n}{ext}")
+        target = os.path.join(folder, name if n == 0 else _numbered(stem, n, ext))
         if os.path.lexists(target):
             if os.path.isfile(target) and os.path.getsize(target) == size:
                 with open(target, "rb") as existing:
                     if existing.read() == content:
                         return target
             continue
-        temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.part")
+        # a short temporary name: any legal file name (up to 255 bytes) can be written
+        temporary = os.path.join(folder, f".dj-{uuid.uuid4().hex[:16]}.part")
         with open(temporary, "wb") as file:
             file.write(content)
         try:
@@ -350,6 +351,17 @@ def write_download(folder: str, filename: str, content: bytes | memoryview,
             if os.path.lexists(temporary):
                 os.remove(temporary)
     raise DataJointError(f"{where}: too many different files named {name!r} in {folder}")
+
+
+#: the longest file name (bytes) of the usual filesystems (ext4, APFS, NTFS in UTF-16 units)
+NAME_MAX = 255
+
+
+def _numbered(stem: str, n: int, ext: str) -> str:
+    """`stem_n.ext`, the stem shortened (on a character boundary) to stay within NAME_MAX."""
+    tail = f"_{n}{ext}"
+    room = NAME_MAX - len(tail.encode("utf-8"))
+    return stem.encode("utf-8")[:max(room, 1)].decode("utf-8", "ignore") + tail
 
 
 def _metadata(stored: Any, where: str) -> dict[str, Any]:

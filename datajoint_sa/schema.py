@@ -252,7 +252,7 @@ class Schema:
     def external(self) -> Any:
         """The configured stores as this schema uses them: `schema.external[store].gc()`
         removes the schema's stored objects that no row references (see stores.py)."""
-        from .stores import External
+        from .store_gc import External
 
         if not self.is_activated:
             raise DataJointError("Schema is not activated: call schema.activate(name)")

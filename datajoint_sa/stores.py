@@ -25,13 +25,7 @@ or when its size or hash differ (corruption).
 `filepath@store` references files the user placed in the store (see `FilepathCodec`);
 they are never garbage collected.
 
-Garbage collection: `schema.external["raw"].gc()` lists the objects under
-`_hash/{schema}/`, subtracts every path referenced by a store column of any table (of
-every schema of the database, since `INSERT ... SELECT` can copy a reference across
-schemas) and deletes the rest. Objects modified within the last `min_age` seconds (default
-one hour) are kept: an insert or a `make` in progress may have written one, or reused an
-existing one (reuse refreshes its modification time), without having committed the row
-yet. Pass `min_age=0` when nothing else is writing; `dry_run=True` only reports.
+Garbage collection of unreferenced objects lives in `store_gc` (`schema.external[name].gc()`).
 """
 
 from __future__ import annotations
@@ -42,20 +36,14 @@ import hashlib
 import json
 import os
 import posixpath
-import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import DataJointError
 
-if TYPE_CHECKING:
-    from .connection import Connection
-
 HASH_PREFIX = "_hash"
-#: the default of gc's min_age: objects younger than this (seconds) are kept
-GC_MIN_AGE = 3600.0
 _RESERVED = {"protocol", "location", "subfolding", "stage"}
 #: fsspec protocols whose single write is atomic (object stores): no temporary name needed
 _ATOMIC_WRITES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
@@ -122,6 +110,17 @@ class Store:
     def full(self, relative: str) -> str:
         return f"{self.root}/{relative}" if self.root else relative
 
+    def confined(self, relative: str, where: str) -> str:
+        """The full path of `relative`, refused when it resolves outside the store's root
+        (a symbolic link anywhere on the way included): a row must not reach other files."""
+        full = self.full(relative)
+        if self.is_local:
+            root = os.path.realpath(self.root)
+            if not _inside(os.path.realpath(full), root):
+                raise DataJointError(f"{where}: {relative!r} resolves outside store "
+                                     f"{self.name!r} ({self.root}); refusing it")
+        return full
+
     def url(self, relative: str) -> str:
         """The object's address for messages (never carries credentials)."""
         full = self.full(relative)
@@ -141,14 +140,8 @@ class Store:
         relative = self.hash_path(schema, digest)
         full = self.full(relative)
         try:
-            try:
-                info = self.fs.info(full)
-            except FileNotFoundError:
-                info = None
-            if info is not None and info.get("size") == len(data):
-                self._refresh(full, data)
-            else:  # absent, or damaged: (re)write it
-                self._write(full, data)
+            if not self.is_local or not self._reuse(full, digest, len(data)):
+                self._write(full, data)  # absent or damaged; an object store always rewrites
         except DataJointError:
             raise
         except Exception as error:
@@ -161,7 +154,7 @@ class Store:
         """The content of a stored object, checked against its size and hash."""
         relative = _relative(metadata["path"], where)
         try:
-            data = self.fs.cat_file(self.full(relative))
+            data = self.fs.cat_file(self.confined(relative, where))
         except FileNotFoundError:
             raise DataJointError(f"{where}: the stored object {self.url(relative)} of store "
                                  f"{self.name!r} is missing") from None
@@ -194,22 +187,25 @@ class Store:
                 self.fs.rm_file(temporary)
             raise
 
-    def _refresh(self, full: str, data: bytes) -> None:
-        """Renew the modification time of a reused object, so gc's min_age protects it
-        until the row that references it is committed."""
-        if self.is_local:
-            os.utime(full)
-            return
+    def _reuse(self, full: str, digest: str, size: int) -> bool:
+        """Whether the object already in a local folder holds exactly this content; if so its
+        modification time is renewed, so that gc (see store_gc) keeps it until the row that
+        references it is committed. A damaged object (same size, other bytes) is not reused:
+        the caller writes it again. On an object store a rewrite is one atomic request that
+        both repairs and renews, so put always writes there."""
         try:
-            self.fs.touch(full, truncate=False)
-        except (NotImplementedError, ValueError, TypeError):
-            self._write(full, data)
+            if self._hash(full) != (digest, size):
+                return False
+            os.utime(full)
+        except FileNotFoundError:  # never written, or set aside by gc meanwhile
+            return False
+        return True
 
     # ---- filepath ---------------------------------------------------------------------
     def reference(self, value: str, *, where: str = "") -> dict[str, Any]:
         """The metadata of `filepath@store` for a path in (or staged for) the store."""
         relative, staged = self._filepath(value, where)
-        full = self.full(relative)
+        full = self.confined(relative, where)
         try:
             if staged is not None:
                 digest, size = _local_hash(staged)
@@ -238,10 +234,16 @@ class Store:
         """(path relative to the location, local file to copy in or None)."""
         if os.path.isabs(value) or value.startswith("~"):
             local = os.path.abspath(os.path.expanduser(value))
-            if self.is_local and _inside(local, self.root):
-                relative = os.path.relpath(local, self.root)
+            resolved, root = os.path.realpath(local), os.path.realpath(self.root)
+            if self.is_local and (_inside(local, self.root) or _inside(resolved, root)):
+                # where it resolves is checked by `confined`
+                relative = os.path.relpath(local, self.root) if _inside(local, self.root) \
+                    else os.path.relpath(resolved, root)
                 staged = None
             elif self.stage and _inside(local, self.stage):
+                if not _inside(os.path.realpath(local), os.path.realpath(self.stage)):
+                    raise DataJointError(f"{where}: {value!r} resolves outside the stage "
+                                         f"folder of store {self.name!r}; refusing it")
                 relative, staged = os.path.relpath(local, self.stage), local
                 if not os.path.isfile(local):
                     raise DataJointError(f"{where}: {local!r} is not a file")
@@ -270,7 +272,7 @@ class Store:
         """A local path of a `filepath@store` file, after checking its hash: the file itself
         in a local store, else a copy at `folder/{path}` (refreshed when it differs)."""
         relative = _relative(metadata["path"], where)
-        full = self.full(relative)
+        full = self.confined(relative, where)
         expected = (metadata.get("hash"), metadata.get("size"))
         try:
             if self.is_local:
@@ -326,6 +328,29 @@ class Store:
 
     def remove(self, relative: str) -> None:
         self.fs.rm_file(self.full(_relative(relative, f"store {self.name!r}")))
+
+    def exists(self, relative: str) -> bool:
+        return bool(self.fs.exists(self.full(_relative(relative, f"store {self.name!r}"))))
+
+    def move(self, relative: str, target: str) -> None:
+        """Rename an object within the store (atomic on a local folder)."""
+        where = f"store {self.name!r}"
+        source, destination = self.full(_relative(relative, where)), \
+            self.full(_relative(target, where))
+        if self.is_local:
+            os.rename(source, destination)
+        else:
+            self.fs.mv(source, destination)
+
+    def modified(self, relative: str) -> float | None:
+        """The object's modification time now (epoch seconds), None when it is gone."""
+        full = self.full(_relative(relative, f"store {self.name!r}"))
+        try:
+            if self.is_local:
+                return os.stat(full).st_mtime
+            return _modified(self.fs, full, self.fs.info(full))
+        except FileNotFoundError:
+            return None
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -408,204 +433,3 @@ def get_store(name: str, where: str = "") -> Store:
         _CACHE.clear()
     _CACHE[(name, token)] = store
     return store
-
-
-# ---------------------------------------------------------------------------- gc
-
-def _store_columns(sa_conn: Any, backend: Any, schema: str) -> list[tuple[str, str]]:
-    """(table, column) of every column of `schema` whose declared type names a store."""
-    import sqlalchemy as sa
-
-    from .heading import split_comment
-
-    tables = backend.list_tables(sa_conn, schema)
-    if not tables:
-        return []
-    comments: dict[str, dict[str, str]] = {}
-    if backend.read_comments(sa_conn, schema, tables[0]) is not None:
-        for table in tables:
-            stored = backend.read_comments(sa_conn, schema, table)
-            comments[table] = stored[1] if stored else {}
-    else:
-        sa_schema, _ = backend.table_identity(schema, tables[0])
-        multi = sa.inspect(sa_conn).get_multi_columns(schema=sa_schema)
-        for (_, table), columns in multi.items():
-            comments[table] = {c["name"]: c.get("comment") or "" for c in columns}
-    found = []
-    for table, columns in comments.items():
-        for column, comment in columns.items():
-            declared, _ = split_comment(comment)
-            if declared and "@" in declared:
-                found.append((table, column))
-    return found
-
-
-def referenced_paths(connection: Connection, schemas: list[str]) -> set[str]:
-    """Every store path referenced by a store column of the given schemas' tables.
-
-    A schema or table dropped while it is read holds no references and is skipped; any
-    other failure propagates (gc then removes nothing).
-    """
-    paths: set[str] = set()
-    for schema in schemas:
-        for attempt in range(3):
-            try:
-                paths |= _schema_paths(connection, schema)
-                break
-            except Exception:
-                if not _exists(connection, schema):
-                    break
-                if attempt == 2:
-                    raise
-    return paths
-
-
-def _exists(connection: Connection, schema: str) -> bool:
-    with connection.session(write=False) as sa_conn:
-        return bool(connection.backend_impl.schema_exists(sa_conn, schema))
-
-
-def _schema_paths(connection: Connection, schema: str) -> set[str]:
-    import sqlalchemy as sa
-
-    backend = connection.backend_impl
-    paths: set[str] = set()
-    with connection.session(write=False) as sa_conn:
-        columns = _store_columns(sa_conn, backend, schema)
-    for table, column in columns:
-        sa_schema, sa_name = backend.table_identity(schema, table)
-        target = sa.table(sa_name, sa.column(column), schema=sa_schema)
-        statement = sa.select(target.c[column]).where(target.c[column].is_not(None))
-        try:
-            with connection.session(write=False) as sa_conn:
-                values = [value for (value,) in sa_conn.execute(statement)]
-        except Exception:
-            with connection.session(write=False) as sa_conn:
-                if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
-                    continue  # dropped meanwhile
-            raise
-        for value in values:
-            if isinstance(value, (bytes, bytearray, memoryview)):
-                value = bytes(value).decode("utf-8", "replace")
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    continue
-            if isinstance(value, dict) and isinstance(value.get("path"), str):
-                paths.add(value["path"].replace("\\", "/").strip("/"))
-    return paths
-
-
-class ExternalStore:
-    """A store as used by one schema: `schema.external[store]`."""
-
-    def __init__(self, connection: Connection, schema: str, store: str) -> None:
-        self.connection = connection
-        self.schema = schema
-        self.store_name = store
-
-    def __repr__(self) -> str:
-        return f"ExternalStore({self.store_name!r} of schema {self.schema!r})"
-
-    @property
-    def store(self) -> Store:
-        return get_store(self.store_name, f"schema {self.schema!r}")
-
-    def objects(self) -> dict[str, float | None]:
-        """{path: modification time} of the schema's objects in the store."""
-        return self.store.objects(self.schema)
-
-    def references(self, *, across_schemas: bool = True) -> set[str]:
-        """The store paths referenced by tables of this schema (and of every other schema
-        of the database when `across_schemas`)."""
-        schemas = [self.schema]
-        if across_schemas:
-            with self.connection.session(write=False) as sa_conn:
-                names = self.connection.backend_impl.list_schemas(sa_conn)
-            schemas += [s for s in names if s != self.schema]
-        try:
-            return referenced_paths(self.connection, schemas)
-        except DataJointError:
-            raise
-        except Exception as error:
-            raise DataJointError(
-                f"gc of store {self.store_name!r}: cannot read the references of schema(s) "
-                f"{', '.join(schemas)}: {error}. Nothing was removed"
-                f"{'; across_schemas=False scans this schema only' if across_schemas else ''}"
-            ) from error
-
-    def unused(self, *, min_age: float = GC_MIN_AGE, across_schemas: bool = True
-               ) -> tuple[list[str], list[str], int]:
-        """(removable paths, unreferenced paths kept for being recent, referenced count)."""
-        started = time.time()
-        objects = self.objects()  # listed before the references are read: see gc
-        referenced = self.references(across_schemas=across_schemas)
-        removable, recent = [], []
-        for path, modified in sorted(objects.items()):
-            if path in referenced:
-                continue
-            if min_age > 0 and (modified is None or modified > started - min_age):
-                recent.append(path)
-            else:
-                removable.append(path)
-        return removable, recent, sum(1 for p in objects if p in referenced)
-
-    def gc(self, *, dry_run: bool = False, min_age: float | datetime.timedelta = GC_MIN_AGE,
-           across_schemas: bool = True) -> dict[str, Any]:
-        """Remove the schema's objects in this store that no row references.
-
-        Objects modified within the last `min_age` seconds are kept (an insert in progress
-        may reference them before it commits); `min_age=0` removes every unreferenced
-        object. Returns {"removed": [paths], "recent": [unreferenced paths kept],
-        "referenced": count, "dry_run": bool}; with `dry_run` nothing is removed and
-        "removed" lists what would be.
-        """
-        if isinstance(min_age, datetime.timedelta):
-            min_age = min_age.total_seconds()
-        removable, recent, referenced = self.unused(min_age=float(min_age),
-                                                    across_schemas=across_schemas)
-        removed = []
-        store = self.store
-        for path in removable:
-            if not dry_run:
-                try:
-                    store.remove(path)
-                except FileNotFoundError:
-                    continue
-                except Exception as error:
-                    raise DataJointError(f"gc of store {self.store_name!r}: cannot remove "
-                                         f"{store.url(path)}: {error}") from error
-            removed.append(path)
-        return {"removed": removed, "recent": recent, "referenced": referenced,
-                "dry_run": dry_run}
-
-
-class External(Mapping[str, ExternalStore]):
-    """The configured stores as seen by one schema: `schema.external[name].gc()`."""
-
-    def __init__(self, connection: Connection, schema: str) -> None:
-        self.connection = connection
-        self.schema = schema
-
-    def __getitem__(self, store: str) -> ExternalStore:
-        get_store(store, f"schema {self.schema!r}")  # configured and valid
-        return ExternalStore(self.connection, self.schema, store)
-
-    def __contains__(self, store: object) -> bool:
-        from .settings import config
-
-        return store in (config.get("stores") or {})
-
-    def __iter__(self) -> Iterator[str]:
-        from .settings import config
-
-        return iter(dict(config.get("stores") or {}))
-
-    def __len__(self) -> int:
-        from .settings import config
-
-        return len(config.get("stores") or {})
-
-    def __repr__(self) -> str:
-        return f"External(schema {self.schema!r}: {', '.join(self) or 'no stores'})"
