@@ -56,6 +56,10 @@ _INTEGERS = {
 }
 
 
+#: insert_rows' mode "skip" as one atomic statement (see _guarded)
+ATOMIC_SKIP = "atomic-skip"
+
+
 class BinaryUUID(sa.types.TypeDecorator[uuid.UUID]):
     """UUIDs as 16 raw bytes, the layout DataJoint uses on MySQL."""
 
@@ -156,21 +160,25 @@ class MySQLBackend(Backend):
         if not rows:
             return
         with _secondary_clash(mode, key, rows, columns):
-            insert_many(conn, self, table, columns, rows, mode=mode, key=key)
+            insert_many(conn, self, table, columns, rows,
+                        mode=ATOMIC_SKIP if mode == "skip" else mode, key=key)
 
     def insert_select(
         self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
         select: sa.Select[Any], *, mode: str, key: Sequence[str]
     ) -> None:
         with _secondary_clash(mode, key, None, columns):
-            conn.execute(self.insert_select_statement(table, columns, select, mode=mode,
-                                                      key=key))
+            conn.execute(self.insert_select_statement(
+                table, columns, select, mode=ATOMIC_SKIP if mode == "skip" else mode, key=key))
 
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
     ) -> sa.Insert:
+        # "skip" stays a plain INSERT whose duplicate raises: under ON DUPLICATE KEY the
+        # affected-row count cannot tell a skipped row from an inserted one (the client
+        # counts found rows), and the job reservation counts on knowing it won
         stmt = mysql_insert(table)
-        if mode not in ("skip", "replace") or not key:
+        if mode not in (ATOMIC_SKIP, "replace") or not key:
             return stmt
         return _guarded(stmt, table, columns, key, replace=mode == "replace")
 
