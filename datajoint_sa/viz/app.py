@@ -10,8 +10,6 @@ else; the traceback goes to the server's log only.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import logging
@@ -22,7 +20,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -38,27 +35,28 @@ from starlette.responses import (
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..connection import Connection
 from ..errors import DataJointError
 from ..table import Table
 from . import plots, query
 from .bind import BoundApp, BoundComponent, bind, is_blob
+from .middleware import (
+    LOOPBACK_HOSTS,
+    MAX_BODY,
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    BodyTooLarge,
+    HostCheckMiddleware,
+    SecurityHeadersMiddleware,
+)
 from .spec import AppSpec, AuthSpec, SpecError, load_spec
+
+__all__ = ["LOOPBACK_HOSTS", "create_app", "read_secrets"]
 
 logger = logging.getLogger("datajoint_sa.viz")
 
 HERE = Path(__file__).parent
-SECURITY_HEADERS = {
-    "content-security-policy": ("default-src 'self'; img-src 'self' data: blob:; "
-                                "style-src 'self' 'unsafe-inline'; object-src 'none'; "
-                                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "same-origin",
-}
-TOKEN_COOKIE = "dj_viz_token"
 MAX_CHOICES = 200  # a foreign key with more parent values gets a text field
 COUNT_SECONDS = 30.0  # how long a table view's total is reused
 
@@ -87,109 +85,6 @@ def read_secrets(auth: AuthSpec | None, source: str = "") -> dict[str, str]:
                         f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                         f"{'are' if len(missing) > 1 else 'is'} not set", source)
     return values
-
-
-class AuthMiddleware:
-    """HTTP basic auth, or a token (Authorization: Bearer, a cookie, or `?token=` once)."""
-
-    def __init__(self, app: ASGIApp, auth: AuthSpec, secrets_: dict[str, str]) -> None:
-        self.app = app
-        self.kind = auth.type
-        self.secrets = secrets_
-
-    def _same(self, given: str, expected: str) -> bool:
-        return hmac.compare_digest(given.encode(), expected.encode())
-
-    def _authorized(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        if self.kind == "basic":
-            scheme, _, encoded = header.partition(" ")
-            if scheme.lower() != "basic":
-                return False
-            try:
-                user, _, password = base64.b64decode(encoded, validate=True).decode(
-                    ).partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                return False
-            return self._same(user, self.secrets["user"]) & self._same(
-                password, self.secrets["password"])
-        token = self.secrets["token"]
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() == "bearer" and self._same(given.strip(), token):
-            return True
-        return self._same(request.cookies.get(TOKEN_COOKIE, ""), token)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        if self._authorized(request):
-            await self.app(scope, receive, send)
-            return
-        response: Response
-        given = request.query_params.get("token")
-        if self.kind == "token" and given is not None and self._same(given,
-                                                                    self.secrets["token"]):
-            # trade the token in the address for a cookie, and drop it from the address
-            rest = {k: v for k, v in parse_qs(request.url.query).items() if k != "token"}
-            target = request.url.path + (f"?{urlencode(rest, doseq=True)}" if rest else "")
-            response = RedirectResponse(target, status_code=303)
-            response.set_cookie(TOKEN_COOKIE, self.secrets["token"], httponly=True,
-                                samesite="strict", secure=request.url.scheme == "https")
-        elif self.kind == "basic":
-            response = PlainTextResponse("authentication required", status_code=401,
-                                         headers={"www-authenticate":
-                                                  'Basic realm="datajoint", charset="UTF-8"'})
-        else:
-            response = PlainTextResponse(
-                "authentication required: open the address with ?token=... once, or send "
-                "'Authorization: Bearer <token>'", status_code=401)
-        await response(scope, receive, send)
-
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-class HostCheckMiddleware:
-    """Answers only requests addressed to one of `hosts` (by the Host header): a page of
-    another site that rebinds its DNS name to 127.0.0.1 cannot read a local app."""
-
-    def __init__(self, app: ASGIApp, hosts: list[str]) -> None:
-        self.app = app
-        self.hosts = {h.lower() for h in hosts}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            header = Request(scope).headers.get("host", "").lower()
-            host = header[1:].partition("]")[0] if header.startswith("[") \
-                else header.partition(":")[0]
-            if host not in self.hosts:
-                response = PlainTextResponse("unknown host", status_code=400)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
-                            if k.encode() not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 # ---- the app ----------------------------------------------------------------------------------
@@ -488,16 +383,22 @@ class NotFound(Exception):
     pass
 
 
+#: the largest page number or size a request may ask for
+MAX_PARAMETER = 10**9
+
+
 def _int_param(params: dict[str, str], name: str, default: int) -> int:
     text = params.get(name)
     if text is None or text == "":
         return default
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 12 else MAX_PARAMETER + 1
     except ValueError:
-        raise query.RequestError(f"{name} must be a whole number, not {text!r}") from None
+        raise query.RequestError(f"{name} must be a whole number, not {text[:40]!r}") from None
     if value < 1:
         raise query.RequestError(f"{name} must be at least 1")
+    if value > MAX_PARAMETER:
+        raise query.RequestError(f"{name} must be at most {MAX_PARAMETER}")
     return value
 
 
@@ -557,6 +458,8 @@ def _errors(handler: Callable[[Request], Awaitable[Response]], *, json_errors: b
         status, message = 500, "internal error (the server's log has the details)"
         try:
             return await handler(request)
+        except BodyTooLarge:
+            raise  # answered by BodyLimitMiddleware
         except NotFound as error:
             status, message = 404, str(error)
         except (query.RequestError, DataJointError) as error:
@@ -572,12 +475,13 @@ def _errors(handler: Callable[[Request], Awaitable[Response]], *, json_errors: b
 
 def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None = None,
                connection: Connection | None = None, forms: bool | None = None,
-               allowed_hosts: list[str] | None = None) -> Starlette:
+               allowed_hosts: list[str] | None = None, max_body: int = MAX_BODY
+               ) -> Starlette:
     """The ASGI app of a spec, bound to the database: every problem of the spec (unknown
     tables or attributes, bad component types, unset auth secrets) is a SpecError here,
     before any server starts. `forms=True` enables insert forms whatever the spec says;
     `allowed_hosts` limits the Host names answered (the command line passes the loopback
-    names when it serves on 127.0.0.1)."""
+    names when it serves on 127.0.0.1); a request body over `max_body` bytes is refused."""
     if not isinstance(spec, AppSpec):
         spec = load_spec(spec)
     secrets_ = read_secrets(spec.auth, spec.source)
@@ -608,6 +512,7 @@ def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None =
     ]
     app = Starlette(routes=routes)
     app.state.viz = viz
+    app.add_middleware(BodyLimitMiddleware, limit=max_body)
     app.add_middleware(SecurityHeadersMiddleware)
     if spec.auth is not None:
         app.add_middleware(AuthMiddleware, auth=spec.auth, secrets_=secrets_)

@@ -73,8 +73,10 @@ def cli(argv: list[str]) -> int:
               "address can read the data; add `auth:` to the spec", file=sys.stderr)
     import uvicorn
 
+    from .middleware import uvicorn_log_config
+
     uvicorn.run(app, host=args.host, port=args.port, log_level="info",
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=False, log_config=uvicorn_log_config())
     return 0
 
 

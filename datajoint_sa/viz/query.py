@@ -24,10 +24,16 @@ import sqlalchemy as sa
 from ..errors import DataJointError
 from ..expression import QueryExpression
 from ..heading import Attribute, Heading
+from ..types import INTEGER_RANGES
 from .bind import is_blob
 
 MAX_PAGE_SIZE = 500
 MAX_CELL_TEXT = 2000
+#: the longest value (characters) a URL parameter or form field may give
+MAX_VALUE_TEXT = 1000
+#: a computed attribute's integers are bound as 64-bit
+_ANY_INTEGER = INTEGER_RANGES["int64"]
+_FLOAT32_MAX = 3.4028234663852886e38
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
@@ -37,10 +43,12 @@ class RequestError(DataJointError):
 
 # ---- values from and to the browser ----------------------------------------------------------
 def coerce(attribute: Attribute, text: str) -> Any:
-    """The Python value of `attribute` written as `text` in a URL or form field."""
+    """The Python value of `attribute` written as `text` in a URL or form field: refused (a
+    RequestError saying why) when the attribute's type cannot hold it, before any SQL."""
     category = attribute.type_info.category if attribute.type else ""
-    value = text.strip() if category not in ("char", "varchar", "text", "enum") else text
     what = f"{attribute.name!r} ({attribute.type or 'computed'})"
+    bounded(what, text)
+    value = text.strip() if category not in ("char", "varchar", "text", "enum") else text
     try:
         if category == "bool":
             lowered = value.lower()
@@ -52,14 +60,11 @@ def coerce(attribute: Attribute, text: str) -> Any:
         if attribute.type and attribute.type_info.is_integer:
             if not _INTEGER.match(value):
                 raise ValueError
-            return int(value)
+            return _in_range(what, int(value), INTEGER_RANGES[category])
         if category in ("float32", "float64"):
-            number = float(value)
-            if math.isnan(number):
-                raise ValueError
-            return number
+            return _finite(what, text, float(value), category)
         if category == "decimal":
-            return decimal.Decimal(value)
+            return _decimal(what, text, decimal.Decimal(value), attribute.type_info.args)
         if category == "date":
             return datetime.date.fromisoformat(value)
         if category in ("datetime", "timestamp"):
@@ -72,11 +77,46 @@ def coerce(attribute: Attribute, text: str) -> Any:
             raise RequestError(f"{what} must be one of "
                                f"{', '.join(attribute.type_info.enum_values)}, not {text!r}")
         if not attribute.type and _INTEGER.match(value):  # a computed attribute
-            return int(value)
+            return _in_range(what, int(value), _ANY_INTEGER)
     except (ValueError, decimal.InvalidOperation, OverflowError):
         raise RequestError(f"{what}: {text!r} is not a valid "
                            f"{attribute.type or 'value'}") from None
     return value
+
+
+def bounded(what: str, text: str) -> str:
+    """`text`, refused when longer than MAX_VALUE_TEXT (before any parsing or SQL)."""
+    if len(text) > MAX_VALUE_TEXT:
+        raise RequestError(f"{what}: the value is too long ({len(text)} characters; at most "
+                           f"{MAX_VALUE_TEXT})")
+    return text
+
+
+def _in_range(what: str, value: int, limits: tuple[int, int]) -> int:
+    low, high = limits
+    if not low <= value <= high:
+        raise RequestError(f"{what}: {value} is out of range ({low} to {high})")
+    return value
+
+
+def _finite(what: str, text: str, number: float, category: str) -> float:
+    if not math.isfinite(number):
+        raise RequestError(f"{what}: {text.strip()!r} is not a finite number")
+    if category == "float32" and abs(number) > _FLOAT32_MAX:
+        raise RequestError(f"{what}: {text.strip()!r} is out of range for float32")
+    return number
+
+
+def _decimal(what: str, text: str, number: decimal.Decimal, args: tuple[Any, ...]
+             ) -> decimal.Decimal:
+    if not number.is_finite():
+        raise RequestError(f"{what}: {text.strip()!r} is not a finite number")
+    if len(args) >= 1:
+        precision, scale = int(args[0]), int(args[1]) if len(args) > 1 else 0
+        if abs(number) >= decimal.Decimal(10) ** (precision - scale):
+            raise RequestError(f"{what}: {text.strip()!r} is out of range "
+                               f"(fewer than {precision - scale} digits before the point)")
+    return number
 
 
 def key_from_params(heading: Heading, params: Mapping[str, str], prefix: str = "k.",
@@ -184,6 +224,7 @@ def restrict_by_filters(expr: QueryExpression, filters: Mapping[str, str],
         if name not in allowed:
             raise RequestError(f"cannot filter by {name!r}; filterable: "
                                f"{', '.join(allowed) or 'none'}")
+        bounded(f"the filter of {name!r}", text)
         expr = expr & filter_condition(heading[name], text)
     return expr
 
