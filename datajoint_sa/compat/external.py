@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..stores import External, ExternalStore
+from ..store_gc import External, ExternalStore
 
 #: classic name of one store's table of stored objects
 ExternalTable = ExternalStore
