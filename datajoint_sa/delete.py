@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
+from . import lineage
 from .dependencies import Dependencies, Edge
 from .errors import DataJointError
 from .settings import config
@@ -57,6 +58,7 @@ def drop_tables(connection: Connection, nodes: list[str]) -> None:
             stub = sa.Table(sa_name, sa.MetaData(), schema=sa_schema)
             backend.before_drop(sa_conn, stub)
             stub.drop(sa_conn, checkfirst=True)
+            lineage.forget(sa_conn, backend, schema, table)
 
 
 def load_graph(connection: Connection, attempts: int = 3) -> Dependencies:

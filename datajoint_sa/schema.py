@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import declare
+from . import declare, lineage
 from .connection import Connection, conn
 from .dependencies import Dependencies
 from .errors import DataJointError
@@ -191,6 +191,7 @@ class Schema:
                     if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
                         sa_table.create(sa_conn)
                         backend.after_create(sa_conn, sa_table)
+                        lineage.record(sa_conn, backend, self.database, name, spec.heading)
             except sa.exc.DBAPIError as error:
                 self.metadata.remove(sa_table)
                 raise DataJointError(f"Cannot create table {display}: {error.orig}") from error

@@ -11,9 +11,9 @@ Without it these tests are skipped; the normal suite stays fast.
   (headings, decoded values, a join) and writes a row into it.
 
 Known limits of DataJoint 2.3.5 on PostgreSQL (its own schemas included): it cannot insert or
-fetch uuid values and cannot fetch attachments through psycopg2, and it refuses semantic joins
-in a schema without its `~lineage` table. The peer works around those with plain SQL and says
-so in its output; the checks here do not depend on them.
+fetch uuid values and cannot fetch attachments through psycopg2. The peer works around those
+with plain SQL and says so in its output; the checks here do not depend on them. It refuses
+semantic joins in a schema without its `~lineage` table, which datajoint_sa writes.
 """
 
 from __future__ import annotations
@@ -215,5 +215,8 @@ def test_datajoint_reads_and_writes_a_schema_declared_here(
     assert tables["Stats"]["rows"] == [{"mean": 5.5, "session": 1, "subject_id": 1}]
     assert tables["Rig"]["rows"] == [{"rig": "r1", "room": "a"}, {"rig": "r2", "room": "b"}]
     assert found["join"] == [[1, 1]]
+    # our ~lineage table lets DataJoint check the join semantically (on PostgreSQL it
+    # refuses the join without one)
+    assert found["semantic_join"] is True
     # the row DataJoint wrote is read here
     assert (subject & {"subject_id": 99}).fetch1("species") == "written by DataJoint"

@@ -1,0 +1,77 @@
+"""The `~lineage` table DataJoint 2.3 reads to match attributes in joins.
+
+DataJoint 2.3 keeps, per schema, a hidden table `~lineage(table_name, attribute_name,
+lineage)` with the origin ("schema.table.attribute") of every primary-key and
+foreign-key attribute of the schema's tables (native secondary attributes have none), and
+refuses joins on PostgreSQL in a schema without it. Our headings carry the same lineage
+(declare.py), so each table we create writes its rows here, in the transaction that creates
+it, and a table we drop takes its rows with it: DataJoint 2.3 then joins our tables too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .heading import Heading
+
+LINEAGE_TABLE = "~lineage"
+
+
+def lineage_table(backend: Backend, schema: str) -> sa.Table:
+    sa_schema, sa_name = backend.table_identity(schema, LINEAGE_TABLE)
+    return sa.Table(
+        sa_name, sa.MetaData(),
+        sa.Column("table_name", sa.String(64), primary_key=True,
+                  comment="table name within the schema"),
+        sa.Column("attribute_name", sa.String(64), primary_key=True, comment="attribute name"),
+        sa.Column("lineage", sa.String(255), nullable=False,
+                  comment="origin: schema.table.attribute"),
+        schema=sa_schema)
+
+
+def entries(schema: str, table: str, heading: Heading) -> list[dict[str, str]]:
+    """The rows DataJoint 2.3 expects for one table: key attributes and attributes that
+    came through a foreign key, each with its origin."""
+    rows = []
+    for attr in heading.attributes:
+        native = f"{schema}.{table}.{attr.name}"
+        if attr.name.startswith("_") or not attr.lineage:
+            continue
+        if attr.in_key or attr.lineage != native:
+            rows.append({"table_name": table, "attribute_name": attr.name,
+                         "lineage": attr.lineage})
+    return rows
+
+
+def _ensure(sa_conn: Any, backend: Backend, table: sa.Table) -> None:
+    if sa.inspect(sa_conn).has_table(table.name, schema=table.schema):
+        return
+    try:
+        with sa_conn.begin_nested():  # another session may be creating it right now
+            table.create(sa_conn)
+    except sa.exc.DBAPIError:
+        if not sa.inspect(sa_conn).has_table(table.name, schema=table.schema):
+            raise
+
+
+def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading) -> None:
+    """Write the lineage rows of a table just created (replacing any left behind)."""
+    target = lineage_table(backend, schema)
+    _ensure(sa_conn, backend, target)
+    sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
+    rows = entries(schema, table, heading)
+    if rows:
+        sa_conn.execute(sa.insert(target), rows)
+
+
+def forget(sa_conn: Any, backend: Backend, schema: str, table: str) -> None:
+    """Remove the lineage rows of a dropped table, where the schema has the table."""
+    if table.startswith("~"):
+        return
+    target = lineage_table(backend, schema)
+    if sa.inspect(sa_conn).has_table(target.name, schema=target.schema):
+        sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
