@@ -47,21 +47,17 @@ def entries(schema: str, table: str, heading: Heading) -> list[dict[str, str]]:
     return rows
 
 
-def _ensure(sa_conn: Any, backend: Backend, table: sa.Table) -> None:
-    if sa.inspect(sa_conn).has_table(table.name, schema=table.schema):
-        return
-    try:
-        with sa_conn.begin_nested():  # another session may be creating it right now
-            table.create(sa_conn)
-    except sa.exc.DBAPIError:
-        if not sa.inspect(sa_conn).has_table(table.name, schema=table.schema):
-            raise
+def _ensure(sa_conn: Any, table: sa.Table) -> None:
+    # IF NOT EXISTS: another session may be creating it right now (no savepoint needed,
+    # which MySQL's implicit commit of DDL would end anyway)
+    if not sa.inspect(sa_conn).has_table(table.name, schema=table.schema):
+        sa_conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
 
 
 def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading) -> None:
     """Write the lineage rows of a table just created (replacing any left behind)."""
     target = lineage_table(backend, schema)
-    _ensure(sa_conn, backend, target)
+    _ensure(sa_conn, target)
     sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
     rows = entries(schema, table, heading)
     if rows:
