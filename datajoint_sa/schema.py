@@ -50,7 +50,9 @@ class Schema:
                  create_tables: bool = True, add_objects: Mapping[str, Any] | None = None
                  ) -> None:
         self.database: str = ""
-        self.context = dict(context) if context is not None else None
+        #: the mapping itself, not a copy (classic `dj.Schema(name, locals())`): names bound
+        #: in it later still resolve, and spawn_missing_classes() fills it
+        self.context: Any = context
         self.create_schema = create_schema
         self.create_tables = create_tables
         self._connection = connection

@@ -235,6 +235,36 @@ def test_virtual_module_free_table_and_rebinding(connection, drop_later) -> None
             pass
 
 
+def test_schema_context_is_live(connection, drop_later) -> None:  # type: ignore[no-untyped-def]
+    """`dj.schema(name, locals())` keeps the module's namespace itself: spawned classes land
+    in the module, and names bound after the schema was made still resolve."""
+    name = unique_name()
+    first = dj.schema(name, connection=connection)
+    drop_later(first)
+
+    @first
+    class Animal(dj.Manual):
+        definition = """
+        animal : int32
+        """
+
+    module = _module(f"pipeline_{unique_name()}", """
+import datajoint as dj
+schema = dj.schema(NAME, locals(), connection=CONN)
+schema.spawn_missing_classes()
+Parent = Animal  # bound after the schema was made
+
+@schema
+class Visit(dj.Manual):
+    definition = \"\"\"
+    -> Parent
+    visit : int32
+    \"\"\"
+""", NAME=name, CONN=connection)
+    assert module.Animal.table_name == "animal"
+    assert module.Visit.primary_key == ["animal", "visit"]
+
+
 # ---- key, Heading.as_dtype, AttributeAdapter, contents ----------------------------------------
 
 class GraphAdapter(dj.AttributeAdapter):
