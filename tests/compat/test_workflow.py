@@ -3,9 +3,8 @@ activate with a linking module, insert lookups and manual rows, their documented
 and helpers, populate where small synthetic inputs are enough, cascading deletes.
 
 Each backend runs the steps in order on one assembled workflow: one test class per backend
-(TestLabWorkflow_sqlite, ...) with a class-scoped fixture; under pytest-xdist each class is
-one `xdist_group`, so run with `--dist loadgroup` (the nox session does) and one worker owns
-it.
+(TestLabWorkflow_sqlite, ...) with a class-scoped fixture. The steps depend on each other, so
+run this file in one process (`-p no:xdist`, as the nox session does).
 """
 
 from __future__ import annotations
@@ -303,5 +302,5 @@ class LabWorkflowSteps:
 
 for _backend in BACKENDS:
     _name = f"TestLabWorkflow_{_backend}"
-    globals()[_name] = pytest.mark.xdist_group(_name)(
-        type(_name, (LabWorkflowSteps,), {"backend": _backend, "__module__": __name__}))
+    globals()[_name] = type(_name, (LabWorkflowSteps,),
+                            {"backend": _backend, "__module__": __name__})
