@@ -148,18 +148,22 @@ def build_select(expr: QueryExpression, names: list[str], *, order_by: Any = Non
     return query
 
 
+def _prepared(expr: QueryExpression, names: list[str], **select_options: Any
+              ) -> sa.Select[Any]:
+    """The Select of a fetch with the backend's result options (bytea in binary...)."""
+    select = build_select(expr, names, **select_options)
+    options = expr.connection.backend_impl.result_options(
+        [c.type for c in select.selected_columns])
+    return select.execution_options(**options) if options else select
+
+
 def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = None,
                   limit: int | None = None, offset: int | None = None, squeeze: bool = False,
                   download_path: str | None = None, any_order: bool = False) -> Columns:
     """Run the query once and return its decoded columns."""
-    select = build_select(expr, names, order_by=order_by, limit=limit, offset=offset,
-                          any_order=any_order)
+    select = _prepared(expr, names, order_by=order_by, limit=limit, offset=offset,
+                       any_order=any_order)
     connection = expr.connection
-    dialect = connection.engine.dialect
-    selected = select.selected_columns
-    options = connection.backend_impl.result_options([c.type for c in selected])
-    if options:  # e.g. bytea in binary on PostgreSQL
-        select = select.execution_options(**options)
     with connection.session(write=False) as sa_conn:
         result = sa_conn.execute(select)
         cursor = getattr(result, "cursor", None)
@@ -172,6 +176,44 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
         else:  # a driver without a plain cursor: go through SQLAlchemy's rows
             rows = [tuple(r) for r in result.all()]
             description = [(n, None) for n in names]
+    return decode_rows(expr, names, select, rows, description, squeeze=squeeze,
+                       download_path=download_path)
+
+
+def iter_columns(expr: QueryExpression, names: list[str], batch_size: int, *,
+                 order_by: Any = None, limit: int | None = None, offset: int | None = None,
+                 squeeze: bool = False, download_path: str | None = None
+                 ) -> Iterator[Columns]:
+    """The decoded columns of the query, `batch_size` rows at a time, streamed from the
+    server (a server-side cursor on PostgreSQL and MySQL): memory stays bounded by the
+    batch, whatever the size of the result. The read transaction stays open until the
+    iteration ends; do not run other queries on the connection meanwhile (MySQL refuses
+    them while a streamed result is pending)."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DataJointError(f"fetch: batch_size must be a positive integer, not {batch_size!r}")
+    select = _prepared(expr, names, order_by=order_by, limit=limit, offset=offset)
+    select = select.execution_options(stream_results=True, max_row_buffer=batch_size)
+    connection = expr.connection
+    with connection.session(write=False) as sa_conn:
+        # SQLAlchemy's rows: its streaming strategy buffers ahead of the driver's cursor, and
+        # has already applied the result processors
+        result = sa_conn.execute(select)
+        try:
+            for partition in result.partitions(batch_size):
+                rows = [tuple(r) for r in partition]
+                yield decode_rows(expr, names, select, rows, None, squeeze=squeeze,
+                                  download_path=download_path)
+        finally:
+            result.close()
+
+
+def decode_rows(expr: QueryExpression, names: list[str], select: sa.Select[Any],
+                rows: list[Any], description: Any, *, squeeze: bool = False,
+                download_path: str | None = None) -> Columns:
+    """Driver rows of `select` as decoded columns (result processors, then codecs); without
+    a cursor `description` the rows are SQLAlchemy's, already processed."""
+    dialect = expr.connection.engine.dialect
+    selected = select.selected_columns
     length = len(rows)
     heading = expr.heading
     steps: list[tuple[int, Any, Any]] = []  # (position, result processor, codec)
@@ -184,8 +226,8 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
             if category == "uint64":
                 steps.append((i, _decimal_to_int, None))
             continue
-        processor = selected[i].type.dialect_impl(dialect).result_processor(
-            dialect, description[i][1])
+        processor = None if description is None else selected[i].type.dialect_impl(
+            dialect).result_processor(dialect, description[i][1])
         codec = attr.codec if category is not None else None
         if processor is not None or codec is not None:
             steps.append((i, processor, codec))
@@ -328,12 +370,14 @@ def to_frame(expr: QueryExpression, columns: Columns) -> Any:
 def fetch(expr: QueryExpression, *attrs: str, offset: int | None = None,
           limit: int | None = None, order_by: Any = None, format: str | None = None,
           as_dict: bool | None = None, squeeze: bool = False,
-          download_path: str | None = None) -> Any:
+          download_path: str | None = None, batch_size: int | None = None) -> Any:
     """DataJoint's fetch.
 
     No attrs: a numpy structured array (`as_dict=True`: a list of dicts; `format='frame'`: a
     DataFrame indexed by the primary key). With attrs: one array per attribute ("KEY": the
     list of key dicts), or with `as_dict=True` a list of dicts of just those attributes.
+    With `batch_size=N`: an iterator of such results of at most N rows each, streamed from
+    the server, so memory stays bounded by the batch (see `iter_columns`).
     """
     if format not in _FORMATS:
         raise DataJointError(f"fetch: format must be 'array' or 'frame', not {format!r}")
@@ -349,8 +393,23 @@ def fetch(expr: QueryExpression, *attrs: str, offset: int | None = None,
             + (key if format == "frame" else [])))
     else:
         names = heading.names
+    if batch_size is not None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise DataJointError(
+                f"fetch: batch_size must be a positive integer, not {batch_size!r}")
+        batches = iter_columns(expr, names, batch_size, order_by=order_by, limit=limit,
+                               offset=offset, squeeze=squeeze, download_path=download_path)
+        return (_shaped(expr, c, attrs, names, format, as_dict) for c in batches)
     columns = query_columns(expr, names, order_by=order_by, limit=limit, offset=offset,
                             squeeze=squeeze, download_path=download_path)
+    return _shaped(expr, columns, attrs, names, format, as_dict)
+
+
+def _shaped(expr: QueryExpression, columns: Columns, attrs: tuple[str, ...], names: list[str],
+            format: str | None, as_dict: bool | None) -> Any:
+    """Fetched columns in the form fetch was asked for."""
+    heading = expr.heading
+    key = expr.primary_key
     if format == "frame":
         if attrs:
             columns = columns.subset([n for n in names if n in attrs or n in key])

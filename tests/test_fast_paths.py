@@ -81,3 +81,41 @@ def test_binary_results_equal_text_results(schema: dj.Schema) -> None:
     assert first["amount"] == Decimal("12.500") and first["uid"] == uuid.UUID(int=7)
     assert first["taken"] == dt.datetime(2024, 5, 6, 7, 8, 9)
     assert all(empty[n] is None for n in Values.heading.secondary_attributes)
+
+
+def test_batches_concatenate_to_the_plain_fetch(schema: dj.Schema) -> None:
+    import pandas as pd
+    import pytest
+
+    Values = _values_table(schema)
+    # every batch holds values of every attribute: a batch of only NULLs in a column
+    # infers its dtype alone (object), as a whole fetch of only NULLs would
+    Values.insert([dict(vid=i, amount=Decimal(i) / 8, taken=dt.datetime(2020, 1, 1, 0, 0, i),
+                        day=dt.date(2020, 2, i % 28 + 1), uid=uuid.UUID(int=i), label=f"n{i}",
+                        x=i / 3, flag=bool(i % 2), raw=bytes([i]), data=np.full(3, i))
+                   for i in range(10, 40)])
+    plain = Values.to_dicts(order_by="vid")
+    batches = list(Values.fetch(as_dict=True, order_by="vid", batch_size=7))
+    assert [len(b) for b in batches] == [7, 7, 7, 7, 5]
+    streamed = [row for batch in batches for row in batch]
+    assert len(streamed) == len(plain) == 33
+    for a, b in zip(streamed, plain):
+        assert a.keys() == b.keys()
+        assert all(_same(a[n], b[n]) for n in a), (a, b)
+    frames = list(Values.fetch(format="frame", order_by="vid", batch_size=10))
+    whole = Values.to_pandas(order_by="vid")
+    assert sum(map(len, frames)) == len(whole)
+    # dtypes follow each batch's values (a batch without NULLs in a bool column is bool,
+    # the whole, with one, pandas' nullable boolean), so compare values
+    for i, frame in enumerate(frames):
+        part = whole.iloc[i * 10:(i + 1) * 10]
+        pd.testing.assert_frame_equal(frame.drop(columns=["data", "raw"]),
+                                      part.drop(columns=["data", "raw"]),
+                                      check_index_type=False, check_dtype=False)
+        assert all(_same(a, b) for a, b in zip(frame["data"], part["data"]))
+    arrays = np.concatenate(list(Values.fetch("vid", order_by="vid", batch_size=4)))
+    assert arrays.tolist() == [r["vid"] for r in plain]
+    # the connection is free again once the iteration ends
+    assert len(Values & "vid >= 10") == 30
+    with pytest.raises(dj.DataJointError, match="batch_size"):
+        Values.fetch(batch_size=0)
