@@ -1,10 +1,11 @@
 """Deleting rows (with cascade to dependents) and dropping tables (dependents first).
 
 A cascading delete is planned on the foreign-key graph of every schema in the database, so
-dependents in other schemas are found too. Inside one transaction, the doomed keys of each
-level are kept in a temporary table filled from its parents' (following the foreign keys,
-renamed attributes included), then the tables are emptied children first: either every
-row goes or none does, and no statement nests deeper than one level however long the chain.
+dependents in other schemas are found too. Inside one transaction, each level's doomed keys
+are named by a subquery over its parents' (following the foreign keys, renamed attributes
+included), kept in a temporary table every few levels, then the tables are emptied
+children first: either every row goes or none does, and no statement nests deeply however
+long the chain.
 Part rows go with their master rows; deleting part rows whose master rows stay is refused
 unless the caller asks for those masters too (`force_masters`) or for the parts alone.
 """
@@ -12,12 +13,12 @@ unless the caller asks for those masters too (`force_masters`) or for the parts 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import visitors
 
 from . import lineage
 from .dependencies import Dependencies, Edge
@@ -156,6 +157,10 @@ def delete_quick(table: Table) -> int:
 
 # ------------------------------------------------------------------------- cascading delete
 
+#: levels of subqueries a cascade nests before it keeps a level's keys in a temporary table
+MAX_INLINE = 3
+
+
 class _CreateTemporaryAs(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
     """CREATE TEMPORARY TABLE name AS SELECT ...: the same words on every backend."""
 
@@ -175,9 +180,10 @@ def _compile_create_temporary_as(element: _CreateTemporaryAs, compiler: Any, **k
 class _Round:
     """One cascade: the rows of `root` named by `root_rows`, and every row depending on them.
 
-    Each level's doomed rows are kept in a temporary table of the key columns its children
-    (and, for a part, the check on its master) need, filled from the parent level's
-    temporary table. No statement nests deeper than one EXISTS however long the chain
+    A level's doomed rows are named by a subquery over its parent level's, or, every
+    MAX_INLINE levels (and where a table is reached by several foreign keys, or is a part
+    whose master must be checked), kept in a temporary table of the key columns its
+    children need. No statement nests more than MAX_INLINE levels however long the chain
     (SQLite's parser overflows on nested EXISTS after about ten levels).
     """
 
@@ -186,11 +192,14 @@ class _Round:
     root: str
     root_key: list[str]
     root_rows: Any  # a Select whose columns include root_key and the columns children need
+    #: the restricted table, when the root may be named inline (its restriction reads no
+    #: table the cascade empties); else its keys go to a temporary table first
+    root_expr: Any = None
     nodes: list[str] = field(default_factory=list)
     edges: dict[str, list[Edge]] = field(default_factory=dict)  # child -> edges from doomed
     keep: dict[str, set[str]] = field(default_factory=dict)  # node -> its temp table columns
     masters: dict[str, tuple[str, Edge]] = field(default_factory=dict)  # part -> master edge
-    kept: dict[str, sa.TableClause] = field(default_factory=dict)  # node -> its temp table
+    kept: dict[str, Any] = field(default_factory=dict)  # node -> temp table or subquery
 
     def __post_init__(self) -> None:
         self.nodes = self.graph.descendants(self.root)
@@ -220,7 +229,8 @@ class _Round:
 
     def run(self, sa_conn: Any, temporaries: _Temporaries, counts: dict[str, int]) -> None:
         """Fill the temporary tables parents first, then delete children first."""
-        kept: dict[str, sa.TableClause] = {}
+        kept: dict[str, Any] = {}
+        depth: dict[str, int] = {}  # subqueries between a node's rows and a temporary table
         for node in self.nodes:
             if not self.keep[node]:
                 continue
@@ -228,13 +238,31 @@ class _Round:
                 source = self.root_rows.subquery()
                 selects = [sa.select(*(source.c[c] for c in sorted(self.keep[node])))
                            .distinct()]
+                if self.root_expr is not None and node not in self.masters:
+                    kept[node], depth[node] = selects[0].subquery(), 1
+                    continue
             else:
+                edges = self.edges[node]
                 table = self.table(node, self.keep[node] | self.in_edge_columns(node))
                 selects = [sa.select(*(table.c[c] for c in sorted(self.keep[node])))
-                           .where(self.doomed_by(table, edge, kept)) for edge in self.edges[node]]
+                           .where(self.doomed_by(table, edge, kept)) for edge in edges]
+                level = 1 + max(depth[e.parent] for e in edges)
+                # a node reached by one foreign key is named by a subquery over its parent's
+                # rows, as long as the nesting stays shallow: a temporary table costs more
+                # round trips than a short chain of EXISTS (MySQL reads a temporary table only
+                # once a statement, hence one foreign key)
+                if len(edges) == 1 and node not in self.masters and level <= MAX_INLINE:
+                    kept[node], depth[node] = selects[0].subquery(), level
+                    continue
             kept[node] = temporaries.create(sa_conn, node, sorted(self.keep[node]), selects)
+            depth[node] = 0
         for node in reversed(self.nodes):
-            if node == self.root:
+            if node == self.root and self.root_expr is not None and node not in self.masters:
+                root_table = self.root_expr._sa_table
+                statements = [sa.delete(root_table) if not self.root_expr.restrictions else
+                              sa.delete(root_table).where(
+                                  _restriction_clause(self.root_expr, root_table))]
+            elif node == self.root:
                 table = self.table(node, set(self.root_key))
                 kept_root = kept[node]
                 statements = [sa.delete(table).where(sa.exists().where(
@@ -249,7 +277,7 @@ class _Round:
         self.kept = kept
 
     @staticmethod
-    def doomed_by(table: sa.TableClause, edge: Edge, kept: dict[str, sa.TableClause]) -> Any:
+    def doomed_by(table: sa.TableClause, edge: Edge, kept: dict[str, Any]) -> Any:
         parent = kept[edge.parent]
         return sa.exists().where(*(parent.c[p] == table.c[c] for c, p in edge.attr_map))
 
@@ -282,14 +310,15 @@ class _Temporaries:
 
     def __init__(self, connection: Connection) -> None:
         self.backend = connection.backend_impl
-        self.tag = uuid.uuid4().hex[:8]
         self.made: list[sa.TableClause] = []
 
     def create(self, sa_conn: Any, node: str, columns: list[str], selects: list[Any]
                ) -> sa.TableClause:
         sa_schema = self.backend.temporary_schema(
             self.backend.table_identity(*node.split(".", 1))[0])
-        table = sa.table(f"dj_doomed_{self.tag}_{len(self.made)}",
+        # the same names in every delete (each drops its own), so compiled statements are
+        # reused from SQLAlchemy's cache
+        table = sa.table(f"dj_doomed_{len(self.made)}",
                          *(sa.column(c) for c in columns), schema=sa_schema)
         sa_conn.execute(_CreateTemporaryAs(table, selects[0]))
         self.made.append(table)
@@ -300,6 +329,36 @@ class _Temporaries:
     def drop(self, sa_conn: Any) -> None:
         while self.made:
             self.backend.drop_temporary(sa_conn, self.made.pop())
+
+    def discard(self, sa_conn: Any) -> None:
+        """After a failed statement: a rollback removes them where DDL is transactional,
+        MySQL keeps them, so drop what can be dropped."""
+        try:
+            with sa_conn.begin_nested():
+                self.drop(sa_conn)
+        except Exception:  # the transaction is aborted (PostgreSQL): its rollback drops them
+            self.made.clear()
+
+
+def _referenced(select: Any) -> set[tuple[str | None, str]]:
+    """(schema, name) of every table a statement reads."""
+    found = set()
+    for element in visitors.iterate(select):
+        if isinstance(element, sa.TableClause) and not isinstance(element, sa.sql.Alias):
+            found.add((getattr(element, "schema", None), element.name))
+    return found
+
+
+def _first_round(connection: Connection, graph: Dependencies, table: Table) -> _Round:
+    """The cascade from the restricted table; its rows are named inline unless the
+    restriction reads a table the cascade empties (then its keys are kept first)."""
+    backend = connection.backend_impl
+    select = table.to_select()
+    emptied = {backend.table_identity(*n.split(".", 1))
+               for n in graph.descendants(table.node_name)[1:]}
+    inline = not (table.restrictions and _referenced(select) & emptied)
+    return _Round(connection, graph, table.node_name, list(table.primary_key), select,
+                  root_expr=table if inline else None)
 
 
 def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = False,
@@ -316,11 +375,14 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
     temporaries = _Temporaries(connection)
     try:
         with connection.session(write=True) as sa_conn:
-            pending = [_Round(connection, graph, table.node_name, list(table.primary_key),
-                              table.to_select())]
+            pending = [_first_round(connection, graph, table)]
             while pending:  # each further round deletes master rows, so this ends
                 cascade = pending.pop(0)
-                cascade.run(sa_conn, temporaries, counts)
+                try:
+                    cascade.run(sa_conn, temporaries, counts)
+                except sa.exc.DBAPIError:
+                    temporaries.discard(sa_conn)
+                    raise
                 orphaned = [] if force_parts else cascade.orphaned_parts(sa_conn)
                 if orphaned and not force_masters:
                     temporaries.drop(sa_conn)
