@@ -173,12 +173,36 @@ def _date_add(node: exp.Expr) -> exp.Expr:
     modifier = exp.DPipe(this=exp.cast(amount, exp.DataType.build("TEXT")),
                          expression=string(f" {word}"))
     x = unwrap_date(node.this)
+    if word != "seconds" and word != "minutes" and word != "hours" and word != "days":
+        return _add_months(x, amount, 12 if word == "years" else 1)
     moved = exp.DPipe(this=call("DATETIME", x, modifier),
                       expression=call("SUBSTR", x.copy(), number(20)))
-    if word == "days" or word == "months" or word == "years":
+    if word == "days":
         is_date = exp.EQ(this=call("LENGTH", x.copy()), expression=number(10))
         return exp.Case().when(is_date, call("DATE", x.copy(), modifier.copy())).else_(moved)
     return moved
+
+
+def _add_months(x: exp.Expr, amount: exp.Expr, factor: int) -> exp.Expr:
+    """Months (or years) as MySQL adds them: the 31st plus a month is the month's last day,
+    where SQLite's own modifier rolls over into the next month."""
+    months: exp.Expr = amount if factor == 1 else exp.Mul(this=amount, expression=number(factor))
+    text = exp.DataType.build("TEXT")
+
+    def first(extra: int) -> exp.Expr:  # the first day of the target month (+ extra months)
+        shift = exp.Add(this=exp.Paren(this=months.copy()), expression=number(extra))
+        return call("DATE", x.copy(), string("start of month"),
+                    exp.DPipe(this=exp.cast(shift, text), expression=string(" months")))
+
+    day = as_int(call("STRFTIME", string("%d"), x.copy()))
+    wanted = call("DATE", first(0), exp.DPipe(
+        this=exp.cast(exp.Sub(this=day, expression=number(1)), text),
+        expression=string(" days")))
+    last = call("DATE", first(1), string("-1 days"))
+    moved = call("MIN", wanted, last)
+    is_date = exp.EQ(this=call("LENGTH", x.copy()), expression=number(10))
+    return exp.Case().when(is_date, moved).else_(
+        exp.DPipe(this=moved.copy(), expression=call("SUBSTR", x.copy(), number(11))))
 
 
 def _timestampdiff(node: exp.Expr) -> exp.Expr:
