@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -46,10 +47,45 @@ class Connection:
         sa.event.listen(self.engine, "connect",
                         lambda dbapi_conn, record: self.backend_impl.on_connect(dbapi_conn))
         self.backend_impl.install_events(self.engine)
-        self._sa: SAConnection | None = None
+        self._local = threading.local()  # each thread its own session (populate's threads)
+        self._sa = None
         self._depth = 0
         self._savepoints = True  # whether nested write blocks open savepoints (see session)
         self._pid = os.getpid()
+
+    # per-thread state: a Connection may be shared by threads, a session and its open
+    # transaction never are (each thread checks its own out of the engine's pool)
+    @property
+    def _sa(self) -> SAConnection | None:
+        return getattr(self._local, "sa", None)
+
+    @_sa.setter
+    def _sa(self, value: SAConnection | None) -> None:
+        self._local.sa = value
+
+    @property
+    def _depth(self) -> int:
+        return getattr(self._local, "depth", 0)
+
+    @_depth.setter
+    def _depth(self, value: int) -> None:
+        self._local.depth = value
+
+    @property
+    def _pid(self) -> int:
+        return getattr(self._local, "pid", os.getpid())
+
+    @_pid.setter
+    def _pid(self, value: int) -> None:
+        self._local.pid = value
+
+    @property
+    def _allowed_inserts(self) -> set[str]:
+        """Tables a running make of this thread may insert into (see populate)."""
+        allowed = getattr(self._local, "allowed", None)
+        if allowed is None:
+            allowed = self._local.allowed = set()
+        return allowed
 
     # ---- identity -----------------------------------------------------------------------
     @property

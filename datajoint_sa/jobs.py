@@ -22,17 +22,18 @@ import hashlib
 import json
 import os
 import platform
+import threading
 import traceback
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import sqlalchemy as sa
 
-from . import declare
+from . import declare, heartbeat
 from .errors import DataJointError, DuplicateError
 from .table import Table
 
@@ -45,7 +46,22 @@ if TYPE_CHECKING:
 JOBS_TABLE = "~jobs"
 ERROR_MESSAGE_LENGTH = 2047
 TRUNCATION_APPENDIX = "...truncated"
-STATUSES = ("reserved", "error", "ignore")
+STATUSES = ("pending", "reserved", "error", "ignore")
+#: default priority of a key (lower runs first)
+DEFAULT_PRIORITY = 5
+#: seconds without a heartbeat after which a reservation is anyone's to take over
+#: (`DJ_JOBS_LEASE` in the environment, `datajoint-sa worker --lease`, or `set_lease`)
+LEASE = float(os.environ.get("DJ_JOBS_LEASE", "60"))
+
+
+def set_lease(seconds: float) -> None:
+    """Set this process's lease: the reservations of others whose heartbeat is older are
+    taken over; this process's heartbeat beats four times per lease."""
+    global LEASE
+    if not seconds > 0:
+        raise DataJointError(f"the job lease must be a positive number of seconds, not {seconds}")
+    LEASE = float(seconds)
+
 RESERVE_ATTEMPTS = 3
 
 JOBS_DEFINITION = """
@@ -53,7 +69,8 @@ JOBS_DEFINITION = """
 table_name : varchar(255)                  # the populated table (its name in this schema)
 key_hash : char(32)                        # md5 of the key's names and typed values
 ---
-status : enum('reserved','error','ignore') # a key without a row is free
+status : enum('reserved','error','ignore','pending') # a key without a row is free
+priority = 5 : smallint                    # lower runs first
 key = null : blob                          # the key
 error_message = "" : varchar(2047)         # the error of a failed make
 error_stack = null : mediumblob            # its traceback
@@ -61,6 +78,8 @@ user = "" : varchar(255)                   # database user
 host = "" : varchar(255)                   # host name of the worker
 pid = 0 : int unsigned                     # process id of the worker
 connection_id = 0 : bigint unsigned        # database session of the worker
+attempts = 0 : smallint                    # tries of the make that failed (retryable errors)
+heartbeat = null : datetime                # last sign of life of the reserving worker (UTC)
 timestamp = CURRENT_TIMESTAMP : timestamp  # when reserved or failed (UTC)
 """
 
@@ -194,14 +213,38 @@ class JobTable(Table):
             own = (c.table_name == sa.bindparam("t_name")) & (
                 c.key_hash == sa.bindparam("t_hash")) & (c.host == sa.bindparam("t_host")) & (
                 c.pid == sa.bindparam("t_pid"))
+            alive = sa.func.coalesce(c.heartbeat, c.timestamp)
+            # a key anyone may take: queued, or reserved by a worker silent for a lease
+            free = (c.status == "pending") | (
+                (c.status == "reserved") & (alive < sa.bindparam("t_cutoff")))
+            holder: dict[str, Any] = {"user": sa.bindparam("w_user"), "host": sa.bindparam("w_host"),
+                      "pid": sa.bindparam("w_pid"),
+                      "connection_id": sa.bindparam("w_connection_id"),
+                      "heartbeat": sa.bindparam("w_now"), "timestamp": sa.bindparam("w_now")}
             statements = {
                 # an INSERT's rowcount is kept only when asked for (SQLAlchemy 2.1 + psycopg)
                 "reserve": backend.insert_statement(table, columns, mode="skip", key=key)
                 .execution_options(preserve_rowcount=True),
                 "upsert": backend.insert_statement(table, columns, mode="replace", key=key),
                 "complete": sa.delete(table).where(own),
+                # one statement only one worker can win: the row changes hands once
+                "claim": sa.update(table).where(
+                    c.table_name == sa.bindparam("t_name"),
+                    c.key_hash == sa.bindparam("t_hash"), free).values(
+                    status="reserved", **holder),
+                "release": sa.update(table).where(own, c.status == "reserved").values(
+                    status="pending", heartbeat=None),
+                "beat": sa.update(table).where(
+                    c.status == "reserved", c.host == sa.bindparam("t_host"),
+                    c.pid == sa.bindparam("t_pid")).values(heartbeat=sa.bindparam("w_now")),
+                "candidates": sa.select(c.table_name, c.key_hash, c.key).where(
+                    c.table_name.in_(sa.bindparam("t_names", expanding=True)), free
+                ).order_by(c.priority, c.timestamp).limit(sa.bindparam("t_limit")),
+                "enqueue": backend.insert_statement(
+                    table, ["table_name", "key_hash", "status", "priority", "key", "timestamp"],
+                    mode="skip", key=key),
                 "hashes": sa.select(c.key_hash, c.key).where(
-                    c.table_name == sa.bindparam("t_name")),
+                    c.table_name == sa.bindparam("t_name"), ~free),
                 "stored_key": sa.select(c.key).where(c.table_name == sa.bindparam("t_name"),
                                                      c.key_hash == sa.bindparam("t_hash")),
             }
@@ -210,23 +253,62 @@ class JobTable(Table):
 
     # ---- the row of this worker ---------------------------------------------------------
     def _row(self, table_name: str, key: Mapping[str, Any], hashed: str, status: str,
-             message: str = "", stack: str | None = None) -> dict[str, Any]:
+             message: str = "", stack: str | None = None, *, priority: int | None = None,
+             attempts: int = 0) -> dict[str, Any]:
         codec = self.heading["key"].codec
+        now = _utcnow()
         return {
             "table_name": table_name, "key_hash": hashed, "status": status,
+            "priority": DEFAULT_PRIORITY if priority is None else int(priority),
             "key": codec.encode(dict(key)),
             "error_message": message,
             "error_stack": None if stack is None else codec.encode(stack),
-            **_worker(self.connection), "timestamp": _utcnow(),
+            **_worker(self.connection), "attempts": attempts,
+            "heartbeat": now if status == "reserved" else None, "timestamp": now,
         }
 
+    def _holder(self) -> dict[str, Any]:
+        worker = _worker(self.connection)
+        return {f"w_{k}": v for k, v in worker.items()} | {"w_now": _utcnow()}
+
     # ---- reserving and finishing --------------------------------------------------------
-    def reserve(self, table_name: str, key: Mapping[str, Any], hashed: str | None = None
-                ) -> bool:
+    def reserve(self, table_name: str, key: Mapping[str, Any], hashed: str | None = None,
+                *, queued_first: bool = False) -> bool:
         """Reserve `key` of `table_name` for this process; False when another process holds it
         (or it failed, or is ignored). One INSERT that only one worker can win, committed at
-        once (see `_bookkeeping`)."""
+        once (see `_bookkeeping`); when the key has a row already, one UPDATE that takes it
+        if it is queued (`pending`) or its holder's heartbeat is older than the lease.
+        `queued_first` tries the UPDATE first (keys that the scheduler queued)."""
         hashed = hashed or key_hash(key)
+        if queued_first and self.claim(table_name, key, hashed):
+            return True
+        if self._insert_reservation(table_name, key, hashed):
+            return True
+        if not queued_first and self.claim(table_name, key, hashed):
+            return True
+        self.check_key(table_name, key, hashed)
+        return False  # another worker has it (or it failed, or is ignored)
+
+    def claim(self, table_name: str, key: Mapping[str, Any] | None, hashed: str) -> bool:
+        """Take the job row `hashed` if it is queued or abandoned (one UPDATE, committed at
+        once); False when it is not there or another worker took it first."""
+        connection = self.connection
+        params = {"t_name": table_name, "t_hash": hashed,
+                  "t_cutoff": _utcnow() - dt.timedelta(seconds=LEASE), **self._holder()}
+        try:
+            with _bookkeeping(connection) as sa_conn:
+                won = sa_conn.execute(self._compiled()["claim"], params).rowcount == 1
+        except sa.exc.DBAPIError as error:
+            if connection.backend_impl.is_transient(error) or isinstance(
+                    connection.classify(error, JOBS_TABLE), DuplicateError):
+                return False  # contended: another worker is taking it
+            raise connection.classify(error, JOBS_TABLE) from error
+        if won:
+            heartbeat.hold(self)
+        return won
+
+    def _insert_reservation(self, table_name: str, key: Mapping[str, Any], hashed: str
+                            ) -> bool:
         connection = self.connection
         statement = self._compiled()["reserve"]
         row = self._row(table_name, key, hashed, "reserved")
@@ -234,18 +316,18 @@ class JobTable(Table):
             try:
                 with _bookkeeping(connection) as sa_conn:
                     if sa_conn.execute(statement, row).rowcount == 1:
+                        heartbeat.hold(self)
                         return True
-                break
+                return False
             except sa.exc.DBAPIError as error:
                 classified = connection.classify(error, JOBS_TABLE)
                 if isinstance(classified, DuplicateError):
-                    break
+                    return False
                 # workers inserting the same key as its holder deletes it can deadlock
                 # (InnoDB): the loser is told so, and asks again
                 if not connection.backend_impl.is_transient(error):
                     raise classified from error
-        self.check_key(table_name, key, hashed)
-        return False  # another worker has it (or it failed, or is ignored)
+        return False
 
     def check_key(self, table_name: str, key: Mapping[str, Any], hashed: str) -> None:
         """Raise JobKeyCollision when the job row under `hashed` holds another key than
@@ -281,8 +363,70 @@ class JobTable(Table):
         with self.connection.session(write=True) as sa_conn:
             self.complete_in(sa_conn, table_name, key_hash(key))
 
+    def release(self, table_name: str, key: Mapping[str, Any], hashed: str | None = None
+                ) -> None:
+        """Give this process's reservation back to the queue (`pending`): a worker that stops
+        in the middle of a make hands its key to the next worker at once."""
+        worker = _worker(self.connection)
+        params = {"t_name": table_name, "t_hash": hashed or key_hash(key),
+                  "t_host": worker["host"], "t_pid": worker["pid"]}
+        with _bookkeeping(self.connection) as sa_conn:
+            sa_conn.execute(self._compiled()["release"], params)
+
+    def enqueue(self, table_name: str, keys: Iterable[Mapping[str, Any]],
+                priority: Callable[[Mapping[str, Any]], int] | int | None = None) -> int:
+        """Queue keys of `table_name` as `pending` (keys with a job row already are left as
+        they are); returns how many were new. One statement for all of them."""
+        codec = self.heading["key"].codec
+        now = _utcnow()
+        rows = []
+        for key in keys:
+            rank = priority(key) if callable(priority) else priority
+            rows.append({"table_name": table_name, "key_hash": key_hash(key),
+                         "status": "pending", "key": codec.encode(dict(key)),
+                         "priority": DEFAULT_PRIORITY if rank is None else int(rank),
+                         "timestamp": now})
+        if not rows:
+            return 0
+        connection = self.connection
+        try:
+            with _bookkeeping(connection) as sa_conn:
+                count = sa_conn.execute(self._compiled()["enqueue"], rows).rowcount
+        except sa.exc.DBAPIError as error:
+            raise connection.classify(error, JOBS_TABLE) from error
+        return max(int(count or 0), 0)
+
+    def next_keys(self, table_names: Iterable[str], limit: int = 16
+                  ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Up to `limit` keys that a worker may take now, lowest priority value first:
+        (table name, key hash, key). A worker then `claim`s one; another may win it."""
+        names = list(table_names)
+        if not names:
+            return []
+        rows = self.connection.query(self._compiled()["candidates"], {
+            "t_names": names, "t_limit": limit,
+            "t_cutoff": _utcnow() - dt.timedelta(seconds=LEASE)})
+        codec = self.heading["key"].codec
+        return [(t, h, codec.decode(k)) for t, h, k in rows if k is not None]
+
+    def beat(self, sa_conn: SAConnection) -> int:
+        """Refresh the heartbeat of every reservation of this process (on `sa_conn`, the
+        heartbeat thread's own session)."""
+        return int(sa_conn.execute(self._compiled()["beat"], {
+            "t_host": platform.node(), "t_pid": os.getpid(), "w_now": _utcnow()}).rowcount)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{table name: {status: rows}} of the whole job table, in one query."""
+        c = self._sa_table.c  # type: ignore[union-attr]
+        rows = self.connection.query(
+            sa.select(c.table_name, c.status, sa.func.count()).group_by(c.table_name, c.status))
+        found: dict[str, dict[str, int]] = {}
+        for table_name, status, count in rows:
+            found.setdefault(table_name, {})[status] = int(count)
+        return found
+
     def error(self, table_name: str, key: Mapping[str, Any], error_message: str | BaseException,
-              error_stack: str | None = None) -> None:
+              error_stack: str | None = None, *, attempts: int = 0) -> None:
         """Record a failed make: the key is skipped by populate until the row is deleted."""
         if isinstance(error_message, BaseException):
             if error_stack is None:
@@ -292,16 +436,18 @@ class JobTable(Table):
         elif len(error_message) > ERROR_MESSAGE_LENGTH:
             error_message = (error_message[: ERROR_MESSAGE_LENGTH - len(TRUNCATION_APPENDIX)]
                              + TRUNCATION_APPENDIX)
-        self._upsert(table_name, key, "error", error_message, error_stack)
+        self._upsert(table_name, key, "error", error_message, error_stack, attempts=attempts)
 
     def ignore(self, table_name: str, key: Mapping[str, Any]) -> None:
         """Mark `key` of `table_name` to be skipped by populate(reserve_jobs=True)."""
         self._upsert(table_name, key, "ignore")
 
     def _upsert(self, table_name: str, key: Mapping[str, Any], status: str,
-                message: str = "", stack: str | None = None) -> None:
+                message: str = "", stack: str | None = None, *, attempts: int = 0) -> None:
         connection = self.connection
-        row = self._row(table_name, key, key_hash(key), status, message, stack)
+        hashed = key_hash(key)
+        self.check_key(table_name, key, hashed)  # never overwrite another key's row
+        row = self._row(table_name, key, hashed, status, message, stack, attempts=attempts)
         try:
             with _bookkeeping(connection) as sa_conn:
                 sa_conn.execute(self._compiled()["upsert"], row)
@@ -311,7 +457,8 @@ class JobTable(Table):
     def hashes(self, table_name: str) -> dict[str, Any]:
         """Every job row of `table_name` (reserved, failed or ignored): the stored (encoded)
         key by key hash. `taken` decides whether one of them is a given key's."""
-        rows = self.connection.query(self._compiled()["hashes"], {"t_name": table_name})
+        rows = self.connection.query(self._compiled()["hashes"], {
+            "t_name": table_name, "t_cutoff": _utcnow() - dt.timedelta(seconds=LEASE)})
         return {h: stored for (h, stored) in rows}
 
     def taken(self, table_name: str, key: Mapping[str, Any], hashes: Mapping[str, Any],
@@ -399,6 +546,14 @@ def _declare(cls: type[JobTable], schema: Schema) -> None:
             if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
                 raise DataJointError(f"Cannot create the job table of {schema.database}: "
                                      f"{error.orig}") from error
+    with connection.session(write=False) as sa_conn:
+        present = {c["name"] for c in sa.inspect(sa_conn).get_columns(sa_name, schema=sa_schema)}
+    missing = [c.name for c in sa_table.columns if c.name not in present]
+    if missing:
+        raise DataJointError(
+            f"The job table of {schema.database} has an older layout (no {', '.join(missing)})."
+            " It holds only reservations and errors: with no worker running, drop the table "
+            f"{JOBS_TABLE!r} of that schema and it is created anew on next use")
     cls._schema = schema
     cls.table_name = JOBS_TABLE
     cls._sa_table = sa_table
@@ -473,7 +628,8 @@ _SIDE = "_dj_jobs_session"
 
 
 def _side_session(connection: Connection) -> SAConnection:
-    held = connection.__dict__.get(_SIDE)
+    """The bookkeeping session of this process and thread (threads never share one)."""
+    held = connection.__dict__.setdefault(_SIDE, {}).get(threading.get_ident())
     if held is not None and held[0] == os.getpid() and not held[1].closed:
         return held[1]
     engine = connection.engine
@@ -483,18 +639,21 @@ def _side_session(connection: Connection) -> SAConnection:
             connection.backend_impl.relax_durability(side)
     except sa.exc.DBAPIError:  # e.g. a server that refuses the setting: wait for the disk
         pass
-    connection.__dict__[_SIDE] = (os.getpid(), side)
+    connection.__dict__[_SIDE][threading.get_ident()] = (os.getpid(), side)
     if not sa.event.contains(engine, "engine_disposed", _close_side_sessions):
         sa.event.listen(engine, "engine_disposed", _close_side_sessions)
     _by_engine.setdefault(engine, weakref.WeakSet()).add(connection)
     return side
 
 
-def _forget_side_session(connection: Connection) -> None:
-    held = connection.__dict__.pop(_SIDE, None)
-    if held is not None and held[0] == os.getpid():
-        with contextlib.suppress(Exception):
-            held[1].close()
+def _forget_side_session(connection: Connection, *, every_thread: bool = False) -> None:
+    sessions = connection.__dict__.get(_SIDE, {})
+    threads = list(sessions) if every_thread else [threading.get_ident()]
+    for thread in threads:
+        held = sessions.pop(thread, None)
+        if held is not None and held[0] == os.getpid():
+            with contextlib.suppress(Exception):
+                held[1].close()
 
 
 _by_engine: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakSet[Any]] = (
@@ -505,4 +664,4 @@ def _close_side_sessions(engine: sa.Engine) -> None:
     """Connection.close() disposes the engine: close the bookkeeping sessions with it (only
     in the process that opened them: a forked child leaves its parent's alone)."""
     for connection in list(_by_engine.get(engine, ())):
-        _forget_side_session(connection)
+        _forget_side_session(connection, every_thread=True)

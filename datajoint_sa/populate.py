@@ -20,6 +20,7 @@ import pickle
 import random
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -104,7 +105,8 @@ class AutoPopulate:
                  order: str = "original", display_progress: bool = False,
                  processes: int | None = 1,
                  make_kwargs: Mapping[str, Any] | None = None,
-                 executor: cf.Executor | None = None) -> dict[str, Any]:
+                 executor: cf.Executor | None = None, priority: Any = None,
+                 retry_on: Any = None, max_retries: int | None = None) -> dict[str, Any]:
         """Call `make` for every key of the key source (restricted by `restrictions`) that
         the table does not hold yet.
 
@@ -114,6 +116,9 @@ class AutoPopulate:
         other workers through the schema's job table and records errors there (a failed key
         is skipped until its error row is deleted). `keys=` gives the keys explicitly.
         `processes=None` runs one worker process per CPU (at most one per key).
+        `priority` (a number or a function of the key; lower runs first) orders the keys;
+        `retry_on` (exception classes) and `max_retries` try those errors again with backoff
+        (see RetryPolicy).
         """
         table: Any = self
         name = type(self).__name__
@@ -140,15 +145,22 @@ class AutoPopulate:
             jobs = table._schema.jobs
             hashes = jobs.hashes(table.table_name)
             if hashes:
+                remaining = len(todo)
                 todo = [k for k in todo if not jobs.taken(table.table_name, k, hashes)]
+                if remaining and not todo:
+                    say_blocked(table, jobs)
         if order == "reverse":
             todo.reverse()
         elif order == "random":
             random.shuffle(todo)
+        if priority is not None:
+            todo.sort(key=lambda k: priority(k) if callable(priority) else priority)
         if max_calls is not None:
             todo = todo[:max_calls]
         options: dict[str, Any] = {"reserve_jobs": reserve_jobs,
                                    "make_kwargs": dict(make_kwargs or {})}
+        if retry_on is not None or max_retries is not None:
+            options["retry"] = RetryPolicy.of(type(self), retry_on, max_retries)
         outcome = _Outcome(suppress_errors, return_exception_objects)
         if not todo:
             return outcome.result()
@@ -168,6 +180,21 @@ class AutoPopulate:
                 _run_distributed(table, todo, options, outcome, bar, executor=executor,
                                  processes=processes)
         return outcome.result()
+
+
+def say_blocked(table: Any, jobs: Any) -> None:
+    """Tell the user why a populate did nothing when only failed or ignored keys remain."""
+    counts = jobs.counts().get(table.table_name, {})
+    errors, ignored = counts.get("error", 0), counts.get("ignore", 0)
+    if not errors:
+        return
+    schema = table._schema.database
+    logger.warning(
+        "%s: nothing to do: every remaining key has an error in the job table (%d error(s)%s)."
+        " See them with `datajoint-sa jobs %s --table %s --status error` and clear them with "
+        "`datajoint-sa jobs clear %s --table %s --status error` to compute them again",
+        type(table).__name__, errors, f", {ignored} ignored" if ignored else "", schema,
+        type(table).__name__, schema, type(table).__name__)
 
 
 class _Outcome:
@@ -196,6 +223,53 @@ class _Outcome:
 
 # -------------------------------------------------------------------------- one key at a time
 
+class RetryPolicy:
+    """Which errors of a make are tried again, how often, and after what pause.
+
+    A table marks errors retryable with class attributes: `retry_on = (TimeoutError, ...)`
+    (exception types), `max_retries = 3` and `retry_backoff = 1.0` (seconds, doubled after
+    each try, at most `MAX_BACKOFF`); `populate(retry_on=..., max_retries=...)` overrides them.
+    Other errors are recorded at once.
+    """
+
+    MAX_BACKOFF = 60.0
+
+    def __init__(self, retry_on: tuple[type[BaseException], ...] = (), max_retries: int = 3,
+                 backoff: float = 1.0) -> None:
+        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in retry_on):
+            raise DataJointError("retry_on must be a tuple of exception classes")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise DataJointError("max_retries must be a non-negative integer")
+        self.retry_on, self.max_retries, self.backoff = retry_on, max_retries, float(backoff)
+
+    @classmethod
+    def of(cls, table_class: type, retry_on: Any = None, max_retries: int | None = None,
+           backoff: float | None = None) -> RetryPolicy:
+        on = retry_on if retry_on is not None else getattr(table_class, "retry_on", ())
+        if isinstance(on, type):
+            on = (on,)
+        return cls(tuple(on or ()),
+                   max_retries if max_retries is not None else getattr(
+                       table_class, "max_retries", 3),
+                   backoff if backoff is not None else getattr(table_class, "retry_backoff", 1.0))
+
+    def should_retry(self, error: BaseException, tries: int) -> bool:
+        return bool(self.retry_on) and isinstance(error, self.retry_on) and (
+            tries <= self.max_retries)
+
+    def pause(self, tries: int) -> float:
+        return float(min(self.MAX_BACKOFF, self.backoff * 2 ** (tries - 1)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RetryPolicy, (self.retry_on, self.max_retries, self.backoff))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RetryPolicy) and self.__reduce__() == other.__reduce__()
+
+    def __hash__(self) -> int:
+        return hash(self.__reduce__())
+
+
 class Runner:
     """Runs `make` for one key at a time: reservation, transaction, job bookkeeping.
 
@@ -203,13 +277,18 @@ class Runner:
     """
 
     def __init__(self, table: Any, *, reserve_jobs: bool = False,
-                 make_kwargs: Mapping[str, Any] | None = None) -> None:
+                 make_kwargs: Mapping[str, Any] | None = None, queued: bool = False,
+                 retry: RetryPolicy | None = None) -> None:
         self.table: Any = table
         self.connection: Connection = table.connection
         self.table_name = table.table_name
         self.node = table.node_name
         self.make_kwargs = dict(make_kwargs or {})
         self.reserve_jobs = reserve_jobs
+        #: keys come from the queue (the scheduler's or a worker's): take queued rows first,
+        #: and give a key back to the queue when stopped in the middle of its make
+        self.queued = queued
+        self.retry = retry or RetryPolicy.of(type(table))
         self.jobs: JobTable | None = table._schema.jobs if reserve_jobs else None
         self.tripartite = _is_tripartite(type(table))
         self.make = table.make
@@ -229,26 +308,56 @@ class Runner:
             hashed = key_hash(key)
             try:
                 with self.turn():
-                    if not jobs.reserve(self.table_name, key, hashed):
+                    if not jobs.reserve(self.table_name, key, hashed, queued_first=self.queued):
                         return SKIPPED, None
             except JobKeyCollision as error:  # the row is another key's: leave it alone
                 return ERROR, error
+        return self.run_reserved(key, hashed)
+
+    def run_reserved(self, key: dict[str, Any], hashed: str = ""
+                     ) -> tuple[str, BaseException | None]:
+        """(status, error) of a key this process has reserved (or that needs no reservation):
+        the make, tried again on the errors the table marks retryable, then the bookkeeping."""
+        jobs = self.jobs
+        tries = 0
         try:
-            done = self._attempts(key, hashed)
-        except (KeyboardInterrupt, SystemExit):
-            if jobs is not None:  # the key is not at fault: free it for others
-                jobs.complete(self.table_name, key)
-            raise
-        except Exception as error:
+            while True:
+                try:
+                    done = self._attempts(key, hashed)
+                    break
+                except Exception as error:
+                    tries += 1
+                    if not self.retry.should_retry(error, tries):
+                        raise
+                    pause = self.retry.pause(tries)
+                    logger.info("%s %s: %s; retry %d in %.1f s", type(self.table).__name__,
+                                key, error, tries, pause)
+                    time.sleep(pause)
+        except BaseException as error:
+            if not isinstance(error, Exception):  # interrupted: the key is not at fault
+                if jobs is not None:
+                    self._give_back(key, hashed)
+                raise
             if jobs is not None:
                 try:
                     with self.turn():
-                        jobs.error(self.table_name, key, error)
+                        jobs.error(self.table_name, key, error, attempts=tries)
                 except Exception as recording:  # keep the make's error, mention this one
                     logger.error("Could not record the error of %s %s: %s",
                                  type(self.table).__name__, key, recording)
             return ERROR, error
         return (SUCCESS if done else SKIPPED), None
+
+    def _give_back(self, key: dict[str, Any], hashed: str) -> None:
+        """Free the key for other workers: back to the queue, or deleted (plain populate)."""
+        assert self.jobs is not None
+        try:
+            if self.queued:
+                self.jobs.release(self.table_name, key, hashed or None)
+            else:
+                self.jobs.complete(self.table_name, key)
+        except Exception as error:  # the lease frees it anyway
+            logger.warning("Could not release %s %s: %s", type(self.table).__name__, key, error)
 
     def _attempts(self, key: dict[str, Any], hashed: str) -> bool:
         """The make's transaction, run again when it lost a lock conflict (a deadlock or a
@@ -328,10 +437,7 @@ class Runner:
 @contextmanager
 def inserts_allowed(connection: Connection, node: str) -> Iterator[None]:
     """Let the running make insert into its table and parts (Table._check_direct_insert)."""
-    allowed: set[str] | None = getattr(connection, "_allowed_inserts", None)
-    if allowed is None:
-        allowed = set()
-        connection._allowed_inserts = allowed  # type: ignore[attr-defined]
+    allowed: set[str] = connection._allowed_inserts
     added = node not in allowed
     allowed.add(node)
     try:
@@ -484,8 +590,10 @@ class TableRef:
         return found
 
 
-_worker_lock = threading.Lock()
 _worker_state: dict[str, Any] = {}
+_runners = threading.local()  # each thread its own runners (and database sessions)
+#: runners kept per thread (one per table and options)
+RUNNERS_PER_THREAD = 32
 
 
 def _init_worker(table: Any, options: dict[str, Any]) -> None:
@@ -494,22 +602,34 @@ def _init_worker(table: Any, options: dict[str, Any]) -> None:
     _worker_state["default"] = (table, options)
 
 
+def _init_pipeline_worker(classes: dict[str, Any]) -> None:
+    """Initializer of dj.populate's own worker processes: table classes (forked) or
+    TableRefs (spawned) by node name; tasks name their table by node."""
+    _worker_state.clear()
+    _worker_state["classes"] = classes
+
+
 def run_task(table: Any, key: dict[str, Any], options: dict[str, Any] | None
              ) -> tuple[dict[str, Any], str, BaseException | None]:
-    """One key in a worker process; `table` is a TableRef, or None for the pool's own table.
+    """One key in a worker; `table` is a table class (threads), a TableRef (other
+    processes), a node name (dj.populate's own processes), or None (populate's own pool).
 
-    Make calls of one process run one at a time: a connection is never shared by threads.
+    Each thread has its own runners and database sessions: threads never share a session.
     """
-    with _worker_lock:
-        if table is None:
-            table, options = _worker_state["default"]
-        assert options is not None
-        runner = _worker_state.get("runner")
-        if runner is None or _worker_state.get("for") != (table, options):
-            table_class = table.resolve() if isinstance(table, TableRef) else table
-            runner = Runner(table_class(), **options)
-            _worker_state["runner"], _worker_state["for"] = runner, (table, options)
-        status, error = runner.run(key)
+    if table is None:
+        table, options = _worker_state["default"]
+    elif isinstance(table, str):
+        table = _worker_state["classes"][table]
+    assert options is not None
+    cached: list[tuple[Any, dict[str, Any], Runner]] = getattr(_runners, "cache", None) or []
+    _runners.cache = cached
+    runner = next((r for t, o, r in cached if t == table and o == options), None)
+    if runner is None:
+        table_class = table.resolve() if isinstance(table, TableRef) else table
+        runner = Runner(table_class(), **options)
+        cached.append((table, options, runner))
+        del cached[:-RUNNERS_PER_THREAD]
+    status, error = runner.run(key)
     return key, status, _portable(error)
 
 
@@ -556,7 +676,10 @@ def _run_distributed(table: Any, keys: list[dict[str, Any]], options: dict[str, 
         workers = processes
     else:
         assert executor is not None
-        ref, task_options = TableRef.of(type(table)), options
+        # threads share this process's memory: the class itself, however it was defined
+        ref = type(table) if isinstance(executor, cf.ThreadPoolExecutor) else TableRef.of(
+            type(table))
+        task_options = options
         workers = _worker_count(executor)
     pending: set[cf.Future[Any]] = set()
     remaining = iter(keys)
@@ -600,38 +723,10 @@ def _worker_count(executor: cf.Executor) -> int:
 # ------------------------------------------------------------------ the pipeline resolver
 
 def populate_pipeline(*targets: Any, **populate_options: Any) -> dict[str, Any]:
-    """Populate every Imported/Computed table downstream of (and including) the given tables,
-    schemas or modules, parents first, in the topological order of the foreign-key graph
-    across schemas. Options are those of `populate`.
+    """`dj.populate`: the whole pipeline below the targets, key by key (see scheduler.py)."""
+    from .scheduler import populate_pipeline as run
 
-    Returns `{'success_count': n, 'error_list': [(key, error), ...], 'tables': {node:
-    result}}`, node being "schema.table"; a table with no class in this process is skipped
-    with a warning.
-    """
-    from .dependencies import Dependencies, is_auto_populated_name
-
-    classes, start_nodes, connection = _collect_targets(targets)
-    graph = Dependencies.load(connection)
-    wanted: set[str] = set()
-    for node in start_nodes:
-        if node in graph.nodes:
-            wanted.update(graph.descendants(node))
-    known = _classes_by_node(classes)
-    results: dict[str, Any] = {}
-    success, errors = 0, []
-    for node in graph.topological(wanted):
-        table_class = known.get(node)
-        if table_class is None:
-            if is_auto_populated_name(node.partition(".")[2]):
-                logger.warning("dj.populate: no class for %s in this process; skipped", node)
-            continue
-        if not issubclass(table_class, AutoPopulate):
-            continue
-        result = table_class().populate(**populate_options)
-        results[node] = result
-        success += result["success_count"]
-        errors.extend(result["error_list"])
-    return {"success_count": success, "error_list": errors, "tables": results}
+    return run(*targets, **populate_options)
 
 
 def _collect_targets(targets: tuple[Any, ...]) -> tuple[list[type], list[str], Connection]:

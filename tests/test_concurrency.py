@@ -232,10 +232,23 @@ def test_spawned_worker_processes_through_an_executor(schema: dj.Schema, tmp_pat
     assert len(schema.jobs) == 0
 
 
-def test_executor_needs_importable_classes(schema: dj.Schema) -> None:
-    _, Square = _squares(schema, 2)
-    with cf.ThreadPoolExecutor(1) as executor, pytest.raises(dj.DataJointError,
-                                                             match="module level"):
+def test_threads_take_locally_defined_classes(schema: dj.Schema, tmp_path: Path,
+                                              monkeypatch: Any) -> None:
+    """Threads share this process's memory: a class defined in a function needs no
+    pickling (each thread has its own database sessions). Other processes import classes
+    by module path, so a spawned pool refuses a local class with a clear error."""
+    log = tmp_path / "make.log"
+    monkeypatch.setenv(MAKE_LOG, str(log))
+    Item, Square = _squares(schema, 12, pause=0)
+    with cf.ThreadPoolExecutor(3) as executor:
+        result = Square.populate(executor=executor, reserve_jobs=True)
+    assert result == {"success_count": 12, "error_list": []}
+    assert sorted(made(log)) == list(range(12)) and set(made(log).values()) == {1}
+    assert len(Square.Detail) == 36 and len(schema.jobs) == 0
+    Item.insert1((12,))
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(1, mp_context=context) as executor, pytest.raises(
+            dj.DataJointError, match="module level"):
         Square.populate(executor=executor)
 
 
