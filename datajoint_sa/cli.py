@@ -3,14 +3,20 @@
     datajoint-sa [--url URL] populate MODULE [TABLE ...] [--reserve-jobs] [--processes N]
                                                          [--max-calls N]
     datajoint-sa [--url URL] diagram MODULE -o FILE
-    datajoint-sa [--url URL] jobs SCHEMA [--errors] [--clear-stale]
+    datajoint-sa [--url URL] worker MODULE [--tables T ...] [--processes N] [--max-idle S]
+                                           [--max-jobs N] [--lease S]
+    datajoint-sa [--url URL] jobs [list] PIPELINE [--table T] [--status S] [--errors]
+                                                   [--clear-stale]
+    datajoint-sa [--url URL] jobs clear PIPELINE [--table T] [--status error|stale|...]
+    datajoint-sa [--url URL] jobs progress PIPELINE [--table T]
     datajoint-sa [--url URL] tables SCHEMA
     datajoint-sa [--url URL] describe SCHEMA.TABLE
     datajoint-sa [--url URL] migrate ...        (the Alembic environment; see migrate.py)
     datajoint-sa [--url URL] viz APP.yaml [--host H] [--port N] [--forms] [--check]
 
 MODULE is an importable pipeline module (`examples.university.pipeline`) or a `.py` file;
-`diagram` also accepts a schema name and draws it from the database. Exit codes: 0 success,
+`diagram` also accepts a schema name and draws it from the database; PIPELINE is a module
+or a schema name (`jobs progress` needs the module for the key sources). Exit codes: 0 success,
 1 errors during the work, 2 bad usage. Errors go to stderr, one readable line each.
 """
 
@@ -228,34 +234,160 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_jobs(args: argparse.Namespace) -> int:
-    _connect(args)
-    schema = _schema(args.schema)
+JOB_ACTIONS = ("list", "clear", "progress")
+JOB_STATUSES = ("pending", "reserved", "error", "ignore", "stale")
+
+
+def _job_target(args: argparse.Namespace) -> tuple[str, Any, list[Any]]:
+    """(action, pipeline module or None, [schemas]) of a `jobs` command line."""
+    import datajoint_sa as dj
+
+    words = list(args.words)
+    action = words.pop(0) if words and words[0] in JOB_ACTIONS and len(words) > 1 else "list"
+    if len(words) != 1:
+        raise UsageError("expected: jobs [list|clear|progress] PIPELINE (a module or a schema)")
+    target = words[0]
+    connection = _connect(args)
+    if target in dj.list_schemas(connection):
+        return action, None, [_schema(target)]
     try:
-        jobs = schema.jobs
-    except AttributeError:
-        _say_error("the job table is not available in this version of datajoint_sa")
-        return EXIT_FAILED
-    if args.clear_stale:
-        clear = getattr(jobs, "clear_stale", None) or getattr(jobs, "clear_dead", None)
-        if clear is None:
-            _say_error("clearing stale reservations is not available in this version")
-            return EXIT_FAILED
-        cleared = clear()
-        print(f"cleared {cleared if cleared is not None else 'stale'} reservation(s)")
-    selection = jobs & {"status": "error"} if args.errors else jobs
-    rows = selection.fetch(as_dict=True)
-    wanted = ["table_name", "key", "status", "host", "pid", "timestamp", "error_message"]
-    present = list(rows[0]) if rows else wanted
-    columns = [c for c in wanted if c in present] or present
+        module = load_module(target)
+    except UsageError:
+        raise UsageError(f"{target!r} is neither a schema in the database nor an importable "
+                         "module") from None
+    from .schema import Schema
+
+    schemas = {id(s): s for s in vars(module).values()
+               if isinstance(s, Schema) and s.is_activated}
+    for value in vars(module).values():
+        schema = getattr(value, "_schema", None) if isinstance(value, type) else None
+        if isinstance(schema, Schema) and schema.is_activated:
+            schemas.setdefault(id(schema), schema)
+    if not schemas:
+        raise UsageError(f"module {target} has no activated schema")
+    return action, module, list(schemas.values())
+
+
+def _table_matches(table_name: str, wanted: list[str] | None) -> bool:
+    """A job row's table against --table names (class names or table names)."""
+    from .naming import from_camel_case
+
+    if not wanted:
+        return True
+    bare = table_name.lstrip("_#")
+    return any(table_name == w or bare == w.lstrip("_#") or bare == from_camel_case(w)
+               for w in wanted)
+
+
+def _job_rows(schemas: list[Any], tables: list[str] | None, statuses: list[str] | None
+              ) -> list[tuple[Any, dict[str, Any]]]:
+    import datetime as dt
+
+    from . import jobs as jobs_module
+
+    cutoff = jobs_module._utcnow() - dt.timedelta(seconds=jobs_module.LEASE)
+    found = []
+    for schema in schemas:
+        for row in schema.jobs.fetch(as_dict=True, order_by=["table_name", "key_hash"]):
+            if not _table_matches(row["table_name"], tables):
+                continue
+            alive = row.get("heartbeat") or row.get("timestamp")
+            stale = row["status"] == "reserved" and alive is not None and alive < cutoff
+            if statuses and row["status"] not in statuses and not (
+                    "stale" in statuses and stale):
+                continue
+            found.append((schema, dict(row, schema=schema.database)))
+    return found
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    action, module, schemas = _job_target(args)
+    statuses = list(args.status or [])
+    if args.errors:
+        statuses.append("error")
+    if args.clear_stale:  # reservations of workers that are gone (process, session, lease)
+        cleared = sum(schema.jobs.clear_stale() for schema in schemas)
+        print(f"cleared {cleared} reservation(s)")
+    if action == "clear":
+        return _clear_jobs(schemas, args.table, statuses or ["error"])
+    if action == "progress":
+        return _progress(module, schemas, args.table)
+    rows = [row for _, row in _job_rows(schemas, args.table, statuses)]
     if args.errors:
         for row in rows:
-            key = row.get("key", row.get("key_hash", ""))
-            print(f"{row.get('table_name', '')} {key}: "
+            print(f"{row['table_name']} {row.get('key')}: "
                   f"{' '.join(str(row.get('error_message', '')).split())}")
         print(f"{len(rows)} error(s)")
-    else:
-        _print_rows(rows, columns)
+        return EXIT_OK
+    columns = ["table_name", "status", "priority", "key", "attempts", "host", "pid",
+               "heartbeat", "error_message"]
+    if len(schemas) > 1:
+        columns.insert(0, "schema")
+    _print_rows(rows, columns)
+    print(f"{len(rows)} job(s)")
+    return EXIT_OK
+
+
+def _clear_jobs(schemas: list[Any], tables: list[str] | None, statuses: list[str]) -> int:
+    """Delete job rows: errors (the keys are computed again), ignored keys, queued keys, or
+    reservations (only stale ones unless `reserved` is named: a live worker keeps its own)."""
+    deleted = 0
+    for schema, row in _job_rows(schemas, tables, statuses):
+        jobs = schema.jobs
+        deleted += len(jobs & {"table_name": row["table_name"], "key_hash": row["key_hash"],
+                               "status": row["status"]})
+        (jobs & {"table_name": row["table_name"], "key_hash": row["key_hash"],
+                 "status": row["status"]}).delete_quick()
+    print(f"cleared {deleted} job(s) ({', '.join(statuses)})")
+    return EXIT_OK
+
+
+def _progress(module: Any, schemas: list[Any], tables: list[str] | None) -> int:
+    """done / to do / reserved / errors per table, from the key sources and the job table."""
+    import datajoint_sa as dj
+
+    from .scheduler import plan
+
+    sources = [module] if module is not None else [
+        dj.VirtualModule(s.database, s.database, connection=s.connection) for s in schemas]
+    steps, _ = plan(tuple(sources))
+    rows = []
+    for step in steps:
+        table: Any = step.table_class()
+        if not _table_matches(table.table_name, tables) and step.name not in (tables or []):
+            continue
+        remaining, total = table.progress()
+        counts = table._schema.jobs.counts().get(table.table_name, {})
+        reserved, errors = counts.get("reserved", 0), counts.get("error", 0)
+        ignored = counts.get("ignore", 0)
+        rows.append({"table": step.name, "done": total - remaining,
+                     "to do": max(0, remaining - reserved - errors - ignored),
+                     "queued": counts.get("pending", 0), "reserved": reserved,
+                     "errors": errors, "ignored": ignored, "total": total})
+    _print_rows(rows, ["table", "done", "to do", "queued", "reserved", "errors", "ignored",
+                       "total"])
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import run_workers
+
+    _connect(args)
+    load_module(args.module)  # a bad module name is a usage error, before any work
+    options: dict[str, Any] = {"tables": args.tables or None, "max_idle": args.max_idle,
+                               "max_jobs": args.max_jobs, "lease": args.lease}
+    if args.poll is not None:
+        options["poll"] = args.poll
+    results = run_workers(args.module, processes=args.processes or 1, **options)
+    made = sum(r.made for r in results)
+    errors = sum(r.errors for r in results)
+    for stats in results:
+        for key, error in stats.error_list:
+            _say_error(f"{key}: {error}")
+    reasons = ", ".join(sorted({r.stopped_by for r in results if r.stopped_by}))
+    print(f"worker: made {made} key{'s' if made != 1 else ''}"
+          f"{f', {errors} error(s)' if errors else ''}"
+          f"{f' (stopped: {reasons})' if reasons else ''}")
     return EXIT_OK
 
 
@@ -318,12 +450,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resolution of a PNG (default: %(default)s)")
     p.set_defaults(func=cmd_diagram)
 
-    p = commands.add_parser("jobs", parents=[url], help="show a schema's job table")
-    p.add_argument("schema")
+    p = commands.add_parser(
+        "jobs", parents=[url], help="list, clear or count the jobs of a pipeline or schema",
+        description="jobs [list] PIPELINE | jobs clear PIPELINE | jobs progress PIPELINE; "
+                    "PIPELINE is a module or a schema name")
+    p.add_argument("words", nargs="+", metavar="[list|clear|progress] PIPELINE")
+    p.add_argument("--table", action="append", help="only this table (class or table name)")
+    p.add_argument("--status", action="append", choices=JOB_STATUSES,
+                   help="only jobs of this status (stale: reservations past their lease); "
+                        "clear deletes errors by default")
     p.add_argument("--errors", action="store_true", help="only jobs that failed, with errors")
     p.add_argument("--clear-stale", action="store_true",
                    help="clear reservations of workers that are gone")
     p.set_defaults(func=cmd_jobs)
+
+    p = commands.add_parser("worker", parents=[url],
+                            help="a long-lived worker taking keys from a pipeline's job tables")
+    p.add_argument("module", help="pipeline module (dotted name or .py file)")
+    p.add_argument("--tables", nargs="+", help="only these tables (class names)")
+    p.add_argument("--processes", type=_positive, default=None, help="worker processes")
+    p.add_argument("--max-idle", type=_seconds, default=None,
+                   help="exit after this many seconds without work (default: never)")
+    p.add_argument("--max-jobs", type=_positive, default=None,
+                   help="exit after this many keys")
+    p.add_argument("--lease", type=_seconds, default=None,
+                   help="seconds without heartbeat after which a reservation is taken over "
+                        "(default: DJ_JOBS_LEASE or 60)")
+    p.add_argument("--poll", type=_seconds, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_worker)
 
     p = commands.add_parser("tables", parents=[url], help="list a schema's tables")
     p.add_argument("schema")
@@ -355,6 +509,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 
 

@@ -26,12 +26,11 @@ _state: dict[str, Any] = {"pid": None, "thread": None, "wake": threading.Event()
 
 def hold(jobs: Any) -> None:
     """Keep the reservations of this process in `jobs` (a JobTable) alive from now on."""
-    table = jobs._sa_table
     with _lock:
         if _state["pid"] != os.getpid():  # a forked child: the parent's thread is not here
             _tables.clear()
             _state.update(pid=os.getpid(), thread=None, wake=threading.Event())
-        _tables.setdefault((id(jobs.connection.engine), table.key), jobs)
+        _tables.setdefault(_key(jobs), jobs)
         thread = _state["thread"]
         if thread is None or not thread.is_alive():
             thread = threading.Thread(target=_run, args=(_state["wake"],),
@@ -48,10 +47,21 @@ def beat_now() -> int:
     for jobs in tables:
         try:
             with jobs.connection.engine.connect() as sa_conn, sa_conn.begin():
-                refreshed += jobs.beat(sa_conn)
+                count = jobs.beat(sa_conn)
         except sa.exc.DBAPIError as error:  # e.g. SQLite busy: the next beat tries again
             logger.debug("heartbeat of %s failed: %s", jobs._sa_table.key, error)
+            if jobs.connection.backend_impl.is_transient(error):
+                continue
+            count = 0  # e.g. the table is gone
+        refreshed += count
+        if not count:  # nothing of this process is reserved there any more
+            with _lock:
+                _tables.pop(_key(jobs), None)
     return refreshed
+
+
+def _key(jobs: Any) -> tuple[int, str]:
+    return id(jobs.connection.engine), jobs._sa_table.key
 
 
 def interval() -> float:

@@ -63,6 +63,8 @@ def set_lease(seconds: float) -> None:
     LEASE = float(seconds)
 
 RESERVE_ATTEMPTS = 3
+#: keys queued per statement
+ENQUEUE_CHUNK = 1000
 
 JOBS_DEFINITION = """
 # job reservations and errors of populate
@@ -237,9 +239,12 @@ class JobTable(Table):
                 "beat": sa.update(table).where(
                     c.status == "reserved", c.host == sa.bindparam("t_host"),
                     c.pid == sa.bindparam("t_pid")).values(heartbeat=sa.bindparam("w_now")),
-                "candidates": sa.select(c.table_name, c.key_hash, c.key).where(
+                "candidates": sa.select(c.table_name, c.key_hash, c.key, c.priority).where(
                     c.table_name.in_(sa.bindparam("t_names", expanding=True)), free
                 ).order_by(c.priority, c.timestamp).limit(sa.bindparam("t_limit")),
+                "existing": sa.select(c.key_hash).where(
+                    c.table_name == sa.bindparam("t_name"),
+                    c.key_hash.in_(sa.bindparam("t_hashes", expanding=True))),
                 "enqueue": backend.insert_statement(
                     table, ["table_name", "key_hash", "status", "priority", "key", "timestamp"],
                     mode="skip", key=key),
@@ -376,7 +381,8 @@ class JobTable(Table):
     def enqueue(self, table_name: str, keys: Iterable[Mapping[str, Any]],
                 priority: Callable[[Mapping[str, Any]], int] | int | None = None) -> int:
         """Queue keys of `table_name` as `pending` (keys with a job row already are left as
-        they are); returns how many were new. One statement for all of them."""
+        they are); returns how many were new. Two statements per thousand keys: which of
+        them have a row, and one insert of the others."""
         codec = self.heading["key"].codec
         now = _utcnow()
         rows = []
@@ -386,20 +392,42 @@ class JobTable(Table):
                          "status": "pending", "key": codec.encode(dict(key)),
                          "priority": DEFAULT_PRIORITY if rank is None else int(rank),
                          "timestamp": now})
-        if not rows:
-            return 0
         connection = self.connection
-        try:
-            with _bookkeeping(connection) as sa_conn:
-                count = sa_conn.execute(self._compiled()["enqueue"], rows).rowcount
-        except sa.exc.DBAPIError as error:
-            raise connection.classify(error, JOBS_TABLE) from error
-        return max(int(count or 0), 0)
+        statement = self._compiled()["enqueue"]
+        count = 0
+        for start in range(0, len(rows), ENQUEUE_CHUNK):
+            chunk = rows[start:start + ENQUEUE_CHUNK]
+            existing = {h for (h,) in connection.query(self._compiled()["existing"], {
+                "t_name": table_name, "t_hashes": [r["key_hash"] for r in chunk]})}
+            chunk = [r for r in chunk if r["key_hash"] not in existing]
+            if not chunk:
+                continue
+            try:
+                with _bookkeeping(connection) as sa_conn:
+                    sa_conn.execute(statement, chunk)
+                count += len(chunk)
+            except sa.exc.DBAPIError as error:
+                classified = connection.classify(error, JOBS_TABLE)
+                if not isinstance(classified, DuplicateError):
+                    raise classified from error
+                # another worker queued some of them meanwhile (a backend whose "skip"
+                # insert is plain): one row at a time, leaving theirs
+                for row in chunk:
+                    try:
+                        with _bookkeeping(connection) as sa_conn:
+                            sa_conn.execute(statement, row)
+                        count += 1
+                    except sa.exc.DBAPIError as again:
+                        if not isinstance(connection.classify(again, JOBS_TABLE),
+                                          DuplicateError):
+                            raise connection.classify(again, JOBS_TABLE) from again
+        return count
 
     def next_keys(self, table_names: Iterable[str], limit: int = 16
-                  ) -> list[tuple[str, str, dict[str, Any]]]:
+                  ) -> list[tuple[int, str, str, dict[str, Any]]]:
         """Up to `limit` keys that a worker may take now, lowest priority value first:
-        (table name, key hash, key). A worker then `claim`s one; another may win it."""
+        (priority, table name, key hash, key). A worker then `claim`s one; another may
+        win it."""
         names = list(table_names)
         if not names:
             return []
@@ -407,7 +435,7 @@ class JobTable(Table):
             "t_names": names, "t_limit": limit,
             "t_cutoff": _utcnow() - dt.timedelta(seconds=LEASE)})
         codec = self.heading["key"].codec
-        return [(t, h, codec.decode(k)) for t, h, k in rows if k is not None]
+        return [(int(p), t, h, codec.decode(k)) for t, h, k, p in rows if k is not None]
 
     def beat(self, sa_conn: SAConnection) -> int:
         """Refresh the heartbeat of every reservation of this process (on `sa_conn`, the

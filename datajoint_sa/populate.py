@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from functools import reduce
 from types import ModuleType
@@ -289,6 +289,8 @@ class Runner:
         #: and give a key back to the queue when stopped in the middle of its make
         self.queued = queued
         self.retry = retry or RetryPolicy.of(type(table))
+        #: set by a worker: when it says True, a failing make was interrupted, not wrong
+        self.stopping: Callable[[], bool] | None = None
         self.jobs: JobTable | None = table._schema.jobs if reserve_jobs else None
         self.tripartite = _is_tripartite(type(table))
         self.make = table.make
@@ -334,7 +336,8 @@ class Runner:
                                 key, error, tries, pause)
                     time.sleep(pause)
         except BaseException as error:
-            if not isinstance(error, Exception):  # interrupted: the key is not at fault
+            stopped = self.stopping is not None and self.stopping()
+            if stopped or not isinstance(error, Exception):  # the key is not at fault
                 if jobs is not None:
                     self._give_back(key, hashed)
                 raise
@@ -535,6 +538,9 @@ def _todo_select(table: Any, restrictions: tuple[Any, ...]) -> tuple[sa.Select[A
 
 # ------------------------------------------------------------------ processes and executors
 
+_resolving = threading.RLock()
+
+
 class TableRef:
     """A table class by module path, schema and database URL: what a task sends to a worker
     process that does not share this one's memory (spawned processes, Dask workers)."""
@@ -567,6 +573,11 @@ class TableRef:
 
     def resolve(self) -> type:
         """The table class in this process, declared against the named schema."""
+
+        with _resolving:  # threads of one worker resolve (and activate) one at a time
+            return self._resolve()
+
+    def _resolve(self) -> type:
         from .connection import Connection
         from .schema import Schema
 

@@ -271,7 +271,8 @@ class Scheduler:
             self.bar.total = (self.bar.total or 0) + len(fresh)
             self.bar.refresh()
 
-    def _list(self, step: Step, restriction: Mapping[str, Any] | None = None) -> None:
+    def _list(self, step: Step, restriction: Mapping[str, Any] | None = None, *,
+              sweep: bool = False) -> None:
         """List the keys to do of a step (all of them, or those one upstream key made
         ready) and queue them."""
         table: Any = step.table_class()
@@ -286,7 +287,7 @@ class Scheduler:
                 if hashes:
                     remaining = len(keys)
                     keys = [k for k in keys if not jobs.taken(table.table_name, k, hashes)]
-                    if remaining and not keys:
+                    if remaining and not keys and not sweep:
                         say_blocked(table, jobs)
             if self.order == "reverse":
                 keys.reverse()
@@ -324,7 +325,7 @@ class Scheduler:
         scheduler did not see, e.g. made by another worker). True when work was found."""
         before = len(self.heap)
         for step in self.steps.values():
-            self._list(step)
+            self._list(step, sweep=True)
         return len(self.heap) > before
 
     # ---- running ------------------------------------------------------------------------
@@ -384,7 +385,8 @@ class Scheduler:
     def _loop(self, executor: cf.Executor, ref: Callable[[Step], Any]) -> None:
         from .populate import run_task
 
-        limit = max(1, self._workers(executor)) * IN_FLIGHT_PER_WORKER
+        limit = 1 if isinstance(executor, _Inline) else max(
+            1, self._workers(executor)) * IN_FLIGHT_PER_WORKER
         dask = _is_dask(executor)
         running: dict[cf.Future[Any], tuple[Step, dict[str, Any]]] = {}
         for step in self.steps.values():

@@ -1,0 +1,272 @@
+"""Long-lived workers: `datajoint-sa worker PIPELINE_MODULE`.
+
+A worker keeps taking keys from the job tables of a pipeline until it is idle for
+`max_idle` seconds, has made `max_jobs` keys, or is stopped. It lists the keys to do once
+when it starts (and again when it runs out of queued keys, at most every `rescan`
+seconds), queueing them as `pending`; then it takes the next queued key, lowest priority
+value first, with one UPDATE that only one worker wins, and runs the make. When a make
+commits, the keys it made ready below it are queued at once, so many workers form the
+same key-level dataflow as `dj.populate`.
+
+Each reservation carries a heartbeat, refreshed while the make runs (heartbeat.py); a
+reservation whose heartbeat is older than the lease is taken over by any worker on any host.
+SIGTERM or SIGINT abandons the current make (its transaction rolls back, its key goes back
+to the queue) and the worker exits with status 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from .errors import DataJointError
+
+logger = logging.getLogger("datajoint_sa")
+
+#: seconds between looks at an empty queue
+POLL = 0.5
+#: seconds between listings of the key sources while the queue is empty
+RESCAN = 30.0
+#: queued keys read per look at the queue
+BATCH = 16
+
+
+class WorkerStop(BaseException):
+    """Raised in the make of a worker that was told to stop (SIGTERM/SIGINT): not an error
+    of the key, so the key goes back to the queue."""
+
+
+@dataclass
+class WorkerStats:
+    made: int = 0
+    errors: int = 0
+    skipped: int = 0
+    stopped_by: str = ""
+    error_list: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+
+class Worker:
+    """Takes keys of the pipeline's steps from their job tables until idle or stopped."""
+
+    def __init__(self, targets: Sequence[Any], *, tables: Sequence[str] | None = None,
+                 max_idle: float | None = None, max_jobs: int | None = None,
+                 poll: float = POLL, rescan: float = RESCAN, lease: float | None = None,
+                 make_kwargs: dict[str, Any] | None = None) -> None:
+        from . import jobs
+        from .populate import RetryPolicy, Runner
+        from .scheduler import plan
+
+        if lease is not None:
+            jobs.set_lease(lease)
+        steps, self.connection = plan(tuple(targets))
+        if tables:
+            names = set(tables)
+            unknown = names - {s.name for s in steps} - {s.node for s in steps}
+            if unknown:
+                raise DataJointError(f"worker: no Imported or Computed table named "
+                                     f"{', '.join(sorted(unknown))} in the pipeline")
+            chosen = {s.node for s in steps if s.name in names or s.node in names}
+        else:
+            chosen = {s.node for s in steps}
+        self.steps = {s.node: s for s in steps}
+        self.chosen = chosen
+        self.max_idle, self.max_jobs = max_idle, max_jobs
+        self.poll, self.rescan = poll, rescan
+        self.runners = {
+            node: Runner(step.table_class(), reserve_jobs=True, queued=True,
+                         make_kwargs=make_kwargs,
+                         retry=RetryPolicy.of(step.table_class))
+            for node, step in self.steps.items() if node in chosen}
+        for runner in self.runners.values():
+            runner.stopping = self._stopping
+        # the job tables to look at, with the tables of each
+        self.queues: dict[int, tuple[Any, list[str]]] = {}
+        for node in chosen:
+            table: Any = self.steps[node].table_class
+            jobs_table = table._schema.jobs
+            self.queues.setdefault(id(table._schema), (jobs_table, []))[1].append(
+                table.table_name)
+        self.by_name = {(id(self.steps[n].table_class._schema),  # type: ignore[attr-defined]
+                         self.steps[n].table_class.table_name): n  # type: ignore[attr-defined]
+                        for n in chosen}
+        self.batch: list[tuple[int, float, int, str, dict[str, Any]]] = []
+        self.stop_reason = ""
+        self.in_make = False
+
+    # ---- stopping -----------------------------------------------------------------------
+    def _stopping(self) -> bool:
+        return bool(self.stop_reason)
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        self.stop_reason = reason
+
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        self.request_stop(signal.Signals(number).name)
+        if self.in_make:  # abandon it: rolled back, the key back in the queue
+            raise WorkerStop(self.stop_reason)
+
+    # ---- the queue ----------------------------------------------------------------------
+    def scan(self, nodes: Sequence[str] | None = None) -> int:
+        """Queue the keys to do of the chosen tables (one query and one insert each)."""
+        queued = 0
+        for node in nodes if nodes is not None else sorted(
+                self.chosen, key=lambda n: self.steps[n].index):
+            table: Any = self.steps[node].table_class()
+            keys = table._keys_to_do(())
+            if keys:
+                queued += table._schema.jobs.enqueue(table.table_name, keys)
+        return queued
+
+    def _queue_below(self, node: str, key: dict[str, Any]) -> None:
+        """Queue the keys that the committed `key` of `node` made ready downstream."""
+        step = self.steps[node]
+        for child_node in step.children:
+            child = self.steps[child_node]
+            if child_node not in self.chosen or not child.keyed:
+                continue
+            renames = child.renames.get(node, {})
+            restriction = {renames.get(a, a): v for a, v in key.items()}
+            restriction = {a: v for a, v in restriction.items() if a in child.source_names}
+            table: Any = child.table_class()
+            keys = table._keys_to_do((restriction,) if restriction else ())
+            if keys:
+                table._schema.jobs.enqueue(table.table_name, keys)
+
+    def take(self) -> tuple[str, dict[str, Any], str] | None:
+        """Claim the next queued key: (node, key, key hash), or None when none is free."""
+        from .jobs import key_hash
+
+        for _ in range(2):
+            if not self.batch:
+                self._read_batch()
+            while self.batch and not self.stop_reason:
+                _, _, schema_id, table_name, key = self.batch.pop(0)
+                node = self.by_name[(schema_id, table_name)]
+                jobs_table = self.queues[schema_id][0]
+                hashed = key_hash(key)
+                if jobs_table.claim(table_name, key, hashed):
+                    return node, key, hashed
+        return None
+
+    def _read_batch(self) -> None:
+        found = []
+        for schema_id, (jobs_table, names) in self.queues.items():
+            for priority, table_name, _hashed, key in jobs_table.next_keys(names, BATCH):
+                # equal priorities in random order: workers reading the same batch spread out
+                found.append((priority, random.random(), schema_id, table_name, key))
+        found.sort(key=lambda row: row[:2])
+        self.batch = found
+
+    # ---- the loop -----------------------------------------------------------------------
+    def run(self) -> WorkerStats:
+        """Work until idle, done or stopped; installs SIGTERM/SIGINT handlers when it runs
+        in the main thread."""
+        stats = WorkerStats()
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGINT):
+                handlers[number] = signal.signal(number, self._on_signal)
+        try:
+            self._loop(stats)
+        except WorkerStop:
+            pass
+        finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+        stats.stopped_by = stats.stopped_by or self.stop_reason
+        return stats
+
+    def _loop(self, stats: WorkerStats) -> None:
+        from .jobs import error_text
+        from .populate import ERROR, SUCCESS
+
+        self.scan()
+        last_scan = idle_since = time.monotonic()
+        while not self.stop_reason:
+            taken = self.take()
+            if taken is None:
+                now = time.monotonic()
+                if now - last_scan >= self.rescan:
+                    last_scan = now
+                    if self.scan():
+                        continue
+                if self.max_idle is not None and now - idle_since >= self.max_idle:
+                    stats.stopped_by = "idle"
+                    return
+                time.sleep(min(self.poll, max(0.0, (self.max_idle or self.poll) / 4)))
+                continue
+            node, key, hashed = taken
+            runner = self.runners[node]
+            self.in_make = True
+            try:
+                status, error = runner.run_reserved(key, hashed)
+            finally:
+                self.in_make = False
+            if status == SUCCESS:
+                stats.made += 1
+                self._queue_below(node, key)
+            elif status == ERROR:
+                stats.errors += 1
+                stats.error_list.append((key, error_text(error) if error else ""))
+            else:
+                stats.skipped += 1
+                self._queue_below(node, key)
+            idle_since = time.monotonic()
+            if self.max_jobs is not None and stats.made + stats.errors >= self.max_jobs:
+                stats.stopped_by = "max_jobs"
+                return
+
+
+def run_workers(module: str, processes: int = 1, **options: Any) -> list[WorkerStats]:
+    """Run `processes` workers on the pipeline module (a dotted name or a .py file); with
+    more than one, each in its own process, SIGTERM/SIGINT forwarded to all of them."""
+    if processes <= 1:
+        return [_worker_for(module, **options).run()]
+    context: Any = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
+    queue: Any = context.Queue()
+    children = [context.Process(target=_child, args=(module, options, queue), daemon=False)
+                for _ in range(processes)]
+
+    def forward(number: int, frame: FrameType | None) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, number)
+
+    previous = {n: signal.signal(n, forward) for n in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for child in children:
+            child.start()
+        results = []
+        for child in children:
+            child.join()
+        while not queue.empty():
+            results.append(queue.get())
+        failed = [c.exitcode for c in children if c.exitcode not in (0, None)]
+        if failed:
+            raise DataJointError(f"worker: {len(failed)} worker process(es) failed "
+                                 f"(exit codes {failed})")
+        return results
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _worker_for(module: str, **options: Any) -> Worker:
+    from .cli import load_module
+
+    return Worker([load_module(module)], **options)
+
+
+def _child(module: str, options: dict[str, Any], queue: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    stats = _worker_for(module, **options).run()
+    queue.put(stats)
