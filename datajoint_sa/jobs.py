@@ -172,6 +172,9 @@ def pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+_declaring = threading.RLock()
+
+
 class JobKeyCollision(DataJointError):
     """A job row under a key's hash holds another key (e.g. a row of an older writer)."""
 
@@ -196,11 +199,12 @@ class JobTable(Table):
     @staticmethod
     def of(schema: Schema) -> JobTable:
         """The job table of `schema`, declared (and created when missing) on first use."""
-        cls: type[JobTable] | None = getattr(schema, "_jobs_class", None)
-        if cls is None or not _still_declared(cls, schema):
-            cls = type("JobTable", (JobTable,), {"__module__": __name__})
-            _declare(cls, schema)
-            schema._jobs_class = cls  # type: ignore[attr-defined]
+        with _declaring:  # threads of one process declare it once
+            cls: type[JobTable] | None = getattr(schema, "_jobs_class", None)
+            if cls is None or not _still_declared(cls, schema):
+                cls = type("JobTable", (JobTable,), {"__module__": __name__})
+                _declare(cls, schema)
+                schema._jobs_class = cls  # type: ignore[attr-defined]
         return cls()
 
     def _compiled(self) -> dict[str, Any]:
