@@ -72,6 +72,14 @@ class Connection:
         self._local.depth = value
 
     @property
+    def _savepoints(self) -> bool:
+        return getattr(self._local, "savepoints", True)
+
+    @_savepoints.setter
+    def _savepoints(self, value: bool) -> None:
+        self._local.savepoints = value
+
+    @property
     def _pid(self) -> int:
         return getattr(self._local, "pid", os.getpid())
 

@@ -78,6 +78,11 @@ def plan(targets: tuple[Any, ...]) -> tuple[list[Step], Connection]:
 
     classes, start_nodes, connection = _collect_targets(targets)
     graph = Dependencies.load(connection)
+    if not set(start_nodes) <= graph.nodes:  # read while other sessions changed the catalog
+        graph = Dependencies.load(connection)
+        missing = sorted(set(start_nodes) - graph.nodes)
+        if missing:
+            raise DataJointError(f"dj.populate: {', '.join(missing)} not found in the database")
     wanted: set[str] = set()
     for node in start_nodes:
         if node in graph.nodes:

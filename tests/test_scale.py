@@ -305,7 +305,7 @@ def test_jobs_command_lists_clears_and_counts(schema: dj.Schema, db_url: str,
     monkeypatch.setenv("DJ_SCALE_FAIL", "Stage2:1")
     _declare(schema, 3)
     result = dj.populate(scale_pipeline.Stage1, reserve_jobs=True, suppress_errors=True)
-    assert result["success_count"] == 7
+    assert result["success_count"] == 7, result["error_list"]
     name = schema.database
 
     def run(*args: str) -> str:
