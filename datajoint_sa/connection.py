@@ -95,6 +95,10 @@ class Connection:
             allowed = self._local.allowed = set()
         return allowed
 
+    @_allowed_inserts.setter
+    def _allowed_inserts(self, value: set[str]) -> None:
+        self._local.allowed = set(value)
+
     # ---- identity -----------------------------------------------------------------------
     @property
     def backend(self) -> str:

@@ -385,8 +385,8 @@ class JobTable(Table):
     def enqueue(self, table_name: str, keys: Iterable[Mapping[str, Any]],
                 priority: Callable[[Mapping[str, Any]], int] | int | None = None) -> int:
         """Queue keys of `table_name` as `pending` (keys with a job row already are left as
-        they are); returns how many were new. Two statements per thousand keys: which of
-        them have a row, and one insert of the others."""
+        they are); returns how many were new. One insert per thousand keys (where the backend's
+        skip-insert is plain and some keys have rows, a look-up of those first)."""
         codec = self.heading["key"].codec
         now = _utcnow()
         rows = []
@@ -401,6 +401,16 @@ class JobTable(Table):
         count = 0
         for start in range(0, len(rows), ENQUEUE_CHUNK):
             chunk = rows[start:start + ENQUEUE_CHUNK]
+            try:  # one statement; a backend whose "skip" insert is plain may refuse it
+                with _bookkeeping(connection) as sa_conn:
+                    inserted = sa_conn.execute(statement, chunk).rowcount
+                count += len(chunk) if inserted is None or inserted < 0 else int(inserted)
+                continue
+            except sa.exc.DBAPIError as error:
+                classified = connection.classify(error, JOBS_TABLE)
+                if not isinstance(classified, DuplicateError):
+                    raise classified from error
+            # some have rows already: leave those, insert the others
             existing = {h for (h,) in connection.query(self._compiled()["existing"], {
                 "t_name": table_name, "t_hashes": [r["key_hash"] for r in chunk]})}
             chunk = [r for r in chunk if r["key_hash"] not in existing]
@@ -414,8 +424,7 @@ class JobTable(Table):
                 classified = connection.classify(error, JOBS_TABLE)
                 if not isinstance(classified, DuplicateError):
                     raise classified from error
-                # another worker queued some of them meanwhile (a backend whose "skip"
-                # insert is plain): one row at a time, leaving theirs
+                # another worker queued some of them meanwhile: one row at a time
                 for row in chunk:
                     try:
                         with _bookkeeping(connection) as sa_conn:

@@ -620,6 +620,13 @@ def _init_pipeline_worker(classes: dict[str, Any]) -> None:
     _worker_state["classes"] = classes
 
 
+def resolve_table(table: Any) -> type:
+    """The table class a task names: a class, a TableRef, or a node name of this worker."""
+    if isinstance(table, str):
+        table = _worker_state["classes"][table]
+    return table.resolve() if isinstance(table, TableRef) else table
+
+
 def run_task(table: Any, key: dict[str, Any], options: dict[str, Any] | None
              ) -> tuple[dict[str, Any], str, BaseException | None]:
     """One key in a worker; `table` is a table class (threads), a TableRef (other
@@ -632,13 +639,17 @@ def run_task(table: Any, key: dict[str, Any], options: dict[str, Any] | None
     elif isinstance(table, str):
         table = _worker_state["classes"][table]
     assert options is not None
-    cached: list[tuple[Any, dict[str, Any], Runner]] = getattr(_runners, "cache", None) or []
+    cached: list[tuple[Any, Any, dict[str, Any], Runner]] = getattr(
+        _runners, "cache", None) or []
     _runners.cache = cached
-    runner = next((r for t, o, r in cached if t == table and o == options), None)
+    # a class declared again (into another schema) is another table: its own runner
+    declared = getattr(table, "_sa_table", None)
+    runner = next((r for t, d, o, r in cached if t == table and d is declared and o == options),
+                  None)
     if runner is None:
         table_class = table.resolve() if isinstance(table, TableRef) else table
         runner = Runner(table_class(), **options)
-        cached.append((table, options, runner))
+        cached.append((table, declared, options, runner))
         del cached[:-RUNNERS_PER_THREAD]
     status, error = runner.run(key)
     return key, status, _portable(error)

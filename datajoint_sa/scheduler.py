@@ -185,6 +185,26 @@ def task_name(step: Step, key: Mapping[str, Any]) -> str:
     return f"{step.name}-{text}-{uuid.uuid4().hex}"
 
 
+def run_step(table: Any, key: dict[str, Any], options: dict[str, Any],
+             below: list[tuple[str, Any, dict[str, str], frozenset[str]]]
+             ) -> tuple[dict[str, Any], str, BaseException | None, dict[str, list[Any]]]:
+    """A task of the scheduler: the make of one key, then (in the worker, so that the
+    scheduler does no per-key database work) the keys of each key-level downstream table
+    that this key made ready: `below` lists (node, table reference, renames, key source
+    attributes) of those tables."""
+    from .populate import ERROR, resolve_table, run_task
+
+    key, status, error = run_task(table, key, options)
+    ready: dict[str, list[Any]] = {}
+    if status != ERROR:
+        for node, ref, renames, names in below:
+            restriction = {renames.get(a, a): v for a, v in key.items()}
+            restriction = {a: v for a, v in restriction.items() if a in names}
+            child: Any = resolve_table(ref)()
+            ready[node] = child._keys_to_do((restriction,) if restriction else ())
+    return key, status, error, ready
+
+
 # ------------------------------------------------------------------------------ scheduler
 
 class Scheduler:
@@ -249,7 +269,7 @@ class Scheduler:
             chosen = chosen(dict(key))
         return DEFAULT_PRIORITY if chosen is None else int(chosen)
 
-    def _push(self, step: Step, keys: list[dict[str, Any]]) -> None:
+    def _push(self, step: Step, keys: list[Any]) -> None:
         """Queue keys of a step that this run has not tried yet."""
         from .jobs import key_hash
 
@@ -299,17 +319,6 @@ class Scheduler:
             elif self.order == "random":
                 random.shuffle(keys)
         self._push(step, keys)
-
-    def _ready_below(self, step: Step, key: Mapping[str, Any]) -> None:
-        """After a key of `step` committed: queue the keys it made ready downstream."""
-        for child_node in step.children:
-            child = self.steps[child_node]
-            if not child.keyed:
-                continue
-            renames = child.renames.get(step.node, {})
-            restriction = {renames.get(a, a): v for a, v in key.items()}
-            restriction = {a: v for a, v in restriction.items() if a in child.source_names}
-            self._list(child, restriction or None)
 
     def _drained(self, node: str, seen: set[str] | None = None) -> bool:
         step = self.steps[node]
@@ -388,8 +397,10 @@ class Scheduler:
                 f"connection with dj.Connection(url, pool_size={needed}) or use fewer threads")
 
     def _loop(self, executor: cf.Executor, ref: Callable[[Step], Any]) -> None:
-        from .populate import run_task
-
+        below = {node: [(c, ref(self.steps[c]), self.steps[c].renames.get(node, {}),
+                         frozenset(self.steps[c].source_names))
+                        for c in step.children if self.steps[c].keyed]
+                 for node, step in self.steps.items()}
         limit = 1 if isinstance(executor, _Inline) else max(
             1, self._workers(executor)) * IN_FLIGHT_PER_WORKER
         dask = _is_dask(executor)
@@ -405,33 +416,40 @@ class Scheduler:
                     step = self.steps[node]
                     step.queued -= 1
                     step.in_flight += 1
-                    args = (ref(step), key, self.options[node])
+                    args = (ref(step), key, self.options[node], below[node])
                     if dask:  # the ClientExecutor hands `key` to Client.submit: the task name
                         submit: Any = executor.submit
-                        future = submit(run_task, *args, key=task_name(step, key))
+                        future = submit(run_step, *args, key=task_name(step, key))
                     else:
-                        future = executor.submit(run_task, *args)
+                        future = executor.submit(run_step, *args)
                     running[future] = (step, key)
                 if not running:
                     if self.heap or self._sweep():
                         continue
                     return
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+                ready: dict[str, list[Any]] = {}
                 for future in done:
                     step, key = running.pop(future)
                     step.in_flight -= 1
-                    self._finished(step, key, future)
+                    for node, keys in self._finished(step, key, future).items():
+                        ready.setdefault(node, []).extend(keys)
+                for node, keys in ready.items():  # queued together: one insert per table
+                    self._push(self.steps[node], keys)
         except BaseException:
             for future in running:
                 future.cancel()
             raise
 
-    def _finished(self, step: Step, key: dict[str, Any], future: cf.Future[Any]) -> None:
+    def _finished(self, step: Step, key: dict[str, Any], future: cf.Future[Any]
+                  ) -> dict[str, list[Any]]:
+        """Count the outcome of a task; returns the downstream keys it made ready."""
         from .jobs import error_text
         from .populate import ERROR, SUCCESS
 
+        ready: dict[str, list[Any]] = {}
         try:
-            _, status, error = future.result()
+            _, status, error, ready = future.result()
         except Exception as failure:  # the task itself failed (e.g. the worker was lost)
             status, error = ERROR, failure
         result = self.results[step.node]
@@ -442,10 +460,9 @@ class Scheduler:
             self.first_error = self.first_error or error
             result["error_list"].append((key, error if self.objects else error_text(error)))
             logger.info("%s %s failed: %s; the keys below it wait", step.name, key, error)
-        else:  # done here or elsewhere: its rows are committed
-            self._ready_below(step, key)
         if self.bar is not None:
             self.bar.update()
+        return ready
 
     def _result(self) -> dict[str, Any]:
         if self.first_error is not None and not self.suppress_errors:
