@@ -10,6 +10,7 @@ leaves nothing written.
 from __future__ import annotations
 
 import datetime
+import logging
 import math
 import random
 import sys
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .heading import Attribute
     from .table import Table
 
+logger = logging.getLogger("datajoint_sa")
 _INTEGER = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
             "uint64", "year"}
 _FLOAT = {"float32", "float64"}
@@ -453,6 +455,8 @@ def _with_retries(connection: Connection, write: Any) -> None:
             if (connection.in_transaction or attempt + 1 == WRITE_ATTEMPTS
                     or not backend.is_transient(error)):
                 raise
+            logger.info("insert lost a lock conflict (%s); trying again",
+                        type(getattr(error, "orig", None) or error).__name__)
             time.sleep(random.uniform(0.0, 0.02 * 2 ** attempt))  # jitter splits the rivals
 
 

@@ -102,3 +102,23 @@ def test_concurrent_skip_still_refuses_a_secondary_unique_clash(
                         replace=True)
     assert Reading.fetch("sample", "value", "label", as_dict=True) == [
         {"sample": 0, "value": 0.0, "label": "taken"}]
+
+
+def test_skip_with_a_generated_key_still_refuses_a_secondary_unique_clash(
+        schema: dj.Schema) -> None:
+    """Rows that leave an auto_increment key out: a unique clash is a duplicate entry, not a
+    missing key (MySQL's guard sees no key value given)."""
+    @schema
+    class Note(dj.Manual):
+        definition = """
+        note_id : int32 auto_increment
+        ---
+        slug : varchar(20)
+        unique index (slug)
+        """
+
+    Note.insert1({"slug": "first"})
+    for options in ({"skip_duplicates": True}, {"replace": True}):
+        with pytest.raises(dj.errors.DuplicateError):
+            Note.insert([{"slug": "second"}, {"slug": "first"}], **options)
+    assert sorted(Note.fetch("slug")) == ["first"]

@@ -177,8 +177,9 @@ class MySQLBackend(Backend):
         # "skip" stays a plain INSERT whose duplicate raises: under ON DUPLICATE KEY the
         # affected-row count cannot tell a skipped row from an inserted one (the client
         # counts found rows), and the job reservation counts on knowing it won
+        # rows that leave their (auto_increment) key out are new rows: a plain INSERT
         stmt = mysql_insert(table)
-        if mode not in (ATOMIC_SKIP, "replace") or not key:
+        if mode not in (ATOMIC_SKIP, "replace") or not key or not set(key) <= set(columns):
             return stmt
         return _guarded(stmt, table, columns, key, replace=mode == "replace")
 
@@ -235,9 +236,9 @@ def _secondary_clash(mode: str, key: Sequence[str], rows: Sequence[Sequence[Any]
         if (mode not in ("skip", "replace") or not key or len(args) < 2 or args[0] != 1048
                 or f"'{key[0]}'" not in str(args[1])):
             raise
-        if rows is not None:  # a NULL given for the key itself is a real missing value
-            position = list(columns).index(key[0]) if key[0] in columns else None
-            if position is None or any(row[position] is None for row in rows):
+        if rows is not None and key[0] in columns:  # a NULL given for the key itself is a
+            position = list(columns).index(key[0])  # real missing value, not a clash
+            if any(row[position] is None for row in rows):
                 raise
         raise pymysql.err.IntegrityError(
             1062, "Duplicate entry on a unique index other than the primary key: a new row's "
