@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +24,10 @@ from .conftest import unique_name
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_example(module: str, *args: str, cwd: Path | None = None) -> str:
+def run_example(module: str, *args: str, cwd: Path | None = None,
+                extra_env: dict[str, str] | None = None) -> str:
     """Run `python -m module args` from the repository root; return its output."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, **(extra_env or {}), "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.pop("DJ_DATABASE_URL", None)
     result = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=env,
@@ -87,20 +86,20 @@ def test_neuro(db_url: str, cleanup: list[str], tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
     data_root = ["--data-root", str(tmp_path / "data")]
+    private_tmp = tmp_path / "tmp"  # the example's temporary folder, this test's alone
+    private_tmp.mkdir()
     if db_url.startswith("sqlite"):  # once: the default data root is not the work tree
         data_root = []
-        env_root = Path(tempfile.gettempdir()) / "datajoint_sa-neuro"
-        shutil.rmtree(env_root, ignore_errors=True)
     out = run_example("examples.neuro", "--url", db_url, "--prefix", prefix, *data_root,
                       "--subjects", "2", "--sessions", "2", "--duration", "2", "--drop",
-                      cwd=workdir)
+                      cwd=workdir, extra_env={"TMPDIR": str(private_tmp)})
     assert list(workdir.iterdir()) == []  # nothing written where the example was run
     assert f"Activated {prefix + 'lab'!r}" in out
     assert "flowchart" in out  # the diagram, as Mermaid text
     assert "Recording 4, SpikeDetection 8" in out  # 4 sessions x 2 parameter sets
     assert "units detected" in out
     assert f"Dropped schemas {prefix + 'ephys'!r} and {prefix + 'lab'!r}" in out
-    written = tmp_path / "data" if data_root else env_root
+    written = tmp_path / "data" if data_root else private_tmp / "datajoint_sa-neuro"
     assert (written / "pipeline.svg").exists()  # drawn with or without Graphviz
 
 
