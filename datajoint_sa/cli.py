@@ -346,7 +346,7 @@ def _progress(module: Any, schemas: list[Any], tables: list[str] | None) -> int:
     """done / to do / reserved / errors per table, from the key sources and the job table."""
     import datajoint_sa as dj
 
-    from .scheduler import plan
+    from .populate.scheduling import plan
 
     sources = [module] if module is not None else [
         dj.VirtualModule(s.database, s.database, connection=s.connection) for s in schemas]
@@ -370,7 +370,7 @@ def _progress(module: Any, schemas: list[Any], tables: list[str] | None) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .worker import run_workers
+    from .populate.worker import run_workers
 
     _connect(args)
     load_module(args.module)  # a bad module name is a usage error, before any work

@@ -2,9 +2,10 @@
 
 Every Imported/Computed table of the pipeline is a step. A key of a step is submitted as
 soon as the upstream rows it needs are committed, with no barrier between tables: when the
-make of an upstream key commits, the scheduler asks the database which keys of each
+make of an upstream key commits, the task that ran it asks the database which keys of each
 downstream step that commit made ready (the step's key source restricted by the committed
-key, minus what the step holds: one query per downstream step) and submits them.
+key, minus what the step holds: one query per downstream step, in the worker), and the
+scheduler queues them (one insert per table for the keys that arrive together).
 Independent branches run side by side; a failed key stops only the keys below it.
 
 A step is scheduled key by key when its keys are exactly its key source (the default one,
@@ -35,11 +36,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataJointError
+from ..errors import DataJointError
 
 if TYPE_CHECKING:
-    from .connection import Connection
-    from .dependencies import Dependencies
+    from ..connection import Connection
+    from ..dependencies import Dependencies
 
 logger = logging.getLogger("datajoint_sa")
 
@@ -73,8 +74,9 @@ class Step:
 
 def plan(targets: tuple[Any, ...]) -> tuple[list[Step], Connection]:
     """The steps downstream of (and including) the targets, parents first."""
-    from .dependencies import Dependencies, is_auto_populated_name
-    from .populate import AutoPopulate, _classes_by_node, _collect_targets, _makes
+    from ..dependencies import Dependencies, is_auto_populated_name
+    from .mixin import AutoPopulate
+    from .targets import _classes_by_node, _collect_targets, _makes
 
     classes, start_nodes, connection = _collect_targets(targets)
     graph = Dependencies.load(connection)
@@ -104,7 +106,7 @@ def plan(targets: tuple[Any, ...]) -> tuple[list[Step], Connection]:
 
 def _link(step: Step, steps: dict[str, Step], graph: Dependencies) -> None:
     """Find the upstream steps of `step` and whether it can be scheduled key by key."""
-    from .populate import AutoPopulate
+    from .mixin import AutoPopulate
 
     default_source = _attribute_owner(step.table_class, "key_source") is AutoPopulate
     direct: dict[str, Any] = {}  # upstream step -> the primary edge that leads to it
@@ -192,7 +194,8 @@ def run_step(table: Any, key: dict[str, Any], options: dict[str, Any],
     scheduler does no per-key database work) the keys of each key-level downstream table
     that this key made ready: `below` lists (node, table reference, renames, key source
     attributes) of those tables."""
-    from .populate import ERROR, resolve_table, run_task
+    from .make import ERROR
+    from .workers import resolve_table, run_task
 
     key, status, error = run_task(table, key, options)
     ready: dict[str, list[Any]] = {}
@@ -218,7 +221,8 @@ class Scheduler:
                  executor: cf.Executor | None = None, client: Any = None,
                  priority: Any = None, retry_on: Any = None,
                  max_retries: int | None = None) -> None:
-        from .populate import ORDERS, RetryPolicy
+        from .make import RetryPolicy
+        from .mixin import ORDERS
 
         if order not in ORDERS:
             raise DataJointError(f"dj.populate: order must be one of {', '.join(ORDERS)}, "
@@ -259,7 +263,7 @@ class Scheduler:
 
     # ---- keys ---------------------------------------------------------------------------
     def _rank(self, step: Step, key: Mapping[str, Any]) -> int:
-        from .jobs import DEFAULT_PRIORITY
+        from ..jobs import DEFAULT_PRIORITY
 
         chosen = self.priority
         if isinstance(chosen, Mapping):
@@ -271,7 +275,7 @@ class Scheduler:
 
     def _push(self, step: Step, keys: list[Any]) -> None:
         """Queue keys of a step that this run has not tried yet."""
-        from .jobs import key_hash
+        from ..jobs import key_hash
 
         fresh: list[dict[str, Any]] = []
         for key in keys:
@@ -305,7 +309,7 @@ class Scheduler:
         if restriction is None:
             step.listed = True
             if self.reserve_jobs and keys:
-                from .populate import say_blocked
+                from .mixin import say_blocked
 
                 jobs = table._schema.jobs
                 hashes = jobs.hashes(table.table_name)
@@ -344,7 +348,7 @@ class Scheduler:
 
     # ---- running ------------------------------------------------------------------------
     def _workers(self, executor: cf.Executor) -> int:
-        from .populate import _worker_count
+        from .workers import _worker_count
 
         return 1 if isinstance(executor, _Inline) else _worker_count(executor)
 
@@ -364,7 +368,7 @@ class Scheduler:
 
     def _executor(self) -> tuple[cf.Executor, bool, Callable[[Step], Any]]:
         """(executor, whether this run owns it, how a task names its table)."""
-        from .populate import TableRef, _init_pipeline_worker, _start_method
+        from .workers import TableRef, _init_pipeline_worker, _start_method
 
         if self.executor is None and self.processes == 1:
             return _Inline(), True, lambda step: step.table_class
@@ -444,8 +448,8 @@ class Scheduler:
     def _finished(self, step: Step, key: dict[str, Any], future: cf.Future[Any]
                   ) -> dict[str, list[Any]]:
         """Count the outcome of a task; returns the downstream keys it made ready."""
-        from .jobs import error_text
-        from .populate import ERROR, SUCCESS
+        from ..jobs import error_text
+        from .make import ERROR, SUCCESS
 
         ready: dict[str, list[Any]] = {}
         try:

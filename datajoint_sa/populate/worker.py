@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from .errors import DataJointError
+from ..errors import DataJointError
 
 logger = logging.getLogger("datajoint_sa")
 
@@ -61,9 +61,9 @@ class Worker:
                  max_idle: float | None = None, max_jobs: int | None = None,
                  poll: float = POLL, rescan: float = RESCAN, lease: float | None = None,
                  make_kwargs: dict[str, Any] | None = None) -> None:
-        from . import jobs
-        from .populate import RetryPolicy, Runner
-        from .scheduler import plan
+        from .. import jobs
+        from .make import RetryPolicy, Runner
+        from .scheduling import plan
 
         if lease is not None:
             jobs.set_lease(lease)
@@ -143,7 +143,7 @@ class Worker:
 
     def take(self) -> tuple[str, dict[str, Any], str] | None:
         """Claim the next queued key: (node, key, key hash), or None when none is free."""
-        from .jobs import key_hash
+        from ..jobs import key_hash
 
         for _ in range(2):
             if not self.batch:
@@ -186,8 +186,8 @@ class Worker:
         return stats
 
     def _loop(self, stats: WorkerStats) -> None:
-        from .jobs import error_text
-        from .populate import ERROR, SUCCESS
+        from ..jobs import error_text
+        from .make import ERROR, SUCCESS
 
         self.scan()
         last_scan = idle_since = time.monotonic()
@@ -261,7 +261,7 @@ def run_workers(module: str, processes: int = 1, **options: Any) -> list[WorkerS
 
 
 def _worker_for(module: str, **options: Any) -> Worker:
-    from .cli import load_module
+    from ..cli import load_module
 
     return Worker([load_module(module)], **options)
 
