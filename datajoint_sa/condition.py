@@ -87,32 +87,51 @@ class Top:
         object.__setattr__(self, "order_by", order)
 
     def resolve(self, heading: Heading) -> TopSpec:
-        """The ordering as (attribute, descending) pairs, checked against the heading."""
-        items: list[tuple[str, bool]] = []
-        for text in self.order_by or ():
-            m = _ORDER_ITEM.match(text)
-            if not m:
-                raise QueryError(f"Cannot read the order_by item {text!r}: write 'attr', "
-                                 "'attr desc' or 'KEY'")
-            desc = (m.group("dir") or "").lower() == "desc"
-            names = heading.primary_key if m.group("name") == "KEY" else [m.group("name")]
-            heading.check(names, context="order_by")
-            items += [(n, desc) for n in names]
-        seen: set[str] = set()
-        unique = []
-        for name, desc in [*items, *((k, False) for k in heading.primary_key)]:
-            if name not in seen:
-                seen.add(name)
-                unique.append((name, desc))
-        return TopSpec(tuple(unique), None if self.limit is None else int(self.limit),
-                       self.offset)
+        """The ordering as sort keys checked against the heading, ending with the key."""
+        return TopSpec(sort_keys(self.order_by or (), heading),
+                       None if self.limit is None else int(self.limit), self.offset)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One ORDER BY term: an attribute and its direction.
+
+    Every ordering (fetch's order_by, dj.Top, previews, the web app's sort) is a tuple of
+    sort keys rendered by one function (`expression.order_terms`), so the same request orders
+    NULLs and ties the same way on every backend.
+    """
+
+    name: str
+    descending: bool = False
+
+
+def sort_keys(order_by: Sequence[str], heading: Heading) -> tuple[SortKey, ...]:
+    """`order_by` items ('attr', 'attr desc', 'KEY') as sort keys, each attribute once, with
+    the primary key appended as the tie-breaker so that an order is always total."""
+    items: list[SortKey] = []
+    for text in order_by:
+        m = _ORDER_ITEM.match(text) if isinstance(text, str) else None
+        if not m:
+            raise QueryError(f"Cannot read the order_by item {text!r}: write 'attr', "
+                             "'attr desc' or 'KEY'")
+        desc = (m.group("dir") or "").lower() == "desc"
+        names = heading.primary_key if m.group("name") == "KEY" else [m.group("name")]
+        heading.check(names, context="order_by")
+        items += [SortKey(n, desc) for n in names]
+    seen: set[str] = set()
+    unique = []
+    for key in [*items, *(SortKey(k) for k in heading.primary_key)]:
+        if key.name not in seen:
+            seen.add(key.name)
+            unique.append(key)
+    return tuple(unique)
 
 
 @dataclass(frozen=True)
 class TopSpec:
     """A Top resolved against a heading (internal)."""
 
-    order: tuple[tuple[str, bool], ...]
+    order: tuple[SortKey, ...]
     limit: int | None
     offset: int
 

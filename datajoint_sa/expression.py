@@ -28,6 +28,7 @@ from .condition import (
     AndList,
     Not,
     Permissive,
+    SortKey,
     Top,
     TopSpec,
     assert_join_compatibility,
@@ -134,7 +135,7 @@ def restrict_parts(parts: Parts, condition: Any, heading: Heading) -> Parts:
     if isinstance(condition, TopSpec):
         if parts.ordered or parts.distinct:
             parts = parts.wrap()
-        return parts.replace(order_by=_order_clauses(parts, condition, heading),
+        return parts.replace(order_by=order_terms(parts, condition.order, heading),
                              limit=condition.limit, offset=condition.offset or None)
     if condition is True:
         return parts
@@ -143,16 +144,22 @@ def restrict_parts(parts: Parts, condition: Any, heading: Heading) -> Parts:
     return parts.replace(where=(*parts.where, to_clause(condition, parts)))
 
 
-def _order_clauses(parts: Parts, top: TopSpec, heading: Heading) -> tuple[Any, ...]:
-    """ORDER BY terms: NULLs first ascending and last descending on every backend."""
+def order_terms(parts: Parts, keys: Iterable[SortKey], heading: Heading) -> tuple[Any, ...]:
+    """The ORDER BY terms of sort keys: the one place an ordering is rendered.
+
+    NULLs sort first ascending and last descending on every backend (MySQL's and SQLite's
+    own rule; PostgreSQL's is the opposite, so a column that may hold NULL gets an
+    `IS NULL` term before it), and the keys end with the primary key (`sort_keys`), so every
+    backend returns the same rows for the same request.
+    """
     clauses: list[Any] = []
-    for name, descending in top.order:
-        column = parts.columns[name]
-        attribute = heading[name]
+    for key in keys:
+        column = parts.columns[key.name]
+        attribute = heading[key.name]
         if attribute.nullable or (not attribute.in_key and attribute.lineage is None):
             null_key = column.is_(None)
-            clauses.append(null_key.asc() if descending else null_key.desc())
-        clauses.append(column.desc() if descending else column.asc())
+            clauses.append(null_key.asc() if key.descending else null_key.desc())
+        clauses.append(column.desc() if key.descending else column.asc())
     return tuple(clauses)
 
 
@@ -298,16 +305,26 @@ class QueryExpression:
         return self.to_select()
 
     def sorted_select(self, order_by: Any = None, limit: int | None = None,
-                      offset: int | None = None) -> sa.Select[Any]:
-        """The Select with fetch's order_by/limit/offset applied to this expression's result
-        (after any dj.Top of the expression itself, never mixed into it)."""
-        if order_by is None and limit is None and not offset:
-            return self.to_select()
-        if offset and limit is None:
-            raise DataJointError("offset requires a limit")
+                      offset: int | None = None, names: Iterable[str] | None = None, *,
+                      any_order: bool = False) -> sa.Select[Any]:
+        """The Select of `names` (default: all) with fetch's order_by/limit/offset applied to
+        this expression's result (after any dj.Top of the expression itself, never mixed into
+        it). Ordering goes through `dj.Top`'s sort keys: one path for fetch, Top, previews and
+        the web app. A limit or offset without an order orders by the primary key, so a page
+        is the same on every backend (unless `any_order`: any rows will do); an offset needs
+        no limit. Plain parts are narrowed, ordered and paged in place (no derived table)."""
+        names = self.heading.names if names is None else list(names)
+        parts = self._compile()
         top = Top(limit, order_by if order_by is not None else "KEY", offset or 0)
-        parts = restrict_parts(self._compile(), top.resolve(self.heading), self.heading)
-        return parts.select(self.heading.names)
+        if order_by is not None or offset or (limit is not None and not any_order):
+            parts = restrict_parts(parts, top.resolve(self.heading), self.heading)
+        else:
+            if (parts.distinct and names != self.heading.names) or \
+                    (limit is not None and parts.ordered):
+                parts = parts.wrap()  # fewer columns must not merge DISTINCT rows
+            if limit is not None:
+                parts = parts.replace(limit=int(limit))
+        return parts.select(names)
 
     def make_sql(self) -> str:
         """SQL text for the current backend (values inlined for reading; queries bind them)."""

@@ -101,51 +101,14 @@ def _category(attr: Attribute) -> str | None:
         return None
 
 
-def _order_clauses(expr: QueryExpression, order_by: Any, columns: Any) -> list[Any]:
-    items = [order_by] if isinstance(order_by, str) else list(order_by)
-    clauses = []
-    for item in items:
-        parts = str(item).split()
-        if not parts or len(parts) > 2 or (len(parts) == 2 and
-                                           parts[1].lower() not in ("asc", "desc")):
-            raise DataJointError(f"order_by: cannot read {item!r} (use 'attr', 'attr desc' "
-                                 "or 'KEY')")
-        names = expr.primary_key if parts[0] == "KEY" else [parts[0]]
-        expr.heading.check(names, context="order_by")
-        descending = len(parts) == 2 and parts[1].lower() == "desc"
-        clauses += [columns[n].desc() if descending else columns[n].asc() for n in names]
-    return clauses
-
-
 def build_select(expr: QueryExpression, names: list[str], *, order_by: Any = None,
                  limit: int | None = None, offset: int | None = None,
                  any_order: bool = False) -> sa.Select[Any]:
-    """The expression's Select narrowed to `names`, ordered and limited.
-
-    A limit or offset without an order orders by the primary key, so a page of rows is the
-    same on every backend (unless `any_order`: fetch1 only needs to see whether a second
-    row exists, and a sort would cost the server work).
-    """
-    parts = expr._compile()
-    if order_by is None and (limit is not None or offset is not None) and not any_order:
-        order_by = "KEY" if expr.primary_key else None
-    columns: Any
-    if parts.plain:  # narrow, order and page the SELECT itself: no derived table to build
-        query, columns = parts.select(names), parts.columns
-    else:
-        select = expr.to_select()
-        if (names == list(select.selected_columns.keys()) and order_by is None
-                and limit is None and offset is None):
-            return select
-        source = select.subquery()
-        query, columns = sa.select(*(source.c[n] for n in names)), source.c
-    if order_by is not None:
-        query = query.order_by(*_order_clauses(expr, order_by, columns))
-    if limit is not None:
-        query = query.limit(int(limit))
-    if offset is not None:
-        query = query.offset(int(offset))
-    return query
+    """The expression's Select narrowed to `names`, ordered and paged like `dj.Top`
+    (`QueryExpression.sorted_select`: NULLs and ties ordered the same on every backend).
+    `any_order`: a limit without an order needs no sort (fetch1 only needs to see whether a
+    second row exists, and a sort would cost the server work)."""
+    return expr.sorted_select(order_by, limit, offset, names=names, any_order=any_order)
 
 
 def _prepared(expr: QueryExpression, names: list[str], **select_options: Any

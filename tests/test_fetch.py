@@ -200,3 +200,45 @@ def test_many_rows_round_trip(t: SimpleNamespace) -> None:
     frame = (t.Animal & "animal_id >= 100").fetch(format="frame")
     assert len(frame) == 20_000
     assert frame.loc[20_099, "weight"] == 19_999 / 2
+
+
+# ---- one ordering path: fetch(order_by, limit) is dj.Top ------------------------------------
+@pytest.fixture
+def ranked(schema: dj.Schema) -> type[dj.Manual]:
+    @schema
+    class Ranked(dj.Manual):
+        definition = """
+        rid : int32
+        ---
+        w = null : int32
+        label : varchar(8)
+        """
+
+    # NULLs and ties in w, inserted out of key order
+    ws = [3, None, 1, 3, None, 2, 1, 3, None, 2]
+    Ranked.insert([dict(rid=r, w=w, label=f"r{r}") for r, w in zip([7, 2, 9, 1, 5, 10, 3, 8, 4, 6],
+                                                                    ws)])
+    return Ranked
+
+
+@pytest.mark.parametrize("order", ["w", "w desc", ("w desc", "label"), ("label desc", "w")])
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 7, 10])
+def test_fetch_order_limit_is_top(ranked: type[dj.Manual], order: object, k: int) -> None:
+    """The same request returns the same rows through fetch and dj.Top, on every backend:
+    NULLs first ascending and last descending, ties broken by the primary key."""
+    fetched = ranked.fetch(as_dict=True, order_by=order, limit=k)
+    assert fetched == (ranked & dj.Top(k, order)).fetch(as_dict=True)
+    assert fetched == (ranked & dj.Top(k, order)).fetch(as_dict=True, order_by=order)
+    assert len(fetched) == k
+
+
+def test_ordering_rule(ranked: type[dj.Manual]) -> None:
+    """The documented rule, checked row by row: NULLs lowest, ties by key ascending."""
+    up = ranked.fetch("rid", order_by="w").tolist()
+    assert up == [2, 4, 5, 3, 9, 6, 10, 1, 7, 8]
+    down = ranked.fetch("rid", order_by="w desc").tolist()
+    assert down == [1, 7, 8, 6, 10, 3, 9, 2, 4, 5]
+    assert ranked.fetch("rid", order_by="w", limit=4, offset=2).tolist() == [5, 3, 9, 6]
+    assert ranked.fetch("rid", order_by="w desc", offset=7).tolist() == [2, 4, 5]
+    assert [r["rid"] for r in (ranked & dj.Top(3, "w desc", offset=1)).fetch(
+        as_dict=True, order_by="w desc")] == [7, 8, 6]

@@ -255,7 +255,9 @@ class Page:
 
 def order_by(heading: Heading, sort: str | None, descending: bool = False,
              default: str | None = None) -> list[str]:
-    """An order_by list ending with the primary key, so pages never overlap."""
+    """The order_by list of a sort request; fetch renders it through dj.Top's sort keys
+    (NULLs and ties ordered as everywhere else, the primary key last, so pages never
+    overlap)."""
     items: list[str] = []
     if sort:
         if sort not in heading or is_blob(heading[sort]):
@@ -263,7 +265,7 @@ def order_by(heading: Heading, sort: str | None, descending: bool = False,
         items.append(f"{sort} desc" if descending else sort)
     elif default:
         items += [item.strip() for item in default.split(",") if item.strip()]
-    return items + [k for k in heading.primary_key if k not in {i.split()[0] for i in items}]
+    return items
 
 
 def page_of(expr: QueryExpression, *, columns: list[str], page: int = 1, size: int = 25,
