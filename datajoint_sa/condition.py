@@ -74,16 +74,17 @@ class Top:
     def __post_init__(self) -> None:
         if self.limit is not None and (not isinstance(self.limit, (int, np.integer))
                                        or isinstance(self.limit, bool) or self.limit < 0):
-            raise QueryError(f"Top limit must be a non-negative integer or None, "
+            raise QueryError(f"limit must be a non-negative integer or None, "
                              f"not {self.limit!r}")
         offset = self.offset or 0
         if not isinstance(offset, (int, np.integer)) or isinstance(offset, bool) or offset < 0:
-            raise QueryError(f"Top offset must be a non-negative integer, not {self.offset!r}")
+            raise QueryError(f"offset must be a non-negative integer, not {self.offset!r}")
         object.__setattr__(self, "offset", int(offset))
-        order = self.order_by if self.order_by is not None else "KEY"
-        order = (order,) if isinstance(order, str) else tuple(order)
+        order: Any = self.order_by if self.order_by is not None else "KEY"
+        order = tuple(order) if isinstance(order, (list, tuple)) else (order,)
         if not all(isinstance(item, str) for item in order):
-            raise QueryError(f"Top order_by takes attribute names, not {self.order_by!r}")
+            raise QueryError(f"order_by takes attribute names ('attr', 'attr desc', 'KEY'), "
+                             f"not {self.order_by!r}")
         object.__setattr__(self, "order_by", order)
 
     def resolve(self, heading: Heading) -> TopSpec:
@@ -343,6 +344,10 @@ def _bind_value(heading: Heading, name: str, value: Any) -> Any:
             value = value.item()
     elif type(value).__name__ == "Timestamp":  # pandas
         value = value.to_pydatetime()
+    elif isinstance(value, (list, tuple, set, frozenset, dict, np.ndarray)):
+        raise QueryError(f"Cannot restrict by {name}={value!r}: a dict restriction takes one "
+                         f"value per attribute; for any of several values restrict by a list "
+                         f"of dicts, e.g. [{{'{name}': v}} for v in values]")
     if isinstance(value, float) and math.isnan(value):
         return None
     if value is None or attribute.type in _MISSING_TYPES:

@@ -5,17 +5,28 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
 
 from .backends import Backend, get_backend
 from .cursor import QueryResult, classic_text
-from .errors import DataJointError, QueryError
+from .errors import (
+    DataJointError,
+    DuplicateError,
+    IntegrityError,
+    LostConnectionError,
+    QueryError,
+)
 from .settings import config, server_url
+
+if TYPE_CHECKING:
+    from .table import Table
+
+T = TypeVar("T")
 
 logger = logging.getLogger("datajoint_sa")
 
@@ -52,6 +63,7 @@ class Connection:
         self._depth = 0
         self._savepoints = True  # whether nested write blocks open savepoints (see session)
         self._pid = os.getpid()
+        self._doing: list[tuple[Table | str | None, str]] = []  # see `translating`
 
     # per-thread state: a Connection may be shared by threads, a session and its open
     # transaction never are (each thread checks its own out of the engine's pool)
@@ -214,7 +226,18 @@ class Connection:
                 raise DataJointError("The connection was closed inside a transaction: its "
                                      "changes were rolled back, nothing was committed")
             self._depth -= 1
-            transaction.commit()
+            try:
+                transaction.commit()
+            except Exception as error:
+                if self._depth or not self._is_driver_error(error):
+                    raise
+                translated = self.translate(error)
+                if isinstance(translated, LostConnectionError):
+                    translated.retryable = False  # the commit may or may not have happened
+                    translated.args = (f"{translated} (during COMMIT: whether the "
+                                       "transaction was applied is unknown; check before "
+                                       "repeating it)",)
+                raise translated from error
         finally:
             if self._depth == 0:
                 self._savepoints = True
@@ -223,9 +246,11 @@ class Connection:
 
     def execute(self, statement: Any, parameters: Any = None, *, write: bool = True) -> Any:
         """Execute a statement and return all rows (a list of Row) or the rowcount."""
-        with self.session(write=write) as connection:
-            result = connection.execute(statement, parameters)
-            return result.all() if result.returns_rows else result.rowcount
+        def run() -> Any:
+            with self.translating(), self.session(write=write) as connection:
+                result = connection.execute(statement, parameters)
+                return result.all() if result.returns_rows else result.rowcount
+        return self.retrying(run)
 
     def query(self, sql: Any, args: Any = (), *, as_dict: bool = False) -> QueryResult:
         """Run a statement and return its rows, read like a cursor (classic DataJoint's call).
@@ -241,17 +266,109 @@ class Connection:
         else:
             statement, parameters = sql, (args or None)
         write = not isinstance(statement, (sa.Select, sa.CompoundSelect))
-        try:
-            with self.session(write=write) as connection:
+
+        def run() -> QueryResult:
+            with self.translating(action="run the query", fallback=QueryError), \
+                    self.session(write=write) as connection:
                 return QueryResult(connection.execute(statement, parameters), as_dict=as_dict)
-        except sa.exc.DBAPIError as error:
-            known = self.backend_impl.classify_error(error)
-            raise (known or QueryError(f"query failed: {' '.join(str(error.orig).split())}")
-                   ) from error
+        return self.retrying(run)
+
+    # ---- the one funnel for driver errors -----------------------------------------------
+    @contextmanager
+    def translating(self, table: Table | str | None = None, action: str = "", *,
+                    fallback: type[DataJointError] = DataJointError) -> Iterator[None]:
+        """Every driver error raised inside becomes a DataJointError subclass (the driver's
+        error chained), named after `table` and `action` ("insert into", "delete from") or,
+        when nested, after the innermost block that names them. The one place where errors
+        of SQLite, PostgreSQL and MySQL are translated (SQLAlchemy's single DBAPI-error
+        handler plays this part for SQLAlchemy)."""
+        self._doing.append((table, action))
+        try:
+            yield
+        except DataJointError:
+            raise
+        except Exception as error:
+            if not self._is_driver_error(error):
+                raise  # not the database's: a bug or the user's own exception
+            table, action = next(((t, a) for t, a in reversed(self._doing)
+                                  if t is not None or a), (None, ""))
+            raise self.translate(error, table, action, fallback=fallback) from error
+        finally:
+            self._doing.pop()
+
+    def _is_driver_error(self, error: BaseException) -> bool:
+        if isinstance(error, sa.exc.StatementError):  # DBAPIError, or the driver refusing
+            return True                                # a parameter
+        dbapi = getattr(self.engine.dialect, "dbapi", None)
+        base = getattr(dbapi, "Error", None)
+        return isinstance(base, type) and isinstance(error, base)
+
+    def translate(self, error: BaseException, table: Table | str | None = None,
+                  action: str = "", *, fallback: type[DataJointError] = DataJointError
+                  ) -> DataJointError:
+        """The DataJointError for a driver error: the backend's kind (duplicate, missing
+        parent, lost connection ...) or, failing that, a plain DataJointError that names what
+        was being done; a Table adds its key, unique indexes and foreign keys."""
+        where = label(table) if table is not None and not isinstance(table, str) else \
+            (table or "")
+        result = self.backend_impl.classify_error(error, where)
+        if result is None:
+            orig = getattr(error, "orig", None) or error
+            doing = f"Cannot {action} {where}" if action else \
+                (f"Database error in {where}" if where else "Database error")
+            result = fallback(f"{doing}: {type(orig).__name__}: "
+                                    f"{' '.join(str(orig).split())}")
+        if table is None or isinstance(table, str):
+            return result
+        sa_table = table._sa_table
+        if isinstance(result, DuplicateError) and sa_table is not None:
+            uniques = [f"({', '.join(c.name for c in index.columns)})"
+                       for index in sa_table.indexes if index.unique]
+            result = DuplicateError(f"{result} (primary key: {', '.join(table.primary_key)}"
+                                    f"{'; unique: ' + ', '.join(uniques) if uniques else ''})")
+        if isinstance(result, IntegrityError) and action == "insert into" and \
+                sa_table is not None and sa_table.foreign_key_constraints:
+            parents = "; ".join(f"({', '.join(fk.column_keys)}) -> {fk.referred_table.name}"
+                                for fk in sa_table.foreign_key_constraints)
+            result = IntegrityError(f"{result} (a parent row is missing; foreign keys: "
+                                    f"{parents})")
+        return result
 
     def classify(self, error: BaseException, table: str = "") -> BaseException:
         """The DataJointError for a driver error (or the error itself when unknown)."""
         return self.backend_impl.classify_error(error, table) or error
+
+    def retrying(self, operation: Callable[[], T]) -> T:
+        """Run `operation` (one whole transaction); if the server dropped the session and no
+        transaction was open, reconnect and run it once more. Inside a transaction a lost
+        session loses the transaction's work, so the LostConnectionError reaches the caller."""
+        if self._depth:
+            return operation()
+        try:
+            return operation()
+        except LostConnectionError as error:
+            if not getattr(error, "retryable", True):
+                raise
+            logger.warning("Lost the database session (%s); reconnecting once", error)
+            self._drop_session()
+        return operation()
+
+    def _drop_session(self) -> None:
+        """Forget a dead SQLAlchemy connection (the next use opens a new one)."""
+        if self._sa is not None:
+            try:
+                self._sa.invalidate()
+                self._sa.close()
+            except Exception:  # it is dead already; closing it is a courtesy
+                pass
+            self._sa = None
+        self._depth = 0
+
+
+def label(table: Table) -> str:
+    """How errors name a table: its class and its place in the database."""
+    return f"{type(table).__name__} ({table.node_name})" if table._schema else \
+        type(table).__name__
 
 
 _shared: Connection | None = None

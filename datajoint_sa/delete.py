@@ -21,6 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import visitors
 
 from . import lineage
+from .connection import label
 from .dependencies import Dependencies, Edge
 from .errors import DataJointError
 from .settings import config
@@ -138,21 +139,15 @@ def _restriction_clause(expr: QueryExpression, sa_table: Any) -> Any:
 
 def delete_quick(table: Table) -> int:
     """Delete the rows of a (restricted) table, without cascading."""
-    from .insert import classified
-
     connection = table.connection
     sa_table = table._sa_table
     assert sa_table is not None
     statement = sa.delete(sa_table)
     if table.restrictions:
         statement = statement.where(_restriction_clause(table, sa_table))
-    try:
+    with connection.translating(table, "delete from"):
         with connection.session(write=True) as sa_conn:
             return int(sa_conn.execute(statement).rowcount)
-    except DataJointError:
-        raise
-    except Exception as error:
-        raise classified(connection, error, table, "delete from") from error
 
 
 # ------------------------------------------------------------------------- cascading delete
@@ -364,8 +359,6 @@ def _first_round(connection: Connection, graph: Dependencies, table: Table) -> _
 def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = False,
                    force_masters: bool = False) -> int:
     """Delete table's rows and every row that depends on them; see Table.delete."""
-    from .insert import classified, label
-
     connection = table.connection
     graph = load_graph(connection)
     if table.node_name not in graph.nodes:
@@ -374,7 +367,8 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
     counts: dict[str, int] = {}
     temporaries = _Temporaries(connection)
     try:
-        with connection.session(write=True) as sa_conn:
+        with connection.translating(table, "delete from"), \
+                connection.session(write=True) as sa_conn:
             pending = [_first_round(connection, graph, table)]
             while pending:  # each further round deletes master rows, so this ends
                 cascade = pending.pop(0)
@@ -407,10 +401,6 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
     except _Cancelled:
         print("Delete cancelled")
         return 0
-    except DataJointError:
-        raise
-    except Exception as error:
-        raise classified(connection, error, table, "delete from") from error
     return counts.get(table.node_name, 0)
 
 

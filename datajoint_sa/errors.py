@@ -45,4 +45,10 @@ class AccessError(DataJointError):
 
 
 class LostConnectionError(DataJointError):
-    """The connection to the database server was lost."""
+    """The connection to the database server was lost (the server restarted, or ended the
+    session). Outside a transaction the operation is retried once on a new session; inside
+    one, the transaction's work is gone and must be repeated."""
+
+    #: whether repeating the operation on a new session is safe (False when the session
+    #: was lost during COMMIT, whose outcome is then unknown)
+    retryable: bool = True

@@ -24,6 +24,7 @@ from .codecs import CodecContext
 from .errors import DataJointError
 
 if TYPE_CHECKING:
+    from .connection import Connection
     from .expression import QueryExpression
     from .heading import Attribute
 
@@ -120,14 +121,10 @@ def _prepared(expr: QueryExpression, names: list[str], **select_options: Any
     return select.execution_options(**options) if options else select
 
 
-def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = None,
-                  limit: int | None = None, offset: int | None = None, squeeze: bool = False,
-                  download_path: str | None = None, any_order: bool = False) -> Columns:
-    """Run the query once and return its decoded columns."""
-    select = _prepared(expr, names, order_by=order_by, limit=limit, offset=offset,
-                       any_order=any_order)
-    connection = expr.connection
-    with connection.session(write=False) as sa_conn:
+def _run(connection: Connection, select: sa.Select[Any], names: list[str]
+         ) -> tuple[list[Any], Any]:
+    """The rows and the cursor description of one read (driver errors translated)."""
+    with connection.translating(), connection.session(write=False) as sa_conn:
         result = sa_conn.execute(select)
         cursor = getattr(result, "cursor", None)
         if cursor is not None and cursor.description is not None:
@@ -139,6 +136,17 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
         else:  # a driver without a plain cursor: go through SQLAlchemy's rows
             rows = [tuple(r) for r in result.all()]
             description = [(n, None) for n in names]
+    return rows, description
+
+
+def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = None,
+                  limit: int | None = None, offset: int | None = None, squeeze: bool = False,
+                  download_path: str | None = None, any_order: bool = False) -> Columns:
+    """Run the query once and return its decoded columns."""
+    select = _prepared(expr, names, order_by=order_by, limit=limit, offset=offset,
+                       any_order=any_order)
+    connection = expr.connection
+    rows, description = connection.retrying(lambda: _run(connection, select, names))
     return decode_rows(expr, names, select, rows, description, squeeze=squeeze,
                        download_path=download_path)
 

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from .codecs import CodecContext
-from .errors import DataJointError, DuplicateError, IntegrityError, MissingAttributeError
+from .connection import label
+from .errors import DataJointError, MissingAttributeError
 from .fetch import gc_paused
 from .settings import config
 from .values import check_column
@@ -48,12 +50,6 @@ class _Missing:
 
 
 _MISSING = _Missing()
-
-
-def label(table: Table) -> str:
-    """How errors name a table: its class and its place in the database."""
-    return f"{type(table).__name__} ({table.node_name})" if table._schema else \
-        type(table).__name__
 
 
 class Columns:
@@ -384,13 +380,14 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
     if isinstance(rows, type) and issubclass(rows, QueryExpression):
         rows = rows()
     if isinstance(rows, QueryExpression):
-        _insert_select(table, rows, mode=mode, ignore_extra_fields=ignore_extra_fields)
+        table.connection.retrying(lambda: _insert_select(
+            table, rows, mode=mode, ignore_extra_fields=ignore_extra_fields))
         return
     where = label(table)
     with gc_paused():
         groups = _prepared_rows(table, rows, ignore_extra_fields, where)
         if groups:
-            _write(table, groups, mode, chunk_size)
+            table.connection.retrying(partial(_write, table, groups, mode, chunk_size))
         del groups  # freed while paused, so the collector never scans the row tuples
 
 
@@ -499,12 +496,8 @@ def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], 
                     backend.insert_rows(sa_conn, sa_table, present,
                                         group_rows[start:start + step], mode=mode, key=key)
 
-    try:
+    with connection.translating(table, "insert into"):
         _with_retries(connection, write)
-    except DataJointError:
-        raise
-    except Exception as error:
-        raise classified(connection, error, table, "insert into") from error
 
 
 def _group(names: list[str], values: list[list[Any]], masks: dict[str, Any], length: int
@@ -559,45 +552,8 @@ def _insert_select(table: Table, expr: Any, *, mode: str, ignore_extra_fields: b
             connection.backend_impl.insert_select(sa_conn, sa_table, names, expr.to_select(),
                                                   mode=mode, key=table.primary_key)
 
-    try:
+    with connection.translating(table, "insert into"):
         _with_retries(connection, write)
-    except DataJointError:
-        raise
-    except Exception as error:
-        raise classified(connection, error, table, "insert into") from error
-
-
-def classified(connection: Connection, error: BaseException, table: Table, action: str
-               ) -> BaseException:
-    """The DataJointError for an error of the driver (named, with the original chained)."""
-    where = label(table)
-    result = connection.classify(error, where)
-    if not isinstance(result, DataJointError):
-        orig = getattr(error, "orig", None) or error
-        result = DataJointError(f"Cannot {action} {where}: "
-                                f"{type(orig).__name__}: {' '.join(str(orig).split())}")
-    if isinstance(result, DuplicateError) and table._sa_table is not None:
-        uniques = [f"({', '.join(c.name for c in index.columns)})"
-                   for index in table._sa_table.indexes if index.unique]
-        result = DuplicateError(f"{result} (primary key: {', '.join(table.primary_key)}"
-                                f"{'; unique: ' + ', '.join(uniques) if uniques else ''})")
-    if isinstance(result, IntegrityError) and action == "insert into":
-        parents = _foreign_keys(table)
-        if parents:
-            result = IntegrityError(f"{result} (a parent row is missing; foreign keys: "
-                                    f"{parents})")
-    return result
-
-
-def _foreign_keys(table: Table) -> str:
-    sa_table = table._sa_table
-    if sa_table is None:
-        return ""
-    described = []
-    for fk in sa_table.foreign_key_constraints:
-        parent = fk.referred_table.name
-        described.append(f"({', '.join(fk.column_keys)}) -> {parent}")
-    return "; ".join(described)
 
 
 # ------------------------------------------------------------------------- updating
@@ -639,7 +595,7 @@ def update_row(table: Table, row: Mapping[str, Any]) -> None:
         values[name] = converted[0]
     match = [sa_table.c[k] == values[k] for k in key]
     connection = table.connection
-    try:
+    with connection.translating(table, "update"):
         with connection.session(write=True) as sa_conn:
             found = sa_conn.execute(sa.select(sa.func.count()).select_from(sa_table)
                                     .where(*match)).scalar()
@@ -648,7 +604,3 @@ def update_row(table: Table, row: Mapping[str, Any]) -> None:
                                      f"{ {k: row[k] for k in key} }")
             sa_conn.execute(sa.update(sa_table).where(*match)
                             .values({c: values[c] for c in changes}))
-    except DataJointError:
-        raise
-    except Exception as error:
-        raise classified(connection, error, table, "update") from error

@@ -88,6 +88,7 @@ class Schema:
         if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
             raise DataJointError(f"Invalid schema name {name!r}: use letters, digits and "
                                  "underscores, starting with a letter")
+        (connection or self._connection or conn()).backend_impl.check_identifier(name, "schema")
         self.database = name
         self._connection = connection or self._connection or conn()
         if create_schema is not None:
@@ -183,6 +184,9 @@ class Schema:
                              display_name=display)
         backend = self.connection.backend_impl
         sa_schema, sa_name = backend.table_identity(self.database, name)
+        backend.check_identifier(sa_name, f"table {display}")
+        for attribute in spec.heading.names:
+            backend.check_identifier(attribute, f"attribute of {display}")
         key = f"{sa_schema}.{sa_name}" if sa_schema else sa_name
         if key in self.metadata.tables:  # re-declaring (e.g. a re-run notebook cell)
             self.metadata.remove(self.metadata.tables[key])

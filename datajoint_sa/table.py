@@ -175,14 +175,14 @@ class Table(QueryExpression, metaclass=TableMeta):
         """Update the secondary attributes of one existing row, named by its primary key."""
         from .insert import update_row
 
-        update_row(self, row)
+        self.connection.retrying(lambda: update_row(self, row))
 
     # ---- deleting and dropping ----------------------------------------------------------
     def delete_quick(self, get_count: bool = False) -> int | None:
         """Delete the rows of this (restricted) table without cascading."""
         from .delete import delete_quick
 
-        count = delete_quick(self)
+        count = self.connection.retrying(lambda: delete_quick(self))
         return count if get_count else None
 
     def delete(self, transaction: bool = True, safemode: bool | None = None,
@@ -203,8 +203,9 @@ class Table(QueryExpression, metaclass=TableMeta):
             if safemode is not None and safemode != prompt:
                 raise DataJointError("delete: give safemode or prompt, not both")
             safemode = prompt
-        return cascade_delete(self, safemode=safemode, force_parts=force_parts,
-                              force_masters=force_masters)
+        return self.connection.retrying(
+            lambda: cascade_delete(self, safemode=safemode, force_parts=force_parts,
+                                   force_masters=force_masters))
 
     def drop_quick(self) -> None:
         """Drop this table only (fails when other tables depend on it)."""

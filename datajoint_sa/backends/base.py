@@ -22,6 +22,8 @@ from ..errors import (
     IntegrityError,
     LostConnectionError,
     MissingAttributeError,
+    MissingTableError,
+    QueryError,
     UnknownAttributeError,
 )
 
@@ -37,12 +39,21 @@ class Backend:
     alters_by_copy: ClassVar[bool] = False
     #: schema changes roll back with their transaction (MySQL commits each one at once)
     transactional_ddl: ClassVar[bool] = True
-    #: the largest identifier the backend accepts
+    #: the longest identifier the backend keeps, in bytes (PostgreSQL truncates longer ones
+    #: silently, MySQL refuses them): `check_identifier` refuses them before any DDL
     max_identifier_length: ClassVar[int] = 64
     #: the largest integer a column can hold (uint64 where unsigned 64-bit integers exist)
     max_integer: ClassVar[int] = 2**64 - 1
     #: significant digits a decimal keeps, where decimals are stored as doubles (else None)
     max_decimal_digits: ClassVar[int | None] = None
+
+    def check_identifier(self, name: str, what: str) -> None:
+        """Refuse a schema, table or column name the server would truncate or refuse."""
+        size = len(name.encode("utf-8"))
+        if size > self.max_identifier_length:
+            raise DataJointError(
+                f"The {what} name {name!r} is {size} bytes long; {self.name} keeps at most "
+                f"{self.max_identifier_length}: choose a shorter name")
 
     # ---- engine and connection set-up ---------------------------------------------------
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
@@ -175,11 +186,15 @@ class Backend:
         """A DataJointError subclass for a driver error, or None when it is not ours to name."""
         orig = getattr(error, "orig", None) or error
         kind = self.error_kind(orig)
+        if kind is None and getattr(error, "connection_invalidated", False):
+            kind = "lost"  # SQLAlchemy's dialect recognised a dropped session
         if kind is None:
             return None
         where = f" in {table}" if table else ""
         message = " ".join(str(orig).split())
-        return _KIND_CLASSES[kind](f"{_KIND_PREFIXES[kind]}{where}: {message}")
+        advice = _KIND_ADVICE.get(kind, "")
+        return _KIND_CLASSES[kind](f"{_KIND_PREFIXES[kind]}{where}: {message}"
+                                   f"{' (' + advice + ')' if advice else ''}")
 
     def error_kind(self, orig: BaseException) -> str | None:
         """One of the keys of _KIND_CLASSES for a driver exception, or None."""
@@ -231,6 +246,9 @@ _KIND_CLASSES: dict[str, type[DataJointError]] = {
     "access": AccessError,
     "lost": LostConnectionError,
     "data": DataJointError,
+    "missing_table": MissingTableError,
+    "unknown_function": QueryError,
+    "unknown_collation": QueryError,
 }
 _KIND_PREFIXES = {
     "duplicate": "Duplicate entry",
@@ -241,6 +259,21 @@ _KIND_PREFIXES = {
     "access": "Access denied",
     "lost": "Lost connection",
     "data": "Invalid value",
+    "missing_table": "Missing table",
+    "unknown_function": "Unknown SQL function",
+    "unknown_collation": "Unknown collation",
+}
+#: what the user can do about each kind, appended to the message
+_KIND_ADVICE = {
+    "missing_table": "the table is not in the database: declare it (activate its schema) "
+                     "or check the schema name; it may have been dropped by another session",
+    "unknown_function": "this backend has no such function; use a function that all three "
+                        "backends share (see docs/queries.md) or compute the value in Python",
+    "unknown_collation": "this backend has no such collation; remove the COLLATE clause or "
+                         "use a collation the server lists",
+    "lost": "the server ended the session; outside a transaction the operation was retried "
+            "once; inside one, repeat the transaction",
+    "access": "ask the database administrator for the privilege",
 }
 _NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 

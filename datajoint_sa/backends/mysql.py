@@ -41,6 +41,12 @@ _ERRNO_KINDS = {
     1045: "access",
     2006: "lost",
     2013: "lost",
+    4031: "lost",  # the server closed an idle session
+    1146: "missing_table",
+    1049: "missing_table",  # unknown database (the schema is missing)
+    1305: "unknown_function",
+    1630: "unknown_function",
+    1273: "unknown_collation",
 }
 _INTEGERS = {
     "int8": mysql.TINYINT(),

@@ -25,6 +25,12 @@ _SQLSTATE_KINDS = {
     "22008": "data",  # datetime field overflow
     "42501": "access",
     "42703": "unknown_column",
+    "42P01": "missing_table",
+    "3F000": "missing_table",  # the schema itself is missing
+    "42883": "unknown_function",
+    "57P01": "lost",  # admin shutdown: pg_terminate_backend, a server restart
+    "57P02": "lost",
+    "57P03": "lost",
 }
 #: psycopg.pq.Format.BINARY (not imported: the backend loads without psycopg installed)
 BINARY = 1
@@ -199,6 +205,8 @@ class PostgreSQLBackend(Backend):
             return _SQLSTATE_KINDS[state]
         if state and state.startswith("08"):
             return "lost"
+        if state == "42704" and "collation" in str(orig):
+            return "unknown_collation"
         if state and state.startswith("22"):
             return "data"
         return None

@@ -219,6 +219,12 @@ class SQLiteBackend(Backend):
             return "check"
         if "has no column named" in text or "no such column" in text:
             return "unknown_column"
+        if "no such table" in text:
+            return "missing_table"
+        if "no such function" in text:
+            return "unknown_function"
+        if "no such collation" in text:
+            return "unknown_collation"
         if isinstance(orig, sqlite3.DataError):
             return "data"
         return None
