@@ -45,7 +45,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from . import blob
 from .errors import DataJointError
+from .settings import config
+from .stores import get_store
 
 _REGISTRY: dict[str, type[Codec]] = {}
 _BUILTIN = frozenset({"blob", "attach", "hash", "filepath"})
@@ -81,8 +84,6 @@ class CodecContext:
         """The folder where fetched files go."""
         if self.download_path is not None:
             return os.fspath(self.download_path)
-        from .settings import config
-
         return os.fspath(config.get("download_path") or ".")
 
 
@@ -254,14 +255,10 @@ class BlobCodec(Codec):
 
     def encode(self, value: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> Any:
-        from . import blob
-
         return blob.pack(value)
 
     def decode(self, stored: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> Any:
-        from . import blob
-
         data = bytes(stored)
         if not blob.is_blob(data):
             # a `longblob` column without a type marker, read by reflection: DataJoint 0.14
@@ -392,8 +389,6 @@ class HashCodec(Codec):
 
     def encode(self, value: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> dict[str, Any]:
-        from .stores import get_store
-
         where = _where(context)
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise DataJointError(f"{where}: <hash@{self.store}> stores bytes, got "
@@ -405,8 +400,6 @@ class HashCodec(Codec):
 
     def decode(self, stored: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> bytes:
-        from .stores import get_store
-
         where = _where(context)
         assert self.store is not None
         return get_store(self.store, where).get(_metadata(stored, where), where=where)
@@ -430,8 +423,6 @@ class FilepathCodec(Codec):
 
     def encode(self, value: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> dict[str, Any]:
-        from .stores import get_store
-
         where = _where(context)
         if not isinstance(value, (str, os.PathLike)):
             raise DataJointError(f"{where}: filepath@{self.store} takes a path, got "
@@ -441,8 +432,6 @@ class FilepathCodec(Codec):
 
     def decode(self, stored: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> str:
-        from .stores import get_store
-
         where = _where(context)
         assert self.store is not None
         folder = context.downloads() if context is not None else CodecContext().downloads()

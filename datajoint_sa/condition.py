@@ -231,7 +231,7 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
     Raises UnknownAttributeError / QueryError (naming the attribute or fragment) for a bad
     condition; runs no SQL.
     """
-    from .expression import QueryExpression, U
+    from .expression import QueryExpression, U  # back-edge: a query restricts a query
 
     if isinstance(condition, Permissive):
         return normalize(condition.restriction, heading, semantic_check=False)

@@ -21,7 +21,7 @@ from .errors import (
     LostConnectionError,
     QueryError,
 )
-from .settings import config, server_url
+from .settings import config, hide_password, server_url
 
 if TYPE_CHECKING:
     from .table import Table
@@ -29,13 +29,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 logger = logging.getLogger("datajoint_sa")
-
-
-def hide_password(url: str | sa.URL) -> str:
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable database URL>"
 
 
 class Connection:

@@ -24,6 +24,7 @@ from . import lineage
 from .connection import label
 from .dependencies import Dependencies, Edge
 from .errors import DataJointError
+from .prompt import confirm
 from .settings import config
 
 if TYPE_CHECKING:
@@ -33,14 +34,6 @@ if TYPE_CHECKING:
 
 #: "[prefix]master__part": a part table's name starts with its master's name
 _PART_NAME = re.compile(r"^(?P<master>(?:#|_{1,2})?[a-z0-9][a-z0-9_]*?)__[a-z0-9]")
-
-
-def confirm(question: str) -> bool:
-    """Ask on stdin (answerable from tests and notebooks through input())."""
-    answer = ""
-    while answer not in ("yes", "no", "y", "n"):
-        answer = input(f"{question} [yes/no]: ").strip().lower()
-    return answer in ("yes", "y")
 
 
 def _sa_table_for(connection: Connection, node: str) -> sa.Table:

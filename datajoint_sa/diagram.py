@@ -15,11 +15,13 @@ import types
 from collections.abc import Iterable
 from typing import Any
 
-from .connection import Connection
+from .connection import Connection, conn
 from .dependencies import Dependencies, Edge
 from .diagram_svg import layered_svg
 from .errors import DataJointError
 from .reflect import split_table_name
+from .schema import Schema
+from .table import Table
 
 HIDDEN_PREFIX = "~"
 
@@ -83,8 +85,6 @@ class Diagram:
         nodes, home, found = self._resolve(source)
         connection = connection or found
         if connection is None:
-            from .connection import conn
-
             connection = conn()
         self.connection = connection
         self.graph = _load_graph(connection)
@@ -108,9 +108,6 @@ class Diagram:
     @classmethod
     def _resolve(cls, source: Any) -> tuple[list[str], set[str], Connection | None]:
         """(nodes, or "schema.*" for whole schemas; home schemas; a connection if known)."""
-        from .schema import Schema
-        from .table import Table
-
         if source is None:
             raise DataJointError("Diagram needs a schema, a table class or a module")
         if isinstance(source, Schema):

@@ -134,7 +134,7 @@ def _clipped(points: list[tuple[float, float]], parent: _Box, child: _Box,
 
 
 def _node_svg(diagram: Diagram, node: str, box: _Box) -> str:
-    from .diagram import _tier_and_label
+    from .diagram import _tier_and_label  # back-edge: diagram draws with this module
 
     tier, _, _ = _tier_and_label(node)
     fill, stroke, colour, size, shape = TIER_LOOK[tier]
@@ -155,7 +155,7 @@ def _node_svg(diagram: Diagram, node: str, box: _Box) -> str:
 
 
 def _edge_svg(diagram: Diagram, edge: Edge, points: list[tuple[float, float]]) -> str:
-    from .diagram import _tier_and_label
+    from .diagram import _tier_and_label  # back-edge: diagram draws with this module
 
     _, _, master = _tier_and_label(edge.child)
     if master == edge.parent:

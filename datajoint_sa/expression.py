@@ -24,6 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from . import fetch as fetching
 from .condition import (
     AndList,
     Not,
@@ -37,6 +38,7 @@ from .condition import (
 )
 from .errors import DataJointError, QueryError
 from .heading import Attribute, Heading
+from .preview import preview_html, preview_text
 from .sqlexpr import Fragment, fragment_clause, parse_fragment
 
 if TYPE_CHECKING:
@@ -401,55 +403,35 @@ class QueryExpression:
 
     # ---- fetching -----------------------------------------------------------------------
     def fetch(self, *attrs: str, **kwargs: Any) -> Any:
-        from .fetch import fetch
-
-        return fetch(self, *attrs, **kwargs)
+        return fetching.fetch(self, *attrs, **kwargs)
 
     def fetch1(self, *attrs: str, **kwargs: Any) -> Any:
-        from .fetch import fetch1
-
-        return fetch1(self, *attrs, **kwargs)
+        return fetching.fetch1(self, *attrs, **kwargs)
 
     # conveniences of the 2.x API, all in fetch.py
     def to_dicts(self, **kwargs: Any) -> list[dict[str, Any]]:
-        from . import fetch as f
-
-        return f.to_dicts(self, **kwargs)
+        return fetching.to_dicts(self, **kwargs)
 
     def to_pandas(self, **kwargs: Any) -> Any:
-        from . import fetch as f
-
-        return f.to_pandas(self, **kwargs)
+        return fetching.to_pandas(self, **kwargs)
 
     def to_arrays(self, *attrs: str, **kwargs: Any) -> Any:
-        from . import fetch as f
-
-        return f.to_arrays(self, *attrs, **kwargs)
+        return fetching.to_arrays(self, *attrs, **kwargs)
 
     def to_arrow(self, **kwargs: Any) -> Any:
-        from . import fetch as f
-
-        return f.to_arrow(self, **kwargs)
+        return fetching.to_arrow(self, **kwargs)
 
     def to_polars(self, **kwargs: Any) -> Any:
-        from . import fetch as f
-
-        return f.to_polars(self, **kwargs)
+        return fetching.to_polars(self, **kwargs)
 
     def keys(self, **kwargs: Any) -> list[dict[str, Any]]:
-        from . import fetch as f
-
-        return f.keys(self, **kwargs)
+        return fetching.keys(self, **kwargs)
 
     def head(self, limit: int = 25, **kwargs: Any) -> Any:
-        from . import fetch as f
-
-        return f.head(self, limit, **kwargs)
+        return fetching.head(self, limit, **kwargs)
 
     def tail(self, limit: int = 25, **kwargs: Any) -> Any:
-        from . import fetch as f
-
-        return f.tail(self, limit, **kwargs)
+        return fetching.tail(self, limit, **kwargs)
 
     # ---- sizes, membership, iteration, previews -----------------------------------------
     def __len__(self) -> int:
@@ -476,18 +458,12 @@ class QueryExpression:
         return iter(self.fetch(as_dict=True))
 
     def __repr__(self) -> str:
-        from .preview import preview_text
-
         return preview_text(self)
 
     def _repr_html_(self) -> str:
-        from .preview import preview_html
-
         return preview_html(self)
 
     def preview(self, limit: int | None = None) -> str:
-        from .preview import preview_text
-
         return preview_text(self, limit=limit)
 
 

@@ -8,7 +8,10 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from .errors import UnknownAttributeError
+from .fetch import _NUMPY_TYPES, _category
 from .types import TypeInfo, resolve_type
 
 TYPE_MARKER = re.compile(r"^:(?P<type>[^:]+(?:\([^)]*\))?[^:]*):(?P<comment>.*)$", re.DOTALL)
@@ -114,10 +117,6 @@ class Heading(Mapping[str, Attribute]):
     def as_dtype(self) -> Any:
         """The numpy structured dtype of a fetched record array: numbers and booleans as
         their numpy types, everything else as objects."""
-        import numpy as np
-
-        from .fetch import _NUMPY_TYPES, _category
-
         return np.dtype([(a.name, _NUMPY_TYPES.get(_category(a) or "", "O"))
                          for a in self._attributes.values()])
 

@@ -15,7 +15,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import itemgetter
@@ -27,13 +27,14 @@ import sqlalchemy as sa
 from .codecs import CodecContext
 from .connection import label
 from .errors import DataJointError, MissingAttributeError
+from .expression import QueryExpression
 from .fetch import gc_paused
 from .settings import config
 from .values import check_column
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .heading import Attribute
+    from .heading import Attribute, Heading
     from .table import Table
 
 logger = logging.getLogger("datajoint_sa")
@@ -372,8 +373,6 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
                 ignore_extra_fields: bool = False, replace: bool = False,
                 chunk_size: int | None = None) -> None:
     """Insert rows into table in one transaction (see Table.insert)."""
-    from .expression import QueryExpression
-
     if skip_duplicates and replace:
         raise DataJointError("insert: skip_duplicates and replace exclude each other")
     mode = "replace" if replace else "skip" if skip_duplicates else "insert"
@@ -394,8 +393,6 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
 def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: str
                    ) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
     """Row tuples in driver form, grouped by the attributes they give."""
-    from .table import missing_required
-
     columns = to_columns(table, rows, ignore_extra_fields=ignore_extra_fields)
     if not columns.length:
         return []
@@ -538,8 +535,6 @@ def _last_per_key(names: list[str], rows: list[tuple[Any, ...]], key: list[str]
 
 def _insert_select(table: Table, expr: Any, *, mode: str, ignore_extra_fields: bool) -> None:
     """Server-side INSERT ... SELECT from a query expression."""
-    from .table import missing_required
-
     where = label(table)
     names = table._row_names(expr.heading.names, ignore_extra=ignore_extra_fields)
     missing_required(table.heading, names, where)
@@ -554,6 +549,18 @@ def _insert_select(table: Table, expr: Any, *, mode: str, ignore_extra_fields: b
 
     with connection.translating(table, "insert into"):
         _with_retries(connection, write)
+
+
+def missing_required(heading: Heading, given: Iterable[str], table: str) -> None:
+    """Raise MissingAttributeError for attributes that need a value and have none."""
+    given = set(given)
+    missing = [a.name for a in heading.attributes
+               if a.name not in given and not a.nullable and a.default is None
+               and not a.autoincrement]
+    if missing:
+        raise MissingAttributeError(
+            f"Missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)} "
+            f"in {table}")
 
 
 # ------------------------------------------------------------------------- updating

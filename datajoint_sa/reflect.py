@@ -33,6 +33,8 @@ from .errors import DataJointError
 from .heading import split_comment
 from .legacy_external import EXTERNAL_PREFIX, LEGACY_CODECS
 from .naming import from_camel_case, to_camel_case
+from .schema import Schema
+from .table import Table
 from .tiers import Computed, Imported, Lookup, Manual, Part
 from .types import TypeInfo, resolve_type
 
@@ -578,8 +580,6 @@ class Spawner:
             self._adopt(value)
 
     def _adopt(self, value: Any) -> None:
-        from .table import Table
-
         if not (isinstance(value, type) and issubclass(value, Table)):
             return
         if value._schema is None or value._sa_table is None or not value.table_name:
@@ -711,8 +711,6 @@ class VirtualModule(types.ModuleType):
                  create_tables: bool = False, connection: Connection | None = None,
                  add_objects: Mapping[str, Any] | None = None,
                  _spawner: Spawner | None = None, _spawn: bool = True) -> None:
-        from .schema import Schema
-
         super().__init__(module_name)
         schema = Schema(schema_name, connection=connection, create_schema=create_schema,
                         create_tables=create_tables)

@@ -13,10 +13,14 @@ import sqlalchemy as sa
 
 from . import declare, lineage
 from .connection import Connection, conn
+from .delete import drop_tables
 from .dependencies import Dependencies
 from .errors import DataJointError
+from .jobs import JobTable
 from .naming import from_camel_case
+from .prompt import confirm
 from .settings import config
+from .store_gc import External
 from .table import Table
 from .tiers import Part
 
@@ -215,7 +219,7 @@ class Schema:
         resolves that definition's parents."""
         reflected = None
         if not _declare_only.get() and self.exists:
-            from .reflect import Spawner
+            from .reflect import Spawner  # back-edge: reflect builds on Schema
 
             reflected = Spawner(self.connection).ensure(f"{self.database}.{name}")
         if reflected is None or not reflected.definition:
@@ -242,25 +246,21 @@ class Schema:
         """Change the schema's tables in the database to match the current definitions of
         its declared classes, through Alembic (see `Table.alter`). Returns the descriptions
         of the applied changes."""
-        from .migrate import migrate_schema
+        from .migrate import migrate_schema  # back-edge: migrate loads pipelines of schemas
 
         return migrate_schema(self, prompt=prompt, force=force)
 
     # ---- computation --------------------------------------------------------------------
     @property
-    def jobs(self) -> Any:
+    def jobs(self) -> JobTable:
         """The schema's job table `~jobs`: reservations and errors of populate (see jobs.py)."""
-        from .jobs import JobTable
-
         return JobTable.of(self)
 
     # ---- external stores ----------------------------------------------------------------
     @property
-    def external(self) -> Any:
+    def external(self) -> External:
         """The configured stores as this schema uses them: `schema.external[store].gc()`
         removes the schema's stored objects that no row references (see stores.py)."""
-        from .store_gc import External
-
         if not self.is_activated:
             raise DataJointError("Schema is not activated: call schema.activate(name)")
         return External(self.connection, self.database)
@@ -277,6 +277,7 @@ class Schema:
         """Declare, into `context` (default: the schema's context, else the caller's
         namespace), a class for every table of the schema that has none there yet; returns
         their names."""
+        # back-edge: reflect builds on Schema
         from .reflect import caller_namespace, spawn_missing_classes
 
         target = context
@@ -286,7 +287,7 @@ class Schema:
 
     def code(self) -> str:
         """Python source that re-declares this schema, written from the database."""
-        from .reflect import schema_code
+        from .reflect import schema_code  # back-edge: reflect builds on Schema
 
         return schema_code(self)
 
@@ -301,8 +302,6 @@ class Schema:
         """Drop every table of the schema (and dependents in other schemas), then the schema."""
         if not self.exists:
             return
-        from .delete import confirm, drop_tables
-
         graph = Dependencies.load(self.connection)
         own = [n for n in graph.nodes if n.split(".", 1)[0] == self.database]
         nodes: set[str] = set()

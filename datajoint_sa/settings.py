@@ -71,6 +71,13 @@ def server_url(host: str | None, user: str | None = None, password: str | None =
                          port=number)
 
 
+def hide_password(url: str | sa.URL) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable database URL>"
+
+
 class Config(MutableMapping[str, Any]):
     """Settings with dotted keys.
 
@@ -139,8 +146,6 @@ class Config(MutableMapping[str, Any]):
         return key in self._values
 
     def __repr__(self) -> str:
-        from .connection import hide_password
-
         shown = dict(self._values)
         shown["database.url"] = hide_password(self["database.url"])
         if shown.get("database.password"):

@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import sqlalchemy as sa
 
-from .errors import DataJointError, MissingAttributeError, UnknownAttributeError
-from .expression import QueryExpression
+from .delete import cascade_delete, delete_quick, drop_tables, drop_with_dependents
+from .describe import describe_table
+from .errors import DataJointError, UnknownAttributeError
+from .expression import QueryExpression, restricted_copy, table_parts
 from .heading import Heading
+from .insert import insert_rows, update_row
 
 if TYPE_CHECKING:
     from .declare import TableSpec
@@ -93,8 +96,6 @@ class Table(QueryExpression, metaclass=TableMeta):
     def restrict(self, condition: Any, semantic_check: bool = True) -> Table:
         """A copy of this table restricted by `condition` (still a table: it can delete,
         update and fetch)."""
-        from .expression import restricted_copy
-
         return restricted_copy(self, condition, semantic_check=semantic_check)
 
     # ---- identity -----------------------------------------------------------------------
@@ -123,22 +124,10 @@ class Table(QueryExpression, metaclass=TableMeta):
         """The table's name in the dependency graph: "schema.table"."""
         return f"{self.database}.{self.table_name}"
 
-    def __repr__(self) -> str:
-        from .preview import preview_text
-
-        return preview_text(self)
-
-    def _repr_html_(self) -> str:
-        from .preview import preview_html
-
-        return preview_html(self)
-
     def _base_parts(self) -> Parts:
         table = self._sa_table
         if table is None:
             raise DataJointError(f"Table {type(self).__name__} is not declared")
-        from .expression import table_parts
-
         return table_parts(table, self.heading)
 
     # ---- writing ------------------------------------------------------------------------
@@ -150,8 +139,6 @@ class Table(QueryExpression, metaclass=TableMeta):
                ignore_extra_fields: bool = False, replace: bool = False,
                allow_direct_insert: bool | None = None, chunk_size: int | None = None) -> None:
         """Insert rows atomically: all of them or none."""
-        from .insert import insert_rows
-
         self._check_direct_insert(allow_direct_insert)
         insert_rows(self, rows, skip_duplicates=skip_duplicates,
                     ignore_extra_fields=ignore_extra_fields, replace=replace,
@@ -173,15 +160,11 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     def update1(self, row: Mapping[str, Any]) -> None:
         """Update the secondary attributes of one existing row, named by its primary key."""
-        from .insert import update_row
-
         self.connection.retrying(lambda: update_row(self, row))
 
     # ---- deleting and dropping ----------------------------------------------------------
     def delete_quick(self, get_count: bool = False) -> int | None:
         """Delete the rows of this (restricted) table without cascading."""
-        from .delete import delete_quick
-
         count = self.connection.retrying(lambda: delete_quick(self))
         return count if get_count else None
 
@@ -197,8 +180,6 @@ class Table(QueryExpression, metaclass=TableMeta):
         rows too, with their other parts) or force_parts=True (which deletes the part rows
         alone). Returns the number of rows deleted from this table.
         """
-        from .delete import cascade_delete
-
         if prompt is not None:
             if safemode is not None and safemode != prompt:
                 raise DataJointError("delete: give safemode or prompt, not both")
@@ -209,8 +190,6 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     def drop_quick(self) -> None:
         """Drop this table only (fails when other tables depend on it)."""
-        from .delete import drop_tables
-
         drop_tables(self.connection, [self.node_name])
         if self._schema is not None:
             self._schema.forget_tables([self.node_name])
@@ -220,8 +199,6 @@ class Table(QueryExpression, metaclass=TableMeta):
 
         A part table is dropped with its master; `force=True` drops it alone and skips the
         confirmation."""
-        from .delete import drop_with_dependents
-
         drop_with_dependents(self, prompt=not force, force=force)
 
     # ---- schema evolution ---------------------------------------------------------------
@@ -231,15 +208,13 @@ class Table(QueryExpression, metaclass=TableMeta):
         The planned changes are shown in words and applied through Alembic after a yes
         (`prompt=False` or safemode off skips the question); a change that would lose data is
         refused unless `force=True`. Returns the descriptions of the applied changes."""
-        from .migrate import alter_table
+        from .migrate import alter_table  # back-edge: migrate loads pipelines of tables
 
         return alter_table(type(self), prompt=prompt, force=force)
 
     # ---- describing ---------------------------------------------------------------------
     def describe(self, printout: bool = True) -> str:
         """A definition that re-declares this table."""
-        from .describe import describe_table
-
         text = describe_table(self)
         if printout:
             print(text)
@@ -260,18 +235,6 @@ class Table(QueryExpression, metaclass=TableMeta):
                 f"{cls.__name__} has no attribute{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(map(repr, unknown))}")
         return [n for n in names if n in heading]
-
-
-def missing_required(heading: Heading, given: Iterable[str], table: str) -> None:
-    """Raise MissingAttributeError for attributes that need a value and have none."""
-    given = set(given)
-    missing = [a.name for a in heading.attributes
-               if a.name not in given and not a.nullable and a.default is None
-               and not a.autoincrement]
-    if missing:
-        raise MissingAttributeError(
-            f"Missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)} "
-            f"in {table}")
 
 
 def is_structured(rows: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import DataJointError
 from .base import Backend
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
@@ -23,8 +24,6 @@ def get_backend(dialect_name: str) -> Backend:
     try:
         return BACKENDS[dialect_name]
     except KeyError:
-        from ..errors import DataJointError
-
         raise DataJointError(f"Unsupported database backend: {dialect_name}") from None
 
 

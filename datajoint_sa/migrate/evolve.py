@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from .. import declare
 from ..errors import DataJointError
+from ..prompt import confirm
 from ..settings import config
 from .plan import MigrationFailed, apply, produce
 from .review import Review, steps
@@ -148,8 +149,6 @@ def _evolve(classes: list[type[Table]], *, prompt: bool, force: bool,
         for risk in risks:
             print(f"  ! forced: {risk.text}")
         if prompt and config["safemode"]:
-            from ..delete import confirm
-
             if not confirm(f"Apply {len(words)} change(s)?"):
                 redeclaration.restore()
                 print("Cancelled: nothing was changed.")

@@ -23,6 +23,7 @@ from types import ModuleType
 
 import sqlalchemy as sa
 
+from .. import connection as connection_module
 from ..backends import BACKENDS
 from ..errors import DataJointError
 from ..schema import Schema, declare_only
@@ -62,8 +63,6 @@ def find_schemas(module: ModuleType) -> list[Schema]:
 @contextmanager
 def planning(url: str | sa.URL | None) -> Iterator[None]:
     """Import pipeline modules for planning: against `url`, declaring without writing."""
-    from .. import connection as connection_module
-
     if url is None:
         with declare_only():
             yield
