@@ -17,9 +17,8 @@ from typing import Any
 
 from .connection import Connection, conn
 from .dependencies import Dependencies, Edge
-from .diagram_svg import layered_svg
+from .diagram_svg import _tier_and_label, layered_svg
 from .errors import DataJointError
-from .reflect import split_table_name
 from .schema import Schema
 from .table import Table
 
@@ -50,19 +49,6 @@ MERMAID_SHAPES = {"Manual": ('["', '"]'), "Lookup": ('[/"', '"/]'), "Imported": 
                   "Computed": ('(("', '"))'), "Part": ('["', '"]'), "Other": ('["', '"]')}
 PNG_DPI = 150  # Graphviz's default of 72 is blurry on any current screen
 FORMATS = {"svg", "png", "pdf", "dot", "gv", "mmd", "mermaid"}
-
-
-def _tier_and_label(node: str) -> tuple[str, str, str | None]:
-    """(tier, class label, master node or None) of a "schema.table" node."""
-    schema, _, table = node.partition(".")
-    split = split_table_name(table)
-    if split is None:
-        return "Other", table, None
-    tier, master, part = split
-    if part is None:
-        return tier, master, None
-    master_table = table.rsplit("__", 1)[0]
-    return tier, f"{master}.{part}", f"{schema}.{master_table}"
 
 
 class Diagram:

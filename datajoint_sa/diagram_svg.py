@@ -20,6 +20,8 @@ from grandalf.graphs import Edge as LayoutEdge
 from grandalf.graphs import Graph, Vertex
 from grandalf.layouts import SugiyamaLayout
 
+from .reflect import split_table_name
+
 if TYPE_CHECKING:
     from .dependencies import Edge
     from .diagram import Diagram
@@ -58,9 +60,21 @@ class _Route:
         self.points = list(points)
 
 
+def _tier_and_label(node: str) -> tuple[str, str, str | None]:
+    """(tier, class label, master node or None) of a "schema.table" node."""
+    schema, _, table = node.partition(".")
+    split = split_table_name(table)
+    if split is None:
+        return "Other", table, None
+    tier, master, part = split
+    if part is None:
+        return tier, master, None
+    master_table = table.rsplit("__", 1)[0]
+    return tier, f"{master}.{part}", f"{schema}.{master_table}"
+
+
 def layered_svg(diagram: Diagram) -> str:
     """The diagram as an SVG document laid out in layers, parents above children."""
-    from .diagram import _tier_and_label  # back-edge: diagram imports this module to draw
 
     order = diagram.topological_sort()
     edges = diagram.edges
@@ -134,7 +148,6 @@ def _clipped(points: list[tuple[float, float]], parent: _Box, child: _Box,
 
 
 def _node_svg(diagram: Diagram, node: str, box: _Box) -> str:
-    from .diagram import _tier_and_label  # back-edge: diagram draws with this module
 
     tier, _, _ = _tier_and_label(node)
     fill, stroke, colour, size, shape = TIER_LOOK[tier]
@@ -155,7 +168,6 @@ def _node_svg(diagram: Diagram, node: str, box: _Box) -> str:
 
 
 def _edge_svg(diagram: Diagram, edge: Edge, points: list[tuple[float, float]]) -> str:
-    from .diagram import _tier_and_label  # back-edge: diagram draws with this module
 
     _, _, master = _tier_and_label(edge.child)
     if master == edge.parent:

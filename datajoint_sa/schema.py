@@ -277,8 +277,7 @@ class Schema:
         """Declare, into `context` (default: the schema's context, else the caller's
         namespace), a class for every table of the schema that has none there yet; returns
         their names."""
-        # back-edge: reflect builds on Schema
-        from .reflect import caller_namespace, spawn_missing_classes
+        from .reflect import caller_namespace, spawn_missing_classes  # back-edge: reflect
 
         target = context
         if target is None:
