@@ -218,3 +218,15 @@ def test_import_loads_no_heavy_module(heavy: str) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False", f"import datajoint_sa loads {heavy}"
+
+
+def test_readme_file_map_lists_every_module() -> None:
+    """The README's file map names every module and subpackage, and nothing that is gone."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    tree = readme[readme.index("datajoint_sa/\n"):readme.index("migrations/ ")]
+    listed = {line.split()[0] for line in tree.splitlines()[1:]
+              if line.startswith("  ") and not line.startswith("   ") and line.split()}
+    present = {p.name + ("/" if p.is_dir() else "") for p in PACKAGE.iterdir()
+               if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))}
+    assert listed == present, (f"missing from the README: {sorted(present - listed)}; "
+                               f"gone: {sorted(listed - present)}")
