@@ -101,6 +101,32 @@ def schema(make_schema: Callable[..., dj.Schema]) -> dj.Schema:
     return make_schema()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of a module-scoped pipeline (one pipeline per backend per module)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def module_connection(module_backend: str, tmp_path_factory: pytest.TempPathFactory
+                      ) -> Iterator[dj.Connection]:
+    connection = dj.Connection(backend_url(module_backend, tmp_path_factory))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def module_schema(module_connection: dj.Connection) -> Iterator[dj.Schema]:
+    """One uniquely named schema for a test module that declares and fills its pipeline once
+    (in its own module-scoped fixture) and runs many read-only tests on it; dropped after."""
+    schema = dj.Schema(unique_name(), connection=module_connection)
+    yield schema
+    if module_connection.in_transaction:
+        module_connection.close()
+    if schema.is_activated:
+        schema.drop(force=True)
+
+
 @pytest.fixture(autouse=True)
 def _no_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any unexpected confirmation prompt fails the test instead of hanging it."""

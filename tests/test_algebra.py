@@ -7,7 +7,7 @@ One small pipeline per backend (module scope); tests that write make their own t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,16 +16,13 @@ import pytest
 import datajoint_sa as dj
 from datajoint_sa.errors import DataJointError, QueryError, UnknownAttributeError
 
-from .conftest import BACKENDS, backend_url, unique_name
-
 pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-       ) -> Iterator[SimpleNamespace]:
-    connection = dj.Connection(backend_url(request.param, tmp_path_factory))
-    schema = dj.Schema(unique_name("alg"), connection=connection)
+@pytest.fixture(scope="module")
+def db(module_schema: dj.Schema) -> SimpleNamespace:
+    schema = module_schema
+    connection = schema.connection
 
     @schema
     class Rig(dj.Lookup):
@@ -87,11 +84,9 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                                                             (3, 2, 2, 1)])
     Other.insert([(1, "x"), (7, "y")])
     Note.insert([(1, 1.5), (2, 9.0)])
-    yield SimpleNamespace(backend=request.param, connection=connection, schema=schema,
+    return SimpleNamespace(backend=connection.backend, connection=connection, schema=schema,
                           Rig=Rig, Subject=Subject, Session=Session, Trial=Trial, Other=Other,
                           Note=Note)
-    schema.drop(force=True)
-    connection.close()
 
 
 def rows(expr: Any) -> list[tuple[Any, ...]]:

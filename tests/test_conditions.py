@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -22,17 +21,14 @@ import sqlalchemy as sa
 import datajoint_sa as dj
 from datajoint_sa.errors import QueryError, UnknownAttributeError
 
-from .conftest import BACKENDS, backend_url, unique_name
-
 pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 KIND_UUID = uuid.UUID("6fe35dc3-0b4f-4361-8742-ea4914fc760c")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-       ) -> Iterator[SimpleNamespace]:
-    connection = dj.Connection(backend_url(request.param, tmp_path_factory))
-    schema = dj.Schema(unique_name("cond"), connection=connection)
+@pytest.fixture(scope="module")
+def db(module_schema: dj.Schema) -> SimpleNamespace:
+    schema = module_schema
+    connection = schema.connection
 
     @schema
     class Subject(dj.Manual):
@@ -105,10 +101,8 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     ])
     Recording.insert([(1, 1, 1, np.arange(3)), (3, 2, 1, None)])
     Other.insert([(1, "x"), (7, "y")])
-    yield SimpleNamespace(backend=request.param, connection=connection, Subject=Subject,
+    return SimpleNamespace(backend=connection.backend, connection=connection, Subject=Subject,
                           Session=Session, Recording=Recording, Other=Other, Kinds=Kinds)
-    schema.drop(force=True)
-    connection.close()
 
 
 def keys(expr: Any) -> list[tuple[int, ...]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
@@ -30,8 +29,6 @@ from hypothesis import strategies as st
 import datajoint_sa as dj
 from datajoint_sa.errors import QueryError
 
-from .conftest import BACKENDS, backend_url, unique_name
-
 pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 
 MAX_EXAMPLES = int(os.environ.get("DJ_DIFFERENTIAL_EXAMPLES", "100"))
@@ -40,11 +37,10 @@ SMALL = st.integers(0, 3)
 
 
 # ---- the pipeline ----------------------------------------------------------------------------
-@pytest.fixture(scope="module", params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-       ) -> Iterator[SimpleNamespace]:
-    connection = dj.Connection(backend_url(request.param, tmp_path_factory))
-    schema = dj.Schema(unique_name("diff"), connection=connection)
+@pytest.fixture(scope="module")
+def db(module_schema: dj.Schema) -> SimpleNamespace:
+    schema = module_schema
+    connection = schema.connection
 
     @schema
     class A(dj.Manual):
@@ -83,10 +79,8 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         v : int16
         """
 
-    yield SimpleNamespace(backend=request.param, connection=connection,
+    return SimpleNamespace(backend=connection.backend, connection=connection,
                           tables={"A": A, "B": B, "C": C, "D": D})
-    schema.drop(force=True)
-    connection.close()
 
 
 NULLABLE = {"x", "z", "c"}

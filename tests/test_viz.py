@@ -34,7 +34,7 @@ from datajoint_sa.viz.query import (  # noqa: E402
 )
 from datajoint_sa.viz.spec import SpecError  # noqa: E402
 
-from .conftest import BACKENDS, backend_url, unique_name  # noqa: E402
+from .conftest import unique_name  # noqa: E402
 
 N_ANIMALS = 57
 SPECIAL_NAMES = {50: "50%_off", 51: "under_score", 52: "O'Brien", 53: "ANIMAL_x"}
@@ -112,12 +112,11 @@ def fill(t: types.SimpleNamespace) -> None:
                       {"surgery": 2, "patient": 2, "note": "other"}])
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[types.SimpleNamespace]:
+@pytest.fixture(scope="module")
+def shared(module_schema: dj.Schema) -> Iterator[types.SimpleNamespace]:
     """The filled pipeline once per backend, for the tests that only read."""
-    connection = dj.Connection(backend_url(request.param, tmp_path_factory))
-    schema = dj.Schema(unique_name("vizro"), connection=connection)
+    schema = module_schema
+    connection = schema.connection
     tables = declare(schema)
     fill(tables)
     name = unique_name("vizmod")
@@ -129,10 +128,6 @@ def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tables.schema_name = schema.database
     yield tables
     sys.modules.pop(name, None)
-    if connection.in_transaction:
-        connection.close()
-    schema.drop(force=True)
-    connection.close()
 
 
 @pytest.fixture
