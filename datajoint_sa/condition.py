@@ -35,7 +35,7 @@ __all__ = ["AndList", "Not", "Top", "assert_join_compatibility", "normalize", "t
 
 
 # ---- the public condition helpers -------------------------------------------------------------
-class AndList(list):  # type: ignore[type-arg]
+class AndList(list):
     """Conditions combined with AND (every other collection is combined with OR)."""
 
     def append(self, restriction: Any) -> None:
@@ -424,7 +424,7 @@ def to_clause(node: Any, parts: Parts) -> ColumnElement[Any]:
                 return columns[element.name]
             return None
 
-        return visitors.replacement_traverse(node.element, {}, replace)  # type: ignore[call-overload,no-any-return]
+        return visitors.replacement_traverse(node.element, {}, replace)  # type: ignore[call-overload]
     raise QueryError(f"unknown condition {node!r}")  # pragma: no cover
 
 

@@ -207,7 +207,7 @@ class _Anchor(ColumnElement[Any]):
         self._froms = list(froms)
 
     @property
-    def _from_objects(self) -> list[FromClause]:  # type: ignore[override]
+    def _from_objects(self) -> list[FromClause]:
         return self._froms
 
 

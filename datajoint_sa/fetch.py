@@ -423,7 +423,7 @@ def fetch1(expr: QueryExpression, *attrs: str, squeeze: bool = False,
 
 def to_dicts(expr: QueryExpression, **kwargs: Any) -> list[dict[str, Any]]:
     """A list of dicts, one per row."""
-    return fetch(expr, as_dict=True, **kwargs)  # type: ignore[no-any-return]
+    return fetch(expr, as_dict=True, **kwargs)
 
 
 def to_pandas(expr: QueryExpression, **kwargs: Any) -> Any:
@@ -438,7 +438,7 @@ def to_arrays(expr: QueryExpression, *attrs: str, **kwargs: Any) -> Any:
 
 def keys(expr: QueryExpression, **kwargs: Any) -> list[dict[str, Any]]:
     """The primary keys as a list of dicts."""
-    return fetch(expr, "KEY", **kwargs)  # type: ignore[no-any-return]
+    return fetch(expr, "KEY", **kwargs)
 
 
 def head(expr: QueryExpression, limit: int = 25, **kwargs: Any) -> Any:

@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
@@ -375,11 +375,18 @@ def chunked(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield rows[start : start + size]
 
 
-def with_on_conflict(stmt: Any, columns: Sequence[str], *, mode: str, key: Sequence[str]) -> Any:
+def with_on_conflict(stmt: Any, columns: Sequence[str], *, mode: str, key: Sequence[str]
+                     ) -> sa.Insert:
     """ON CONFLICT on the primary key, for the dialects whose INSERT has it (PostgreSQL and
     SQLite share the API): "skip" does nothing, "replace" updates the other columns."""
+    result = stmt
     if mode == "skip":
-        return stmt.on_conflict_do_nothing(index_elements=list(key))
+        result = stmt.on_conflict_do_nothing(index_elements=list(key))
+    elif mode == "replace":
+        update = {c: stmt.excluded[c] for c in columns if c not in key}
+        result = stmt.on_conflict_do_update(index_elements=list(key), set_=update) if update \
+            else stmt.on_conflict_do_nothing(index_elements=list(key))
+    return cast(sa.Insert, result)
     if mode == "replace":
         update = {c: stmt.excluded[c] for c in columns if c not in key}
         if not update:

@@ -56,7 +56,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 
 
 # ---- YAML with line numbers ---------------------------------------------------------------
-class _Mapping(dict):  # type: ignore[type-arg]
+class _Mapping(dict):
     """A YAML mapping that remembers the line it starts on."""
 
     line: int = 0
