@@ -36,13 +36,6 @@ if TYPE_CHECKING:
 _PART_NAME = re.compile(r"^(?P<master>(?:#|_{1,2})?[a-z0-9][a-z0-9_]*?)__[a-z0-9]")
 
 
-def _sa_table_for(connection: Connection, node: str) -> sa.Table:
-    schema, _, table = node.partition(".")
-    sa_schema, sa_name = connection.backend_impl.table_identity(schema, table)
-    with connection.session(write=False) as sa_conn:
-        return sa.Table(sa_name, sa.MetaData(), schema=sa_schema, autoload_with=sa_conn)
-
-
 def drop_tables(connection: Connection, nodes: list[str]) -> None:
     """Drop tables in the given order (children first), forgetting their comments."""
     backend = connection.backend_impl

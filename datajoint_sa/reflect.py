@@ -590,10 +590,6 @@ class Spawner:
         for part in getattr(value, "_parts", []):
             self._adopt(part)
 
-    def adopt_context(self, context: Mapping[str, Any]) -> None:
-        for value in list(context.values()):
-            self._adopt(value)
-
     def namespace(self, schema_name: str) -> tuple[Schema, MutableMapping[str, Any]]:
         if schema_name not in self.bound:
             module = VirtualModule(schema_name, schema_name, connection=self.connection,

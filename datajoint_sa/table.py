@@ -6,7 +6,6 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import sqlalchemy as sa
 
 from .delete import cascade_delete, delete_quick, drop_tables, drop_with_dependents
@@ -235,7 +234,3 @@ class Table(QueryExpression, metaclass=TableMeta):
                 f"{cls.__name__} has no attribute{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(map(repr, unknown))}")
         return [n for n in names if n in heading]
-
-
-def is_structured(rows: Any) -> bool:
-    return isinstance(rows, np.ndarray) and rows.dtype.names is not None

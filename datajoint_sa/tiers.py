@@ -44,9 +44,5 @@ class Part(Table):
     _prefix = ""
     master: ClassVar[Any] = None
 
-    @property
-    def tier_of_master(self) -> str:
-        return self.master.tier if self.master is not None else ""
-
 
 TIERS = (Manual, Lookup, Imported, Computed, Part)

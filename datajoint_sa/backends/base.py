@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, cast
 
@@ -368,11 +368,6 @@ def without_existing_keys(conn: SAConnection, table: sa.Table, columns: Sequence
             existing.add(k)
             kept.append(row)
     return kept
-
-
-def chunked(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def with_on_conflict(stmt: Any, columns: Sequence[str], *, mode: str, key: Sequence[str]
