@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import pymysql
 import sqlalchemy as sa
@@ -227,7 +227,7 @@ def _guarded(stmt: Any, table: sa.Table, columns: Sequence[str], key: Sequence[s
     update: dict[str, Any] = {key[0]: guard}
     if replace:
         update.update({c: stmt.inserted[c] for c in columns if c not in key})
-    return stmt.on_duplicate_key_update(update)
+    return cast(sa.Insert, stmt.on_duplicate_key_update(update))
 
 
 @contextmanager
