@@ -441,9 +441,13 @@ def _exists(node: Semijoin, parts: Parts) -> ColumnElement[Any]:
         match = [inner.columns[n] == parts.columns[n] for n in node.common]
         select = sa.select(one).select_from(inner.froms).where(*inner.where, *match)
         return sa.exists(select.correlate_except(*inner.tables))
-    if not node.common:
+    if not node.common and inner.group_by != ():
         select = inner.select().with_only_columns(one).correlate(None)
         return sa.exists(select)
+    if not node.common:  # an aggregate without GROUP BY has one row even over no rows:
+        # keep its aggregates (dropping them would leave a plain, possibly empty, SELECT)
+        derived = inner.select().correlate(None).subquery()
+        return sa.exists(sa.select(one).select_from(derived))
     derived = inner.select(list(node.common)).subquery()
     match = [derived.c[n] == parts.columns[n] for n in node.common]
     return sa.exists(sa.select(one).select_from(derived).where(*match))

@@ -365,6 +365,15 @@ def test_u_aggr_groups_by_anything(db: SimpleNamespace) -> None:
     assert rows(dj.U().aggr(db.Session & False, n="count(*)")) == [(0,)]
 
 
+def test_restricting_by_a_whole_table_aggregate_over_no_rows(db: SimpleNamespace) -> None:
+    """dj.U().aggr(...) has one row even over no rows, so it restricts nothing away (found
+    by the differential test: the EXISTS dropped the aggregate and became empty)."""
+    empty_count = dj.U().aggr(db.Session & False, n="count(*)")
+    assert len(db.Subject & empty_count) == len(db.Subject)
+    assert len(db.Subject - empty_count) == 0
+    assert len(db.Subject & (empty_count & "n > 0")) == 0
+
+
 def test_u_errors(db: SimpleNamespace) -> None:
     with pytest.raises(QueryError):
         dj.U("rig_id") - db.Session
