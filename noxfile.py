@@ -14,7 +14,9 @@ BACKENDS = ("sqlite", "postgresql", "mysql")
 def _pytest(session: nox.Session, backends: str) -> None:
     # dask: populate(executor=...) on a LocalCluster; arrow, polars: to_arrow(), to_polars()
     session.install("-e", ".[test,dask,arrow,polars]")
-    session.run("python", "-m", "pytest", "-q", *session.posargs,
+    # two workers: the machine CI runs on has two cores (throwaway servers, if any, are
+    # started once by the controlling process and shared by both)
+    session.run("python", "-m", "pytest", "-q", "-n", "2", *session.posargs,
                 env={"DJ_TEST_BACKENDS": backends})
 
 
