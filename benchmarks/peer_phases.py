@@ -1,7 +1,8 @@
 """The reference implementation (DataJoint 2.3.5) doing one round of benchmarks/phases.py.
 
 Run by phases.py with the Python of a separate virtual environment that has `datajoint`
-installed (never the project's own environment); it imports nothing of datajoint_sa and
+installed (never the project's own environment); it imports nothing of datajoint_sa (only the shared pipeline text,
+`phase_pipeline.py`, which imports neither library) and
 prints one JSON object: seconds per phase, keys per second for populate.
 
 usage: python peer_phases.py BACKEND HOST PORT USER PASSWORD SIZES_JSON
@@ -14,6 +15,8 @@ import json
 import sys
 import time
 import uuid
+
+import phase_pipeline  # the same pipeline as ours (the script's folder is on sys.path)
 
 
 def _timed(fn):  # type: ignore[no-untyped-def]
@@ -41,67 +44,7 @@ def main() -> None:
 
     def declare():  # type: ignore[no-untyped-def]
         schema = dj.Schema(name)
-
-        @schema
-        class Subject(dj.Manual):
-            definition = """
-            subject_id : int32
-            ---
-            name : varchar(40)
-            weight : float64
-            params : <blob>
-            """
-
-        @schema
-        class Session(dj.Manual):
-            definition = """
-            -> Subject
-            session_idx : int16
-            ---
-            duration : float64
-            """
-
-        @schema
-        class Measurement(dj.Manual):
-            definition = """
-            id : int32
-            ---
-            x : float64
-            label : varchar(40)
-            k : int32
-            """
-
-        @schema
-        class Arrays(dj.Manual):
-            definition = """
-            aid : int32
-            ---
-            data : <blob>
-            """
-
-        @schema
-        class Result(dj.Computed):
-            definition = """
-            -> Subject
-            ---
-            v : float64
-            """
-
-            class Part(dj.Part):
-                definition = """
-                -> master
-                i : int16
-                ---
-                w : float64
-                """
-
-            def make(self, key):  # type: ignore[no-untyped-def]
-                params = (Subject & key).fetch1("params")
-                self.insert1(dict(key, v=float(params.sum())))
-                self.Part.insert([dict(key, i=i, w=float(i)) for i in range(4)])
-
-        holder.update(schema=schema, Subject=Subject, Session=Session,
-                      Measurement=Measurement, Arrays=Arrays, Result=Result)
+        holder.update(schema=schema, **phase_pipeline.declare(dj, schema))
 
     out["declare 6 tables"], _ = _timed(declare)
     t = holder

@@ -42,6 +42,8 @@ import sqlalchemy as sa
 
 import datajoint_sa as dj
 
+from . import phase_pipeline
+
 ROWS = 30_000          # the bulk table, at scale 1
 BLOBS = 60             # 1 MiB arrays
 KEYS = 600             # populate keys
@@ -70,66 +72,7 @@ PEER_FACTOR = 3.0  # populate must run at least this many times the reference's 
 # ------------------------------------------------------------------------------- ours
 
 def _declare(schema: dj.Schema) -> dict[str, Any]:
-    @schema
-    class Subject(dj.Manual):
-        definition = """
-        subject_id : int32
-        ---
-        name : varchar(40)
-        weight : float64
-        params : <blob>
-        """
-
-    @schema
-    class Session(dj.Manual):
-        definition = """
-        -> Subject
-        session_idx : int16
-        ---
-        duration : float64
-        """
-
-    @schema
-    class Measurement(dj.Manual):
-        definition = """
-        id : int32
-        ---
-        x : float64
-        label : varchar(40)
-        k : int32
-        """
-
-    @schema
-    class Arrays(dj.Manual):
-        definition = """
-        aid : int32
-        ---
-        data : <blob>
-        """
-
-    @schema
-    class Result(dj.Computed):
-        definition = """
-        -> Subject
-        ---
-        v : float64
-        """
-
-        class Part(dj.Part):
-            definition = """
-            -> master
-            i : int16
-            ---
-            w : float64
-            """
-
-        def make(self, key: dict[str, Any]) -> None:
-            params = (Subject & key).fetch1("params")
-            self.insert1(dict(key, v=float(params.sum())))
-            self.Part.insert([dict(key, i=i, w=float(i)) for i in range(4)])
-
-    return {"Subject": Subject, "Session": Session, "Measurement": Measurement,
-            "Arrays": Arrays, "Result": Result}
+    return phase_pipeline.declare(dj, schema)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
