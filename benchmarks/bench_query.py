@@ -147,7 +147,7 @@ def _measure(backend: str, url: str, connection: dj.Connection, tables: dict[str
         return _six_operators(tables).to_select()
 
     def cold() -> str:
-        sqlexpr._parse_cached.cache_clear()
+        sqlexpr.clear_cache()
         return build_compile()
 
     build_compile()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .clause import FragmentClause, fragment_clause
 from .core import Fragment, _parse_cached, parse_fragment
 
-__all__ = ["Fragment", "FragmentClause", "fragment_clause", "parse_fragment"]
+__all__ = ["Fragment", "FragmentClause", "clear_cache", "fragment_clause", "parse_fragment"]
 
 
 def clear_cache() -> None:
