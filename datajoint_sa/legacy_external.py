@@ -118,6 +118,14 @@ class _Legacy(Codec):
         raise DataJointError(f"{_where(context)}: DataJoint 0.14 external attributes are read "
                              f"here, not written; declare new columns as <{kind}@{self.store}>")
 
+    def _locate(self, stored: Any, context: CodecContext | None
+                ) -> tuple[str, uuid.UUID, dict[str, Any]]:
+        """(where, the reference, its `~external_<store>` row): what every decode starts from."""
+        where = _where(context)
+        ref = _key(stored, where)
+        assert self.store is not None and context is not None
+        return where, ref, _tracking_row(ref, self.store, context)
+
 
 class Blob014Codec(_Legacy):
     """`blob@store` as DataJoint 0.14 kept it."""
@@ -126,10 +134,8 @@ class Blob014Codec(_Legacy):
 
     def decode(self, stored: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> Any:
-        where = _where(context)
-        ref = _key(stored, where)
+        where, ref, _ = self._locate(stored, context)
         assert self.store is not None and context is not None
-        _tracking_row(ref, self.store, context)
         data = _read(self.store, _hashed_path(self.store, context.schema, ref), where)
         _check(data, ref, b"", where, "the stored blob")
         return BlobCodec().decode(data, context=context)
@@ -143,10 +149,8 @@ class Attach014Codec(_Legacy):
 
     def decode(self, stored: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> Any:
-        where = _where(context)
-        ref = _key(stored, where)
+        where, ref, row = self._locate(stored, context)
         assert self.store is not None and context is not None
-        row = _tracking_row(ref, self.store, context)
         name = row["attachment_name"]
         if not name:
             raise DataJointError(f"{where}: {ref} in {EXTERNAL_PREFIX}{self.store} has no "
@@ -168,10 +172,8 @@ class Filepath014Codec(_Legacy):
                context: CodecContext | None = None) -> Any:
         from .stores import _relative, get_store
 
-        where = _where(context)
-        ref = _key(stored, where)
+        where, ref, row = self._locate(stored, context)
         assert self.store is not None and context is not None
-        row = _tracking_row(ref, self.store, context)
         relative = _relative(row["filepath"] or "", where)
         store = get_store(self.store, where)
         data = _read(self.store, relative, where)
