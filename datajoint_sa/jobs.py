@@ -591,16 +591,28 @@ def _declare(cls: type[JobTable], schema: Schema) -> None:
         present = {c["name"] for c in sa.inspect(sa_conn).get_columns(sa_name, schema=sa_schema)}
     missing = [c.name for c in sa_table.columns if c.name not in present]
     if missing:
-        raise DataJointError(
-            f"The job table of {schema.database} has an older layout (no {', '.join(missing)})."
-            " It holds only reservations and errors: with no worker running, drop the table "
-            f"{JOBS_TABLE!r} of that schema and it is created anew on next use")
+        _upgrade_layout(connection, schema, sa_table, spec, missing)
     cls._schema = schema
     cls.table_name = JOBS_TABLE
     cls._sa_table = sa_table
     cls._spec = spec
     cls._table_heading = spec.heading
     cls._statements = None
+
+
+def _upgrade_layout(connection: Connection, schema: Schema, sa_table: sa.Table, spec: Any,
+                    missing: list[str]) -> None:
+    """Migrate a job table of an older layout (this package's first version, DataJoint 0.14)
+    in place: the queue's columns added, the status values widened, keys re-hashed."""
+    from .migrate.job_table import upgrade_job_table  # back-edge: met once per old table
+    try:
+        upgrade_job_table(connection, sa_table, schema.database, spec.heading["key"].codec,
+                          key_hash)
+    except DataJointError as error:
+        raise DataJointError(
+            f"The job table of {schema.database} has an older layout (no {', '.join(missing)})"
+            f" and could not be brought up to date: {error}. With no worker running, drop the "
+            f"table {JOBS_TABLE!r} of that schema and it is created anew on next use") from error
 
 
 def _still_declared(cls: type[JobTable], schema: Schema) -> bool:

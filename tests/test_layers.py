@@ -46,6 +46,7 @@ UPWARD = {
     ("tables.tiers", "computing.populate"): "Computed and Imported tables populate",
     ("tables.table", "migrating.migrate"): "back-edge: Table.alter",
     ("tables.schema", "migrating.migrate"): "back-edge: Schema.migrate",
+    ("tables.jobs", "migrating.migrate"): "back-edge: a job table of an older layout",
     ("migrating.migrate", "tables.schema"): "migrate loads pipelines of schemas",
     # scale's workers, landed last: to be cut when populate/ becomes a package
     ("tables.jobs", "computing.heartbeat"): "reservations carry the worker's heartbeat",

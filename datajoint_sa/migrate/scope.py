@@ -163,6 +163,13 @@ class Scope:
         """Declared type against declared type; None lets Alembic compare (no marker)."""
         new = declared_type(metadata_column.comment)
         old = self.stored_type(context.bind, inspected_column) if new else None
+        if new is not None and old is None:
+            # a table another writer created (DataJoint 0.14 leaves no declared type):
+            # a native enum is compared by its values, anything else as Alembic does
+            info = type_info(new)
+            values = getattr(inspected_type, "enums", None)
+            if info is not None and info.category == "enum" and values is not None:
+                return set(values) != set(info.enum_values)
         if new is None or old is None:
             return None
         old_storage = storage_type(old, context.dialect)
