@@ -10,6 +10,8 @@ else; the traceback goes to the server's log only.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import json
 import logging
@@ -39,7 +41,7 @@ from starlette.staticfiles import StaticFiles
 from ..connection import Connection
 from ..errors import DataJointError
 from ..table import Table
-from . import plots, query
+from . import filters, plots, query, views
 from .bind import BoundApp, BoundComponent, bind, is_blob
 from .middleware import (
     LOOPBACK_HOSTS,
@@ -69,6 +71,12 @@ def plotly_js_path() -> Path | None:
         return None
     path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     return path if path.exists() else None
+
+
+def plotly_version() -> str:
+    import plotly
+
+    return str(plotly.__version__)
 
 
 # ---- authentication ---------------------------------------------------------------------------
@@ -123,6 +131,13 @@ class VizApp:
     def _key(self, component: BoundComponent, params: dict[str, str]) -> dict[str, Any]:
         return query.key_from_params(component.heading, params)
 
+    def _restricted(self, component: BoundComponent, params: dict[str, str]) -> Any:
+        """The component's query restricted by the page key (or its cell's row, or the
+        selected row it is restricted_by) and by the page's filters."""
+        assert component.query is not None
+        expr = component.query & self._key(component, params)
+        return filters.restrict(expr, filters.page_filters(self.bound, component), params)
+
     # -- pages
     async def index(self, request: Request) -> Response:
         first = next((p for p in self.spec.pages if not p.hidden), self.spec.pages[0])
@@ -139,20 +154,31 @@ class VizApp:
             lambda: [self._component_config(page.name, c.name) for c in page.components])
         config = {"page": page.name, "key": page_key, "csrf": self.csrf,
                   "components": components}
+        has_plot = any(c.type == "plot" or any(t.type == "plot" for t in c.children)
+                       for c in page.components)
         html = self.templates.get_template("page.html").render(
             title=self.spec.title, page=page, pages=[p for p in self.spec.pages if not p.hidden],
             key_text=", ".join(f"{k} = {v}" for k, v in page_key.items()),
-            missing=missing, components=components, plotly=plotly_js_path() is not None,
+            missing=missing, components=components,
+            plotly=plotly_version() if has_plot and plotly_js_path() is not None else None,
+            asset=self.asset_url,
             config_json=json.dumps(config).replace("<", "\\u003c"))
         return HTMLResponse(html, status_code=400 if missing else 200)
+
+    def asset_url(self, name: str) -> str:
+        """A static file's address with its content hash: cached for a year, and a new
+        version of the file is a new address."""
+        return f"/static/{name}?v={_asset_hashes().get(name, '0')}"
 
     def _component_config(self, page: str, name: str) -> dict[str, Any]:
         bound = self.bound.component(page, name)
         assert bound is not None
         spec = bound.spec
-        config: dict[str, Any] = {"name": spec.name, "type": spec.type,
-                                  "title": spec.title, "api": f"/api/{page}/{spec.name}",
-                                  "restricted_by": spec.restricted_by}
+        config: dict[str, Any] = {"name": name.rpartition(".")[2], "type": spec.type,
+                                  "title": spec.title, "api": f"/api/{page}/{name}",
+                                  "restricted_by": spec.restricted_by,
+                                  "filters": bound.page_filters,
+                                  "style": _cell_style(spec.cell)}
         if spec.type == "table":
             heading = bound.heading
             config.update(columns=[{"name": n, "in_key": heading[n].in_key,
@@ -176,6 +202,27 @@ class VizApp:
                                     if p.strip()]
         elif spec.type == "diagram":
             config["title"] = spec.title or "Schema diagram"
+        elif spec.type == "markdown":
+            config["html"] = views.markdown_html(str(spec.get("content")))
+        elif spec.type == "iframe":
+            config.update(url=spec.get("url"), height=spec.get("height") or 400)
+        elif spec.type == "filter":
+            attribute = bound.attribute
+            assert attribute is not None
+            config.update(control=spec.get("control"), attribute=attribute.name,
+                          depends_on=spec.get("depends_on") or [],
+                          default=None if spec.get("default") is None
+                          else str(spec.get("default")),
+                          hint=_filter_hint(attribute),
+                          unit=views.unit_of(attribute.comment),
+                          title=spec.title or attribute.name)
+        elif spec.type == "grid":
+            config.update(per_row=spec.get("per_row") or 3,
+                          cells=[self._component_config(page, f"{name}.{child.name}")
+                                 for child in spec.children],
+                          title=spec.title or spec.get("query"))
+        elif spec.type in ("image", "slideshow"):
+            config.update(height=spec.get("height"), title=spec.title or spec.get("query"))
         else:
             config["title"] = spec.title or spec.get("query")
         return config
@@ -194,19 +241,59 @@ class VizApp:
         if kind == "diagram":
             svg = await self._run(self._diagram_svg, component)
             return Response(svg, media_type="image/svg+xml")
+        handler = self._views.get(kind)
+        if handler is not None:
+            return JSONResponse(await self._run(handler, component, params))
         raise NotFound("this component has no data")
+
+    @property
+    def _views(self) -> dict[str, Callable[[BoundComponent, dict[str, str]], Any]]:
+        return {"metadata": self._metadata_data, "grid": self._grid_data,
+                "image": self._slides_data, "slideshow": self._slides_data,
+                "filter": self._filter_data}
+
+    def _metadata_data(self, component: BoundComponent, params: dict[str, str]) -> Any:
+        return views.metadata(self._restricted(component, params), component.columns)
+
+    def _grid_data(self, component: BoundComponent, params: dict[str, str]) -> Any:
+        spec = component.spec
+        return views.cells(self._restricted(component, params),
+                           limit=spec.get("max_cells") or views.MAX_CELLS, sort=spec.get("sort"))
+
+    def _slides_data(self, component: BoundComponent, params: dict[str, str]) -> Any:
+        spec = component.spec
+        limit = 1 if spec.type == "image" else spec.get("max_rows") or views.MAX_SLIDES
+        return views.slides(self._restricted(component, params), limit=limit,
+                            sort=spec.get("sort"))
+
+    def _filter_data(self, component: BoundComponent, params: dict[str, str]) -> Any:
+        return filters.choices(self.bound, component, params)
+
+    async def image(self, request: Request) -> Response:
+        """The `index`-th image of an image or slideshow component (`index` from 1)."""
+        component = self._component(request)
+        if component.spec.type not in ("image", "slideshow"):
+            raise NotFound("this component has no images")
+        params = dict(request.query_params)
+        index = _int_param(params, "index", 1) - 1
+        data, media = await self._run(
+            lambda: views.image(self._restricted(component, params),
+                                component.spec.get("attribute"), index=index,
+                                sort=component.spec.get("sort")))
+        return Response(data, media_type=media, headers={"cache-control": "no-cache"})
 
     def _table_data(self, component: BoundComponent, params: dict[str, str]) -> dict[str, Any]:
         """A page of rows; `count=1` asks for the total instead. The total is asked for
         separately (and kept for COUNT_SECONDS) so that paging a large table costs only the
         page's own rows."""
-        assert component.query is not None
-        expr = component.query & self._key(component, params)
-        filters = {k[2:]: v for k, v in params.items() if k.startswith("f.")}
-        expr = query.restrict_by_filters(expr, filters, component.filters)
+        expr = self._restricted(component, params)
+        column_filters = {k[2:]: v for k, v in params.items() if k.startswith("f.")}
+        expr = query.restrict_by_filters(expr, column_filters, component.filters)
         cache_key = (component.page.name, component.spec.name,
                      tuple(sorted((k, v) for k, v in params.items()
-                                  if k.startswith(("k.", "f.")) and v)))
+                                  if k.startswith(("k.", "f.", filters.PREFIX)) and v)),
+                     tuple((f, filters.value_of(b, params)) for f, b in
+                           filters.page_filters(self.bound, component).items()))
         if params.get("count") in ("1", "true"):
             total = len(expr)
             self.counts.put(cache_key, total)
@@ -275,8 +362,9 @@ class VizApp:
         return self._graph
 
     def _plot_data(self, component: BoundComponent, params: dict[str, str]) -> dict[str, Any]:
-        assert component.query is not None
-        expr = component.query & self._key(component, params)
+        expr = self._restricted(component, params)
+        if component.spec.get("kind") == "plotly":
+            return views.stored_figure(expr, component.spec.get("figure"))
         return plots.figure(expr, component.spec.options)
 
     def _diagram_svg(self, component: BoundComponent) -> str:
@@ -346,6 +434,52 @@ class VizApp:
         target.insert1(row)
         self.counts.clear()
         return {k: query.key_text(v) for k, v in row.items() if k in target.primary_key}
+
+
+def _cell_style(cell: dict[str, int]) -> str:
+    """The CSS grid placement of a fixed-grid cell (`cell: {row, column, width, height}`)."""
+    parts = []
+    if cell.get("column") or cell.get("width"):
+        start = str(cell["column"]) if cell.get("column") else "auto"
+        parts.append(f"grid-column: {start} / span {cell.get('width', 1)}")
+    if cell.get("row") or cell.get("height"):
+        start = str(cell["row"]) if cell.get("row") else "auto"
+        parts.append(f"grid-row: {start} / span {cell.get('height', 1)}")
+    return "; ".join(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def _asset_hashes() -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            for path in (HERE / "static").iterdir() if path.is_file()}
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class CachedStaticFiles(StaticFiles):
+    """Static files a browser keeps: for a year when asked for by their content hash
+    (`?v=`, see VizApp.asset_url), otherwise revalidated by ETag on each use."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        scope = args[2] if len(args) > 2 else kwargs["scope"]
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["cache-control"] = IMMUTABLE if versioned else "no-cache"
+        return response
+
+
+def iframe_origins(spec: AppSpec) -> list[str]:
+    """The origins the spec's iframes show (the only frames the page may hold)."""
+    from urllib.parse import urlsplit
+
+    origins = []
+    for page in spec.pages:
+        for component in page.components:
+            if component.type == "iframe":
+                parts = urlsplit(str(component.get("url")))
+                origins.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(origins))
 
 
 class CountCache:
@@ -491,19 +625,24 @@ def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None =
         connection = conn(url)
     bound = bind(spec, connection)
     viz = VizApp(bound, forms=spec.forms if forms is None else forms)
-    static = StaticFiles(directory=str(HERE / "static"))
+    static = CachedStaticFiles(directory=str(HERE / "static"))
     plotly_path = plotly_js_path()
 
     async def plotly_js(request: Request) -> Response:
         if plotly_path is None:
             return PlainTextResponse("plotly is not installed", status_code=404)
-        return FileResponse(plotly_path, media_type="text/javascript",
-                            headers={"cache-control": "public, max-age=86400"})
+        etag = f'"plotly-{plotly_version()}-{plotly_path.stat().st_size}"'
+        headers = {"cache-control": IMMUTABLE, "etag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return FileResponse(plotly_path, media_type="text/javascript", headers=headers)
 
     routes = [
         Route("/", _errors(viz.index, json_errors=False)),
         Route("/p/{page}", _errors(viz.page, json_errors=False)),
         Route("/api/{page}/{component}", _errors(viz.data, json_errors=True), methods=["GET"]),
+        Route("/api/{page}/{component}/image", _errors(viz.image, json_errors=True),
+              methods=["GET"]),
         Route("/api/{page}/{component}", _errors(viz.insert, json_errors=True),
               methods=["POST"]),
         Route("/vendor/plotly.min.js", plotly_js),
@@ -513,7 +652,7 @@ def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None =
     app = Starlette(routes=routes)
     app.state.viz = viz
     app.add_middleware(BodyLimitMiddleware, limit=max_body)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, frame_sources=iframe_origins(spec))
     if spec.auth is not None:
         app.add_middleware(AuthMiddleware, auth=spec.auth, secrets_=secrets_)
     if allowed_hosts is not None:

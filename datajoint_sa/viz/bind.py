@@ -48,6 +48,8 @@ class BoundComponent:
     columns: list[str] = field(default_factory=list)
     filters: list[str] = field(default_factory=list)
     tables: list[type[Table]] = field(default_factory=list)  # of a diagram
+    attribute: Attribute | None = None  # a filter's attribute (typed: values are coerced)
+    page_filters: list[str] = field(default_factory=list)  # the filters restricting it
 
     @property
     def heading(self) -> Heading:
@@ -302,9 +304,9 @@ def bind(spec: AppSpec, connection: Connection) -> BoundApp:
     problems: list[str] = []
     components: dict[tuple[str, str], BoundComponent] = {}
     for page in spec.pages:
-        for component in page.components:
+        for component, name in _page_components(page):
             bound = BoundComponent(component, page)
-            components[(page.name, component.name)] = bound
+            components[(page.name, name)] = bound
             try:
                 problems += _bind_component(bound, reader, spec)
             except SpecError as error:
@@ -313,16 +315,90 @@ def bind(spec: AppSpec, connection: Connection) -> BoundApp:
                 problems.append(f"{component.where}: {error}")
     for page in spec.pages:
         problems += _check_page_key(page, components, spec)
+        problems += _bind_page_filters(page, components)
     if problems:
         raise SpecError(problems, spec.source)
     return BoundApp(spec, connection, namespace, tables, components)
+
+
+def _page_components(page: PageSpec) -> list[tuple[ComponentSpec, str]]:
+    """Every component of a page with its address; a grid's cell templates are
+    `grid.template` (a dot no component name has)."""
+    found = []
+    for component in page.components:
+        found.append((component, component.name))
+        found += [(child, f"{component.name}.{child.name}") for child in component.children]
+    return found
+
+
+def _bind_page_filters(page: PageSpec, components: dict[tuple[str, str], BoundComponent]
+                       ) -> list[str]:
+    """Which filters restrict which components: those named by `filtered_by:`, else every
+    filter of the page whose attribute the component's query has. A filter without a query
+    takes its attribute's type from the first component that has the attribute."""
+    filters = {f.name: components[(page.name, f.name)] for f in page.filters
+               if (page.name, f.name) in components}
+    problems: list[str] = []
+    data = [b for (p, _), b in components.items()
+            if p == page.name and b.query is not None and b.spec.type not in ("filter", "form")]
+    for bound in filters.values():
+        attribute_name = bound.spec.get("attribute")
+        if bound.attribute is None:
+            bound.attribute = next((b.heading[attribute_name] for b in data
+                                    if attribute_name in b.heading), None)
+        if bound.attribute is None:
+            problems.append(f"{bound.spec.where}: no component of page {page.name!r} has "
+                            f"attribute {attribute_name!r}")
+        elif is_blob(bound.attribute):
+            problems.append(f"{bound.spec.where}: cannot filter by {attribute_name!r}: a "
+                            f"{bound.attribute.type} is not compared in SQL")
+        else:
+            problems += _check_filter_type(bound)
+    for bound in data:
+        explicit = bound.spec.filtered_by
+        for name in explicit if explicit is not None else filters:
+            target = filters.get(name)
+            if target is None:
+                continue
+            attribute_name = target.spec.get("attribute")
+            if attribute_name in bound.heading:
+                bound.page_filters.append(name)
+            elif explicit is not None:
+                problems.append(f"{bound.spec.where}: filtered_by {name!r}, but its query "
+                                f"has no attribute {attribute_name!r}")
+    for bound in filters.values():  # a filter's choices follow the filters it depends on
+        if bound.query is not None:
+            for name in bound.spec.get("depends_on") or []:
+                attribute_name = filters[name].spec.get("attribute") if name in filters else None
+                if attribute_name in bound.heading:
+                    bound.page_filters.append(name)
+                else:
+                    problems.append(f"{bound.spec.where}: depends_on {name!r}, but its query "
+                                    f"has no attribute {attribute_name!r}")
+    return problems
+
+
+def _check_filter_type(bound: BoundComponent) -> list[str]:
+    attribute = bound.attribute
+    assert attribute is not None
+    control = bound.spec.get("control")
+    category = attribute.type_info.category if attribute.type else ""
+    if control == "slider" and not is_numeric(attribute):
+        return [f"{bound.spec.where}: a slider needs a numeric attribute; "
+                f"{attribute.name!r} is a {attribute.type}"]
+    if control == "daterange" and category not in ("date", "datetime", "timestamp"):
+        return [f"{bound.spec.where}: a daterange needs a date or datetime attribute; "
+                f"{attribute.name!r} is a {attribute.type}"]
+    return []
 
 
 def _bind_component(bound: BoundComponent, reader: _QueryReader, spec: AppSpec) -> list[str]:
     component = bound.spec
     where = component.where
     kind = component.type
-    if kind == "text":
+    if kind in ("text", "markdown", "iframe"):
+        return []
+    if kind == "filter" and not component.get("query"):
         return []
     if kind == "diagram":
         problems: list[str] = []
@@ -344,8 +420,25 @@ def _bind_component(bound: BoundComponent, reader: _QueryReader, spec: AppSpec) 
     label = component.get("query")
     if kind == "table":
         return _bind_table(bound, label)
-    if kind == "detail":
+    if kind in ("detail", "grid"):
         return []
+    if kind == "metadata":
+        bound.columns = component.get("columns") or [n for n in heading.names
+                                                     if not is_blob(heading[n])]
+        return _check_names(bound.columns, heading, f"{where}: columns", label)
+    if kind == "filter":
+        name = component.get("attribute")
+        problems = _check_names([name], heading, f"{where}: attribute", label)
+        if not problems:
+            bound.attribute = heading[name]
+        return problems
+    if kind in ("image", "slideshow"):
+        name = component.get("attribute")
+        problems = _check_names([name], heading, f"{where}: attribute", label)
+        if not problems and not is_blob(heading[name]):
+            problems.append(f"{where}: attribute {name!r} must hold images (a blob, an "
+                            f"attachment or bytes); it is a {heading[name].type}")
+        return problems
     return _bind_plot(bound, heading, label)
 
 
@@ -384,12 +477,15 @@ def _bind_plot(bound: BoundComponent, heading: Heading, label: str) -> list[str]
     component = bound.spec
     where = component.where
     kind = component.get("kind")
-    names = {k: component.get(k) for k in ("x", "y", "z", "series") if component.get(k)}
+    names = {k: component.get(k) for k in ("x", "y", "z", "series", "figure", "color")
+             if component.get(k)}
     problems = _check_names(list(names.values()), heading, f"{where}: plot", label)
     if problems:
         return problems
     for role, name in names.items():
         attribute = heading[name]
+        if role == "figure":
+            continue  # JSON, a blob holding a dict, or text: checked when read
         if role == "series":
             if is_blob(attribute):
                 problems.append(f"{where}: series {name!r} must be a plain attribute, not a "

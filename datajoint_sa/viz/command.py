@@ -1,4 +1,5 @@
-"""`datajoint-sa viz app.yaml [--url URL] [--host 127.0.0.1] [--port 8000] [--forms]`.
+"""`datajoint-sa viz app.yaml [--url URL] [--host 127.0.0.1] [--port 8000] [--forms]
+[--reload]`.
 
 The spec is read and checked against the database before the server starts; a bad spec
 prints its problems (no traceback) and exits with status 2.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+from typing import Any
 
 from ..errors import DataJointError
 from .spec import SpecError, load_spec
@@ -37,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="default: %(default)s")
     p.add_argument("--forms", action="store_true",
                    help="enable the spec's insert forms (off unless the spec says forms: true)")
+    p.add_argument("--reload", action="store_true",
+                   help="re-read the spec when its file changes (a bad edit keeps the "
+                   "previous version serving)")
     p.add_argument("--check", action="store_true",
                    help="check the spec against the database and exit without serving")
     return p
@@ -47,11 +52,19 @@ def cli(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         spec = load_spec(args.spec)
+        from ..connection import conn
         from .app import LOOPBACK_HOSTS, create_app
 
         hosts = list(LOOPBACK_HOSTS) if is_loopback(args.host) else None
-        app = create_app(spec, url=args.url, forms=True if args.forms else None,
-                         allowed_hosts=hosts)
+        connection = conn(args.url)
+        app: Any = create_app(spec, connection=connection, forms=True if args.forms else None,
+                              allowed_hosts=hosts)
+        if args.reload:
+            from .reload import ReloadingApp
+
+            app = ReloadingApp(args.spec, lambda: create_app(
+                load_spec(args.spec), connection=connection,
+                forms=True if args.forms else None, allowed_hosts=hosts), first=app)
     except SpecError as error:
         print(f"datajoint-sa viz: error: {error}", file=sys.stderr)
         return 2

@@ -176,8 +176,14 @@ class BodyTooLarge(Exception):
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """SECURITY_HEADERS on every answer; `frame_sources` are the only origins the page may
+    show in a frame (the spec's iframes)."""
+
+    def __init__(self, app: ASGIApp, frame_sources: list[str] | None = None) -> None:
         self.app = app
+        self.headers = dict(SECURITY_HEADERS)
+        if frame_sources:
+            self.headers["content-security-policy"] += f"; frame-src {' '.join(frame_sources)}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -188,7 +194,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+                headers += [(k.encode(), v.encode()) for k, v in self.headers.items()
                             if k.encode() not in present]
                 message = {**message, "headers": headers}
             await send(message)

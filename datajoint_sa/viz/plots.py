@@ -15,6 +15,7 @@ import numpy as np
 from ..expression import QueryExpression
 from ..heading import Heading
 from .query import jsonable
+from .views import unit_of
 
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_MAX_BLOB_ROWS = 100  # rows whose arrays are fetched for one plot
@@ -55,7 +56,7 @@ def figure(expr: QueryExpression, options: dict[str, Any]) -> dict[str, Any]:
     blobs = any(heading[options[k]].is_blob for k in ("x", "y", "z") if options.get(k))
     max_rows = options.get("max_rows") or (DEFAULT_MAX_BLOB_ROWS if blobs else DEFAULT_MAX_ROWS)
     max_points = options.get("max_points") or DEFAULT_MAX_POINTS
-    names = [options[k] for k in ("x", "y", "z", "series") if options.get(k)]
+    names = [options[k] for k in ("x", "y", "z", "series", "color") if options.get(k)]
     names = list(dict.fromkeys([*names, *heading.primary_key]))
     order = [options["x"]] if options.get("x") and kind in ("line", "scatter") \
         and not heading[options["x"]].is_blob else []
@@ -75,16 +76,22 @@ def figure(expr: QueryExpression, options: dict[str, Any]) -> dict[str, Any]:
                               "showlegend": False}
     if kind in ("line", "scatter"):
         data, truncated = _xy_traces(rows, options, heading, kind, max_points)
-        layout["xaxis"] = {"title": {"text": options.get("x") or "index"}}
-        layout["yaxis"] = {"title": {"text": options["y"]}}
+        layout["xaxis"] = {"title": {"text": axis_title(heading, options.get("x"))}}
+        layout["yaxis"] = {"title": {"text": axis_title(heading, options["y"])}}
         layout["showlegend"] = 1 < len(data) <= 20
+        _hover(data, heading, options)
     elif kind == "histogram":
         data, truncated = _histogram(rows, options, max_points)
-        layout["xaxis"] = {"title": {"text": options.get("x") or options.get("y")}}
+        layout["xaxis"] = {"title": {"text": axis_title(heading, options.get("x")
+                                                        or options.get("y"))}}
         layout["yaxis"] = {"title": {"text": "count"}}
         layout["bargap"] = 0.02
+        if len(data) > 1:
+            layout.update(barmode="overlay", showlegend=len(data) <= 20)
     else:
         data, truncated = _image(rows, options)
+        if data:
+            data[0]["colorbar"] = {"title": {"text": unit_of(heading[options["z"]].comment)}}
         layout["yaxis"] = {"autorange": "reversed"}
         if kind == "image":
             layout["yaxis"]["scaleanchor"] = "x"
@@ -95,6 +102,48 @@ def figure(expr: QueryExpression, options: dict[str, Any]) -> dict[str, Any]:
     if notes:  # the page shows the component's title; the plot says what it left out
         layout["title"]["text"] = f"({'; '.join(notes)})"
     return {"data": data, "layout": layout, "rows": len(rows)}
+
+
+def axis_title(heading: Heading, name: str | None) -> str:
+    """`name [unit]`, the unit from the attribute's comment (`# ... [mV]`)."""
+    if not name:
+        return "index"
+    unit = unit_of(heading[name].comment)
+    return f"{name} [{unit}]" if unit else name
+
+
+def _hover(data: list[dict[str, Any]], heading: Heading, options: dict[str, Any]) -> None:
+    """Each point's hover names its row (`customdata`) and shows x and y with units."""
+    x_title = axis_title(heading, options.get("x"))
+    y_title = axis_title(heading, options["y"])
+    for trace in data:
+        who = "%{customdata}" if "customdata" in trace else "%{fullData.name}"
+        trace["hovertemplate"] = (f"{who}<br>{x_title}: %{{x}}<br>{y_title}: %{{y}}"
+                                  "<extra></extra>")
+
+
+def diverging(values: Any) -> bool:
+    """Signed data (negative and positive values) gets a diverging colour scale."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    return bool(finite.size) and finite.min() < 0 < finite.max()
+
+
+def _colour(trace: dict[str, Any], values: Any, options: dict[str, Any], title: str) -> None:
+    """A colour scale on a heatmap or on markers: diverging around 0 for signed data
+    (RdBu, blue below and red above), Viridis otherwise, or the spec's `colorscale:`."""
+    target = trace if trace["type"] == "heatmap" else trace.setdefault("marker", {})
+    if options.get("colorscale"):
+        target["colorscale"] = options["colorscale"]
+    elif diverging(values):
+        target.update(colorscale="RdBu", reversescale=True, cmid=0)
+        if trace["type"] == "heatmap":
+            target.pop("cmid")
+            target["zmid"] = 0
+    else:
+        target["colorscale"] = "Viridis"
+    if trace["type"] != "heatmap":
+        target.update(color=values, showscale=True, colorbar={"title": {"text": title}})
 
 
 def _row_label(row: dict[str, Any], key: list[str]) -> str:
@@ -153,9 +202,12 @@ def _xy_traces(rows: list[dict[str, Any]], options: dict[str, Any], heading: Hea
             budget -= 1
             name = y_name if group is None else str(jsonable(group))
             trace = traces.setdefault(group, {"mode": mode, "name": name, "x": [], "y": [],
-                                              "scalar": True})
+                                              "scalar": True, "customdata": []})
             trace["x"].append(row[x_name] if x_name else len(trace["x"]))
             trace["y"].append(row[y_name])
+            trace["customdata"].append(_row_label(row, heading.primary_key))
+            if options.get("color"):
+                trace.setdefault("colour", []).append(row[options["color"]])
     data = list(traces.values())
     points = sum(len(t["x"]) for t in data)
     for trace in data:
@@ -165,25 +217,44 @@ def _xy_traces(rows: list[dict[str, Any]], options: dict[str, Any], heading: Hea
         trace["type"] = "scattergl" if points > WEBGL_POINTS else "scatter"
         if kind == "scatter":
             trace["marker"] = {"size": 4 if x_blob or y_blob else 6}
+        colour = trace.pop("colour", None)
+        if colour is not None:
+            _colour(trace, _axis_values(colour), options,
+                    axis_title(heading, options["color"]))
     return data, truncated
 
 
 def _histogram(rows: list[dict[str, Any]], options: dict[str, Any], max_points: int,
                ) -> tuple[list[dict[str, Any]], str]:
+    """Counts in bins shared by every series (`series:` gives one overlaid histogram per
+    value)."""
     name = options.get("x") or options["y"]
-    chunks = []
+    series = options.get("series") or ""
+    groups: dict[Any, list[np.ndarray]] = {}
     for row in rows:
         array = _array(row[name])
         if array is not None:
-            chunks.append(array.ravel())
-    values = np.concatenate(chunks) if chunks else np.empty(0)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+            groups.setdefault(row[series] if series else None, []).append(array.ravel())
+    values_of = {}
+    for group, chunks in groups.items():
+        values = np.concatenate(chunks)
+        values_of[group] = values[np.isfinite(values)]
+    every = np.concatenate(list(values_of.values())) if values_of else np.empty(0)
+    if every.size == 0:
         return [], ""
-    counts, edges = np.histogram(values, bins=options.get("bins") or 30)
+    edges = np.histogram_bin_edges(every, bins=options.get("bins") or 30)
     centers = (edges[:-1] + edges[1:]) / 2
-    return [{"type": "bar", "x": _numbers(centers), "y": counts.tolist(),
-             "width": _numbers(np.diff(edges)), "name": name}], ""
+    data = []
+    for group, values in values_of.items():
+        counts, _ = np.histogram(values, bins=edges)
+        trace = {"type": "bar", "x": _numbers(centers), "y": counts.tolist(),
+                 "width": _numbers(np.diff(edges)),
+                 "name": name if group is None else str(jsonable(group)),
+                 "hovertemplate": "%{fullData.name}<br>%{x}: %{y}<extra></extra>"}
+        if len(values_of) > 1:
+            trace["opacity"] = 0.6
+        data.append(trace)
+    return data, ""
 
 
 def _image(rows: list[dict[str, Any]], options: dict[str, Any]
@@ -205,4 +276,6 @@ def _image(rows: list[dict[str, Any]], options: dict[str, Any]
         image = image[::step_r, ::step_c]
         note = "; ".join(filter(None, [note, f"every {step_r}×{step_c} sample"]))
     z = [_numbers(line) for line in image]
-    return [{"type": "heatmap", "z": z, "colorscale": "Viridis"}], note
+    trace: dict[str, Any] = {"type": "heatmap", "z": z}
+    _colour(trace, image, options, "")
+    return [trace], note

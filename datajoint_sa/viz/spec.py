@@ -32,27 +32,63 @@ class SpecError(DataJointError):
         super().__init__(text)
 
 
-COMPONENT_TYPES = ("table", "detail", "plot", "diagram", "form", "text")
-PLOT_KINDS = ("line", "scatter", "histogram", "image", "heatmap")
+PLOT_KINDS = ("line", "scatter", "histogram", "image", "heatmap", "plotly")
+FILTER_CONTROLS = ("dropdown", "radio", "slider", "daterange", "text")
+FILTER_OPS = ("=", "<=", ">=", "<", ">")
 AUTH_TYPES = ("basic", "token")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 MAX_PAGE_SIZE = 500
+MAX_GRID_COLUMNS = 12
+_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d+)?([/?#][^\s\"'<>;]*)?")
 
 _APP_KEYS = {"title", "module", "activate", "schemas", "forms", "auth", "page_size", "pages"}
-_PAGE_KEYS = {"name", "title", "key", "components", "hidden"}
-_COMMON_KEYS = {"type", "name", "title", "restricted_by"}
-_COMPONENT_KEYS: dict[str, set[str]] = {
-    "table": {"query", "columns", "filters", "sort", "page_size", "link"},
-    "detail": {"query", "parts", "children"},
-    "plot": {"query", "kind", "x", "y", "z", "series", "bins", "max_rows", "max_points"},
-    "diagram": {"tables"},
-    "form": {"table"},
-    "text": {"content"},
-}
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "table": ("query",), "detail": ("query",), "plot": ("query", "kind"), "form": ("table",),
-    "text": ("content",),
-}
+_PAGE_KEYS = {"name", "title", "key", "components", "hidden", "columns"}
+_COMMON_KEYS = {"type", "name", "title", "restricted_by", "cell", "filtered_by"}
+_CELL_KEYS = ("row", "column", "width", "height")
+
+# The component registry: each kind's own keys and the ones it needs. A module that adds a
+# kind (forms, ...) registers it with `register_component`; bind.py and app.py look the kind
+# up by name.
+_COMPONENT_KEYS: dict[str, set[str]] = {}
+_REQUIRED: dict[str, tuple[str, ...]] = {}
+
+
+def register_component(kind: str, keys: set[str], required: tuple[str, ...] = ()) -> None:
+    """Make `type: kind` a valid component with these keys (besides the common ones)."""
+    _COMPONENT_KEYS[kind] = set(keys)
+    _REQUIRED[kind] = tuple(required)
+
+
+for _kind, _keys, _needed in (
+        ("table", {"query", "columns", "filters", "sort", "page_size", "link"}, ("query",)),
+        ("detail", {"query", "parts", "children"}, ("query",)),
+        ("plot", {"query", "kind", "x", "y", "z", "series", "bins", "max_rows", "max_points",
+                  "figure", "color", "colorscale"}, ("query", "kind")),
+        ("diagram", {"tables"}, ()),
+        ("form", {"table"}, ("table",)),
+        ("text", {"content"}, ("content",)),
+        ("markdown", {"content"}, ("content",)),
+        ("iframe", {"url", "height"}, ("url",)),
+        ("image", {"query", "attribute", "sort", "height"}, ("query", "attribute")),
+        ("slideshow", {"query", "attribute", "sort", "max_rows", "height"},
+         ("query", "attribute")),
+        ("metadata", {"query", "columns"}, ("query",)),
+        ("filter", {"control", "attribute", "query", "options", "min", "max", "step", "op",
+                    "depends_on", "default"}, ("control", "attribute")),
+        ("grid", {"query", "per_row", "max_cells", "sort", "components"},
+         ("query", "components")),
+):
+    register_component(_kind, _keys, _needed)
+
+#: kinds that cannot be a dynamic grid's cell template
+_NOT_IN_GRID = {"grid", "filter", "form", "diagram"}
+
+
+def component_types() -> tuple[str, ...]:
+    return tuple(_COMPONENT_KEYS)
+
+
+COMPONENT_TYPES = component_types()  # the built-in kinds (see register_component)
 
 
 # ---- YAML with line numbers ---------------------------------------------------------------
@@ -90,6 +126,9 @@ class ComponentSpec:
     line: int
     options: dict[str, Any] = field(default_factory=dict)
     restricted_by: str | None = None
+    cell: dict[str, int] = field(default_factory=dict)  # row, column, width, height
+    filtered_by: list[str] | None = None  # None: every filter of the page that applies
+    children: list[ComponentSpec] = field(default_factory=list)  # a grid's cell templates
 
     @property
     def where(self) -> str:
@@ -107,9 +146,14 @@ class PageSpec:
     key: list[str] = field(default_factory=list)
     hidden: bool = False
     components: list[ComponentSpec] = field(default_factory=list)
+    columns: int = 1  # the fixed grid's columns
 
     def component(self, name: str) -> ComponentSpec | None:
         return next((c for c in self.components if c.name == name), None)
+
+    @property
+    def filters(self) -> list[ComponentSpec]:
+        return [c for c in self.components if c.type == "filter"]
 
 
 @dataclass
@@ -303,8 +347,10 @@ def _check_page(data: Any, index: int, problems: list[str]) -> PageSpec | None:
     if not isinstance(hidden, bool):
         problems.append(f"{_line(data)}hidden must be true or false")
         hidden = bool(key)
+    columns = _positive_int(data.get("columns"), f"page {name!r} columns", problems, data,
+                            MAX_GRID_COLUMNS) or 1
     page = PageSpec(name=name, title=str(title), line=getattr(data, "line", 0), key=key,
-                    hidden=hidden)
+                    hidden=hidden, columns=columns)
     components = data.get("components")
     if not isinstance(components, list) or not components:
         problems.append(f"{_line(data)}page {name!r} needs a non-empty list of components")
@@ -318,7 +364,18 @@ def _check_page(data: Any, index: int, problems: list[str]) -> PageSpec | None:
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{_line(data)}component name {dup!r} is used more than once on "
                         f"page {name!r}")
+    _check_cells(page, problems)
     return page
+
+
+def _check_cells(page: PageSpec, problems: list[str]) -> None:
+    """Fixed-grid cells fit the page's columns."""
+    for component in page.components:
+        cell = component.cell
+        right = cell.get("column", 1) + cell.get("width", 1) - 1
+        if right > page.columns:
+            problems.append(f"{component.where}: cell reaches column {right}, but page "
+                            f"{page.name!r} has {page.columns} (set the page's `columns:`)")
 
 
 def _check_component(data: Any, what: str, position: int,
@@ -327,9 +384,9 @@ def _check_component(data: Any, what: str, position: int,
         problems.append(f"{what} must be a mapping with a type")
         return None
     kind = data.get("type")
-    if kind not in COMPONENT_TYPES:
+    if kind not in _COMPONENT_KEYS:
         problems.append(f"{_line(data)}{what}: bad component type {kind!r}; the types are "
-                        f"{', '.join(COMPONENT_TYPES)}")
+                        f"{', '.join(component_types())}")
         return None
     name = data.get("name", f"{kind}{position + 1}")
     if not isinstance(name, str) or not NAME.match(name):
@@ -346,13 +403,18 @@ def _check_component(data: Any, what: str, position: int,
                               line=getattr(data, "line", 0), options=options,
                               restricted_by=data.get("restricted_by"))
     where = f"{_line(data)}{kind} component {name!r}"
-    for key in ("query", "table", "sort", "link", "x", "y", "z", "series", "content"):
+    component.cell = _check_cell(data.get("cell"), where, problems)
+    if "filtered_by" in data:
+        component.filtered_by = _string_list(data["filtered_by"], f"{where}: filtered_by",
+                                             problems, None)
+    for key in ("query", "table", "sort", "link", "x", "y", "z", "series", "content",
+                "figure", "color", "colorscale", "url", "attribute", "control", "op"):
         if key in options and options[key] is not None and not isinstance(options[key], str):
             problems.append(f"{where}: {key} must be text, not {options[key]!r}")
     if component.restricted_by is not None and not isinstance(component.restricted_by, str):
         problems.append(f"{where}: restricted_by must name a component of the same page")
         component.restricted_by = None
-    for key in ("columns", "tables"):
+    for key in ("columns", "tables", "depends_on"):
         if key in options:
             options[key] = _string_list(options[key], f"{where}: {key}", problems, None)
     if "filters" in options and not isinstance(options["filters"], bool):
@@ -362,7 +424,8 @@ def _check_component(data: Any, what: str, position: int,
         if key in options and not isinstance(options[key], bool):
             problems.append(f"{where}: {key} must be true or false")
     for key, maximum in (("page_size", MAX_PAGE_SIZE), ("bins", 1000),
-                         ("max_rows", 100_000), ("max_points", 2_000_000)):
+                         ("max_rows", 100_000), ("max_points", 2_000_000), ("height", 4000),
+                         ("per_row", MAX_GRID_COLUMNS), ("max_cells", 200)):
         if key in options:
             options[key] = _positive_int(options[key], f"{where}: {key}", problems, None,
                                          maximum)
@@ -378,13 +441,117 @@ def _check_component(data: Any, what: str, position: int,
             problems.append(f"{where}: a histogram needs `x:` (a numeric or blob attribute)")
         elif plot_kind in ("line", "scatter") and not options.get("y"):
             problems.append(f"{where}: a {plot_kind} plot needs `y:`")
+        elif plot_kind == "plotly" and not options.get("figure"):
+            problems.append(f"{where}: a plotly plot needs `figure:` (an attribute holding "
+                            "a Plotly figure as JSON)")
+    elif kind == "filter":
+        _check_filter(component, where, problems)
+    elif kind == "iframe":
+        url = options.get("url")
+        if isinstance(url, str) and not _URL.fullmatch(url):
+            problems.append(f"{where}: url must be an http:// or https:// address, not "
+                            f"{url!r}")
+    elif kind == "grid":
+        templates = options.pop("components", None)
+        if not isinstance(templates, list) or not templates:
+            problems.append(f"{where}: a grid needs `components:`, the list of what each "
+                            "cell shows (restricted to the cell's row)")
+        else:
+            for position, item in enumerate(templates):
+                child = _check_component(item, f"{where}, cell component {position + 1}",
+                                         position, problems)
+                if child is None:
+                    continue
+                if child.type in _NOT_IN_GRID:
+                    problems.append(f"{child.where}: a {child.type} cannot be in a grid's "
+                                    "cell")
+                elif child.restricted_by or child.cell:
+                    problems.append(f"{child.where}: a grid's cell component is restricted "
+                                    "by its cell's row (no restricted_by or cell)")
+                component.children.append(child)
+            child_names = [c.name for c in component.children]
+            for dup in sorted({n for n in child_names if child_names.count(n) > 1}):
+                problems.append(f"{where}: cell component name {dup!r} is used more than "
+                                "once")
     return component
 
 
+def _check_cell(data: Any, where: str, problems: list[str]) -> dict[str, int]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(f"{where}: cell must be a mapping of row, column, width, height")
+        return {}
+    cell: dict[str, int] = {}
+    for key, value in data.items():
+        if key not in _CELL_KEYS:
+            problems.append(f"{where}: unknown key {key!r} in cell; known keys: "
+                            f"{', '.join(_CELL_KEYS)}")
+            continue
+        number = _positive_int(value, f"{where}: cell {key}", problems, None,
+                               MAX_GRID_COLUMNS if key in ("column", "width") else 1000)
+        if number is not None:
+            cell[key] = number
+    return cell
+
+
+def _check_filter(component: ComponentSpec, where: str, problems: list[str]) -> None:
+    options = component.options
+    control = options.get("control")
+    if control not in FILTER_CONTROLS:
+        problems.append(f"{where}: bad filter control {control!r}; the controls are "
+                        f"{', '.join(FILTER_CONTROLS)}")
+        return
+    choices = options.get("options")
+    if choices is not None and (not isinstance(choices, list) or not all(
+            isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in choices)):
+        problems.append(f"{where}: options must be a list of values")
+    if control in ("dropdown", "radio") and not (options.get("query") or choices):
+        problems.append(f"{where}: a {control} filter needs `query:` (whose values of the "
+                        "attribute are the choices) or `options:`")
+    if control == "slider":
+        for key in ("min", "max", "step"):
+            value = options.get(key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                problems.append(f"{where}: {key} must be a number, not {value!r}")
+        if not options.get("query") and (options.get("min") is None
+                                         or options.get("max") is None):
+            problems.append(f"{where}: a slider needs `min:` and `max:`, or `query:` to take "
+                            "them from")
+    op = options.get("op")
+    if op is not None and op not in FILTER_OPS:
+        problems.append(f"{where}: op must be one of {', '.join(FILTER_OPS)}, not {op!r}")
+    default = options.get("default")
+    if default is not None and not isinstance(default, (str, int, float)):
+        problems.append(f"{where}: default must be a value, not {default!r}")
+
+
 def _check_references(pages: list[PageSpec], problems: list[str]) -> None:
-    """Links name existing pages; restricted_by names a table on the same page."""
+    """Links name existing pages; restricted_by names a table on the same page; filtered_by
+    and depends_on name filters of the same page, without cycles."""
     by_name = {p.name: p for p in pages}
     for page in pages:
+        filters = {f.name: f for f in page.filters}
+        for component in page.components:
+            for ref in (component.filtered_by or []) + list(component.get("depends_on") or []):
+                if ref not in filters:
+                    problems.append(f"{component.where}: {ref!r} is not a filter of page "
+                                    f"{page.name!r}; filters: {', '.join(filters) or 'none'}")
+        for name in filters:
+            seen: list[str] = []
+            todo = [name]
+            while todo:
+                current = todo.pop()
+                for dep in filters[current].get("depends_on") or [] if current in filters \
+                        else []:
+                    if dep == name:
+                        problems.append(f"{filters[name].where}: depends_on makes a cycle")
+                        todo = []
+                        break
+                    if dep not in seen:
+                        seen.append(dep)
+                        todo.append(dep)
         for component in page.components:
             link = component.get("link")
             if isinstance(link, str) and link not in by_name:

@@ -379,7 +379,10 @@
       if (!entry) continue;
       Object.assign(entry, makers[cfg.type](entry.section, cfg));
     }
-    for (const entry of Object.values(components)) if (entry.load) entry.load();
+    for (const entry of Object.values(components)) {
+      entry.section.classList.remove("dj-loading");
+      if (entry.load) entry.load();
+    }
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
