@@ -215,6 +215,18 @@ class Backend:
         disk, where the server allows that per session: for a session that writes only
         bookkeeping that is harmless to lose in a server crash, such as job reservations."""
 
+    def defer_durability(self, conn: SAConnection) -> Any:
+        """Let this session's commits stop waiting for the disk until `restore_durability`,
+        where the server allows that per session; returns what to restore (None: nothing
+        changed). A populate loop commits one transaction per key: a server crash in between
+        loses only the last keys' results, whole (each commit stays atomic), and they are
+        computed again; populate itself returns only after everything is on disk."""
+        return None
+
+    def restore_durability(self, conn: SAConnection, previous: Any) -> None:
+        """Undo `defer_durability` inside a transaction whose commit waits for the disk and
+        so for every earlier commit of the session (the log is written in order)."""
+
     def is_transient(self, error: BaseException) -> bool:
         """Whether a driver error is a lock conflict that a retry of the same transaction may
         not meet again: a deadlock, a serialization failure, a lock wait timeout."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend, with_on_conflict
+from .base import Backend, _insert_sql, with_on_conflict
 
 _SQLSTATE_KINDS = {
     "23505": "duplicate",
@@ -34,8 +35,10 @@ _SQLSTATE_KINDS = {
 }
 #: psycopg.pq.Format.BINARY (not imported: the backend loads without psycopg installed)
 BINARY = 1
-#: below this many rows a pipelined executemany beats setting up a COPY
+#: below this many rows one multi-row INSERT beats setting up a COPY
 COPY_MIN_ROWS = 200
+#: bind parameters of one statement (the protocol counts them in 16 bits)
+MAX_PARAMETERS = 65535
 
 
 def _advance_sequence(conn: SAConnection, table: sa.Table, columns: Sequence[str]) -> None:
@@ -77,6 +80,39 @@ def _copy(conn: SAConnection, target: str, columns: Sequence[str],
             write = copy.write_row
             for row in rows:
                 write(row)
+    finally:
+        cursor.close()
+
+
+@functools.lru_cache(maxsize=512)
+def _values_sql(sql: str, rows: int) -> str:
+    """The one-row INSERT `sql` with its VALUES group repeated for `rows` rows."""
+    head, found, tail = sql.partition(" VALUES (")
+    if not found:
+        raise ValueError(f"not a one-row INSERT: {sql}")
+    depth, end = 1, 0
+    while depth:
+        depth += {"(": 1, ")": -1}.get(tail[end], 0)
+        end += 1
+    group = "(" + tail[:end]
+    return f"{head} VALUES {', '.join([group] * rows)}{tail[end:]}"
+
+
+def _insert_values(conn: SAConnection, backend: Backend, table: sa.Table,
+                   columns: Sequence[str], rows: Sequence[Sequence[Any]], *, mode: str,
+                   key: Sequence[str]) -> None:
+    """Small batches as multi-row INSERTs: one round trip, where psycopg's executemany
+    pipelines one statement per row (a populate's make inserts a few part rows per key)."""
+    sql, order = _insert_sql(backend, conn.dialect, table, tuple(columns), mode, tuple(key))
+    if list(order) != list(columns):
+        positions = [list(columns).index(name) for name in order]
+        rows = [tuple(row[p] for p in positions) for row in rows]
+    step = max(1, MAX_PARAMETERS // max(1, len(columns)))
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            cursor.execute(_values_sql(sql, len(chunk)), [v for row in chunk for v in row])
     finally:
         cursor.close()
 
@@ -173,6 +209,9 @@ class PostgreSQLBackend(Backend):
     def _load(self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
               rows: Sequence[Sequence[Any]], *, mode: str, key: Sequence[str]) -> None:
         if len(rows) < COPY_MIN_ROWS or _carries_large_binary(rows):
+            if 1 < len(rows) < COPY_MIN_ROWS and not _carries_large_binary(rows):
+                _insert_values(conn, self, table, columns, rows, mode=mode, key=key)
+                return
             super().insert_rows(conn, table, columns, rows, mode=mode, key=key)
             return
         preparer = conn.dialect.identifier_preparer
@@ -219,6 +258,16 @@ class PostgreSQLBackend(Backend):
 
     def relax_durability(self, conn: SAConnection) -> None:
         conn.exec_driver_sql("SET synchronous_commit TO OFF")
+
+    def defer_durability(self, conn: SAConnection) -> Any:
+        return conn.exec_driver_sql(
+            "SELECT current_setting('synchronous_commit'), "
+            "set_config('synchronous_commit', 'off', false)").first()[0]  # type: ignore[index]
+
+    def restore_durability(self, conn: SAConnection, previous: Any) -> None:
+        # an xid makes the commit write a record, and wait for the log up to it to be flushed
+        conn.execute(sa.text("SELECT set_config('synchronous_commit', :previous, false), "
+                             "pg_current_xact_id()"), {"previous": str(previous)})
 
     def is_transient(self, error: BaseException) -> bool:
         orig = getattr(error, "orig", None) or error

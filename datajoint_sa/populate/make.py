@@ -106,6 +106,38 @@ class Runner:
         self.done_statement = sa.select(sa.literal(1)).select_from(target).where(
             *(target.c[n] == sa.bindparam(f"k_{n}") for n in self.key_names)).limit(1)
 
+    @contextmanager
+    def durable_at_end(self) -> Iterator[None]:
+        """Around a loop of makes: their commits do not wait for the disk (where the backend
+        allows it per session), and one commit at the end waits for all of them. A server
+        crash in the loop loses only the last keys' results, each whole (a make commits
+        atomically, with its job row), to be computed again; once the loop is done every
+        result is on disk."""
+        connection, backend = self.connection, self.connection.backend_impl
+        with connection.translating(self.table, "populate"):
+            with connection.session(write=True) as sa_conn:
+                previous = backend.defer_durability(sa_conn)
+        if previous is None:
+            yield
+            return
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            try:
+                with connection.translating(self.table, "populate"):
+                    with connection.session(write=True) as sa_conn:
+                        backend.restore_durability(sa_conn, previous)
+            except Exception as error:
+                if not failed:
+                    raise
+                # keep the loop's own error; the server flushes the log within a second
+                logger.warning("%s: could not restore commit durability: %s",
+                               type(self.table).__name__, error)
+
     def run(self, key: dict[str, Any]) -> tuple[str, BaseException | None]:
         """(status, error) of one key: SUCCESS, SKIPPED (taken or done elsewhere) or ERROR."""
         from ..jobs import JobKeyCollision, key_hash

@@ -149,10 +149,11 @@ class AutoPopulate:
         with tqdm(total=len(todo), desc=name, disable=not display_progress) as bar:
             if executor is None and processes == 1:
                 runner = Runner(table, **options)
-                for key in todo:
-                    status, error = runner.run(key)
-                    outcome.add(key, status, error)
-                    bar.update()
+                with runner.durable_at_end():
+                    for key in todo:
+                        status, error = runner.run(key)
+                        outcome.add(key, status, error)
+                        bar.update()
             else:
                 _run_distributed(table, todo, options, outcome, bar, executor=executor,
                                  processes=processes)
