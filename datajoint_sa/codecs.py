@@ -29,8 +29,8 @@ down the chain, so `<blob@store>` is `<blob>` over `<hash@store>`: serialized by
 the store, content-addressed, with `{hash, path, store, size}` in a json column.
 
 Built-ins: `<blob>` (and `longblob`, `mediumblob`, `blob`), `<attach>` (`attach`),
-`<hash@store>`, `<blob@store>` (`blob@store`), `<attach@store>` (`attach@store`) and
-`<filepath@store>` (`filepath@store`).
+`<hash@store>`, `<blob@store>` (`blob@store`), `<attach@store>` (`attach@store`),
+`<filepath@store>` (`filepath@store`) and `<object@store>` (large objects, see `objects`).
 """
 
 from __future__ import annotations
@@ -45,13 +45,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from . import blob
+from . import blob, objects
 from .errors import DataJointError
+from .objects import ObjectRef
 from .settings import config
 from .stores import get_store
 
 _REGISTRY: dict[str, type[Codec]] = {}
-_BUILTIN = frozenset({"blob", "attach", "hash", "filepath"})
+_BUILTIN = frozenset({"blob", "attach", "hash", "filepath", "object"})
 _KEYWORDS = ("key", "context", "store_name")
 
 
@@ -437,3 +438,63 @@ class FilepathCodec(Codec):
         folder = context.downloads() if context is not None else CodecContext().downloads()
         return get_store(self.store, where).local_copy(_metadata(stored, where), folder,
                                                        where=where)
+
+
+class ObjectCodec(Codec):
+    """A Zarr array, HDF5 file or folder kept in a store at its own path: `<object@store>`.
+
+    Written by a staged insert (`Table.staged_insert1`, see `datajoint_sa.staged`) straight
+    into the store, or copied in from a local file or folder given to a plain insert. The
+    row keeps `{"path", "store", "size", "items", "is_dir", "ext", "timestamp"}`; fetch
+    returns an `ObjectRef` that reads lazily. See `datajoint_sa.objects` for the layout,
+    the manifest that marks an object complete, and gc.
+    """
+
+    name = "object"
+    storage = "json"
+    uses_store = True
+    needs_store = True
+
+    def encode(self, value: Any, *, key: dict[str, Any] | None = None,
+               context: CodecContext | None = None) -> dict[str, Any]:
+        where = _where(context)
+        assert self.store is not None
+        store = get_store(self.store, where)
+        schema = context.schema if context is not None else ""
+        if isinstance(value, ObjectRef):
+            raise DataJointError(f"{where}: an object of another row cannot be shared; "
+                                 "insert its files (ref.download()) or copy the row's data")
+        if isinstance(value, dict):  # the metadata a staged insert completed
+            return _staged_metadata(store, value, schema, where)
+        if isinstance(value, (str, os.PathLike)):
+            if not schema or key is None:
+                raise DataJointError(f"{where}: <object@{self.store}> needs the table's "
+                                     "schema and the row's primary key")
+            source = os.fspath(value)
+            ext = os.path.splitext(source.rstrip("/\\"))[1] or ""
+            table = context.table if context is not None else "table"
+            attribute = context.attribute if context is not None else "object"
+            relative = objects.object_path(schema, table, key, attribute, ext)
+            objects.copy_in(store, source, relative, where)
+            return objects.complete(store, relative, ext=ext, where=where)
+        raise DataJointError(f"{where}: <object@{self.store}> takes a local file or folder "
+                             f"path, or is written by staged_insert1; got "
+                             f"{type(value).__name__}")
+
+    def decode(self, stored: Any, *, key: dict[str, Any] | None = None,
+               context: CodecContext | None = None) -> ObjectRef:
+        where = _where(context)
+        return ObjectRef.from_metadata(_metadata(stored, where), where)
+
+
+def _staged_metadata(store: Any, value: dict[str, Any], schema: str,
+                     where: str) -> dict[str, Any]:
+    """The metadata of a completed object, checked: inside this schema's objects and with
+    its manifest written (so a row never points to a partial or foreign object)."""
+    path = value.get("path")
+    if not isinstance(path, str) or not objects.is_object_root(path) \
+            or path.split("/")[1] != schema or value.get("store") != store.name:
+        raise DataJointError(f"{where}: {path!r} is not an object of schema {schema!r} in "
+                             f"store {store.name!r}; write objects with staged_insert1")
+    ObjectRef.from_metadata(value, where).check()
+    return dict(value)

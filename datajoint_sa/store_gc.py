@@ -3,7 +3,9 @@
 `schema.external["raw"].gc()` lists the objects under `_hash/{schema}/`, subtracts every
 path referenced by a store column of any table (of every schema of the database, since
 `INSERT ... SELECT` can copy a reference across schemas) and deletes the rest.
-`filepath@store` files are never collected.
+`filepath@store` files are never collected. `<object@store>` objects (under
+`_object/{schema}/`, see `objects`) are collected whole, folder and manifest, when no row
+references their root path: an aborted or killed staged insert leaves such an object.
 
 Why an insert running at the same time keeps its object: an insert first makes sure its
 object exists and renews the object's modification time (`Store.put`), and only then
@@ -37,6 +39,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import objects
 from .errors import DataJointError
 from .stores import Store, get_store
 
@@ -150,8 +153,11 @@ class ExternalStore:
         return get_store(self.store_name, f"schema {self.schema!r}")
 
     def objects(self) -> dict[str, float | None]:
-        """{path: modification time} of the schema's objects in the store."""
-        return self.store.objects(self.schema)
+        """{path: modification time} of the schema's objects in the store: the
+        content-addressed ones, and the `<object@store>` objects (by their root path,
+        complete or not, with the latest modification time of their files)."""
+        store = self.store
+        return {**store.objects(self.schema), **objects.listing(store, self.schema)}
 
     def references(self, *, across_schemas: bool = True) -> set[str]:
         """The store paths referenced by tables of this schema (and of every other schema
@@ -222,7 +228,10 @@ class ExternalStore:
                     _restore(store, path, aside)
                     continue
                 try:
-                    store.remove(aside)
+                    if objects.is_object_root(aside):
+                        objects.remove(store, aside)
+                    else:
+                        store.remove(aside)
                 except FileNotFoundError:
                     continue
                 removed.append(path)
@@ -239,6 +248,12 @@ class ExternalStore:
         (step 4): moved to a quarantine name on a local folder, left in place elsewhere."""
         moved: dict[str, str] = {}
         for path in paths:
+            if objects.is_object_root(path):
+                # an object's path is never reused by another insert (a random token in
+                # it), so it stays in place: it is swept unless it changed since listed
+                if objects.modified(store, path) == listed.get(path):
+                    moved[path] = path
+                continue
             if not store.is_local:
                 if store.modified(path) == listed.get(path):
                     moved[path] = path

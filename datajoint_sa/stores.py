@@ -44,6 +44,8 @@ from typing import Any
 from .errors import DataJointError
 
 HASH_PREFIX = "_hash"
+#: where `<object@store>` objects live (see `objects`)
+OBJECT_PREFIX = "_object"
 _RESERVED = {"protocol", "location", "subfolding", "stage"}
 #: fsspec protocols whose single write is atomic (object stores): no temporary name needed
 _ATOMIC_WRITES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
@@ -254,9 +256,10 @@ class Store:
         else:
             relative, staged = value, None
         relative = _relative(relative, where)
-        if relative == HASH_PREFIX or relative.startswith(HASH_PREFIX + "/"):
-            raise DataJointError(f"{where}: {HASH_PREFIX}/ of store {self.name!r} is managed "
-                                 "by datajoint_sa and cannot hold filepath files")
+        for managed in (HASH_PREFIX, OBJECT_PREFIX):
+            if relative == managed or relative.startswith(managed + "/"):
+                raise DataJointError(f"{where}: {managed}/ of store {self.name!r} is managed "
+                                     "by datajoint_sa and cannot hold filepath files")
         return relative, staged
 
     def _hash(self, full: str) -> tuple[str, int]:
@@ -311,7 +314,13 @@ class Store:
     def objects(self, schema: str) -> dict[str, float | None]:
         """{path relative to the location: modification time (epoch seconds) or None} of
         every object under `_hash/{schema}/`."""
-        base = self.full(f"{HASH_PREFIX}/{schema}")
+        return self.listing(f"{HASH_PREFIX}/{schema}")
+
+    def listing(self, relative: str) -> dict[str, float | None]:
+        """{path relative to the location: modification time} of every file under
+        `relative`, read from the store now (not from fsspec's listing cache)."""
+        base = self.full(relative)
+        self.fs.invalidate_cache(base)
         try:
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:

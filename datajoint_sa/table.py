@@ -14,6 +14,7 @@ from .errors import DataJointError, UnknownAttributeError
 from .expression import QueryExpression, restricted_copy, table_parts
 from .heading import Heading
 from .insert import insert_rows, update_row
+from .staged import StagedInsert
 
 if TYPE_CHECKING:
     from .declare import TableSpec
@@ -133,6 +134,13 @@ class Table(QueryExpression, metaclass=TableMeta):
     def insert1(self, row: Any, **options: Any) -> None:
         """Insert one row (a dict, a sequence in heading order, or a record)."""
         self.insert((row,), **options)
+
+    @property
+    def staged_insert1(self) -> StagedInsert:
+        """A staged insert of one row whose `<object@store>` objects are written straight
+        into the store: `with T.staged_insert1(key) as staged: zarr.open(staged.store(
+        "raw"), mode="w", ...)`; the row is inserted when the block ends (see `staged`)."""
+        return StagedInsert(self)
 
     def insert(self, rows: Any, *, skip_duplicates: bool = False,
                ignore_extra_fields: bool = False, replace: bool = False,
