@@ -71,3 +71,21 @@ def forget(sa_conn: Any, backend: Backend, schema: str, table: str) -> None:
     target = lineage_table(backend, schema)
     if sa.inspect(sa_conn).has_table(target.name, schema=target.schema):
         sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
+
+
+def rename(sa_conn: Any, backend: Backend, schema: str, old: str, new: str) -> None:
+    """A renamed table keeps its rows, and every origin `schema.old.attribute` (its own and
+    its dependents') becomes `schema.new.attribute`."""
+    target = lineage_table(backend, schema)
+    if not sa.inspect(sa_conn).has_table(target.name, schema=target.schema):
+        return
+    sa_conn.execute(sa.update(target).where(target.c.table_name == old)
+                    .values(table_name=new))
+    head, new_head = f"{schema}.{old}.", f"{schema}.{new}."
+    rows = sa_conn.execute(sa.select(target.c.table_name, target.c.attribute_name,
+                                     target.c.lineage)
+                           .where(target.c.lineage.startswith(head, autoescape=True))).all()
+    for table_name, attribute, origin in rows:
+        sa_conn.execute(sa.update(target).where(target.c.table_name == table_name,
+                                                target.c.attribute_name == attribute)
+                        .values(lineage=new_head + origin[len(head):]))

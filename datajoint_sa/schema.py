@@ -22,7 +22,7 @@ from .prompt import confirm
 from .settings import config
 from .store_gc import External
 from .table import Table
-from .tiers import Part
+from .tiers import Part, renamed_from
 
 HIDDEN_PREFIX = "~"
 
@@ -167,20 +167,26 @@ class Schema:
                                  "it inside the master class")
         context = self._context(cls, caller)
         name = cls._prefix + from_camel_case(cls.__name__)
-        self._declare_table(cls, name, context)
+        before = [old for old in renamed_from(cls) if old != name]
+        self._forget_renamed(before)
+        self._declare_table(cls, name, context, before)
         parts = [member for member in vars(cls).values()
                  if isinstance(member, type) and issubclass(member, Part)]
         for part in parts:
             part.master = cls
             part_context = {**context, "master": cls, cls.__name__: cls}
-            self._declare_table(part, f"{name}__{from_camel_case(part.__name__)}", part_context)
+            part_name = from_camel_case(part.__name__)
+            self._declare_table(part, f"{name}__{part_name}", part_context,
+                                [f"{old}__{part_name}" for old in before])
         cls._parts = parts  # type: ignore[attr-defined]
         self._classes[cls.__name__] = cls
         rows = _contents_rows(getattr(cls, "contents", None))
-        if rows and not _declare_only.get():
+        pending = cls._sa_table is not None and cls._sa_table.info.get("dj_rename_pending")
+        if rows and not _declare_only.get() and not pending:
             cls().insert(rows, skip_duplicates=True)
 
-    def _declare_table(self, cls: type[Table], name: str, context: Mapping[str, Any]) -> None:
+    def _declare_table(self, cls: type[Table], name: str, context: Mapping[str, Any],
+                       before: list[str] | None = None) -> None:
         display = f"{cls.__qualname__} ({self.database}.{name})"
         if not isinstance(cls.definition, str) or not cls.definition.strip():
             context = self._existing_definition(cls, name, display, context)
@@ -195,13 +201,20 @@ class Schema:
         if key in self.metadata.tables:  # re-declaring (e.g. a re-run notebook cell)
             self.metadata.remove(self.metadata.tables[key])
         sa_table = declare.compile(spec, self.metadata, backend)
+        if before:  # `renamed_from`: migrations rename the old table instead (migrate/)
+            sa_table.info["dj_renamed_from"] = list(before)
         if self.create_tables and not _declare_only.get():
             try:
                 with self.connection.session(write=True) as sa_conn:
-                    if not sa.inspect(sa_conn).has_table(sa_name, schema=sa_schema):
+                    inspector = sa.inspect(sa_conn)
+                    if not inspector.has_table(sa_name, schema=sa_schema) and not any(
+                            inspector.has_table(backend.table_identity(self.database, old)[1],
+                                                schema=sa_schema) for old in before or ()):
                         sa_table.create(sa_conn)
                         backend.after_create(sa_conn, sa_table)
                         lineage.record(sa_conn, backend, self.database, name, spec.heading)
+                    elif before and not inspector.has_table(sa_name, schema=sa_schema):
+                        sa_table.info["dj_rename_pending"] = True
             except sa.exc.DBAPIError as error:
                 self.metadata.remove(sa_table)
                 raise DataJointError(f"Cannot create table {display}: {error.orig}") from error
@@ -227,6 +240,17 @@ class Schema:
                                  "exists to bind to)")
         cls.definition = reflected.definition
         return {**(reflected._declaration_context or {}), **context}
+
+    def _forget_renamed(self, names: list[str]) -> None:
+        """A class declared `renamed_from` an older one replaces it: the older class (and
+        its parts) leave the schema's classes and MetaData."""
+        for cls in list(self._classes.values()):
+            if cls.table_name in names:
+                for table_cls in [cls, *getattr(cls, "_parts", [])]:
+                    if table_cls._sa_table is not None and \
+                            table_cls._sa_table.key in self.metadata.tables:
+                        self.metadata.remove(table_cls._sa_table)
+                self._classes.pop(cls.__name__, None)
 
     def forget_tables(self, nodes: list[str]) -> None:
         """Mark classes of dropped tables as undeclared."""

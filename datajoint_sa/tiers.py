@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .errors import DataJointError
+from .naming import from_camel_case
 from .populate import AutoPopulate
 from .table import Table
 
@@ -46,3 +48,18 @@ class Part(Table):
 
 
 TIERS = (Manual, Lookup, Imported, Computed, Part)
+
+
+def renamed_from(cls: type) -> list[str]:
+    """The table names a class may have had before (its own `renamed_from` attribute): a
+    class name stands for its table under any tier (a tier change is a rename of the
+    prefix), a table name (`"#subject"`) for itself."""
+    value = vars(cls).get("renamed_from")
+    if not value:
+        return []
+    if not isinstance(value, str):
+        raise DataJointError(f"{cls.__name__}.renamed_from must be a class or table name")
+    if value[:1].isupper():
+        base = from_camel_case(value)
+        return [tier._prefix + base for tier in (Manual, Lookup, Imported, Computed)]
+    return [value]

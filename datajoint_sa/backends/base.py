@@ -103,6 +103,13 @@ class Backend:
         """(table comment, {column: comment}) where comments are not native, else None."""
         return None
 
+    def rename_constraint(self, conn: SAConnection, sa_schema: str | None, sa_table: str,
+                          kind: str, old: str, new: str) -> bool:
+        """Rename a constraint ("primary", "foreignkey", "check", "unique") or an index
+        ("index") of a table in place; False where the backend cannot (the caller then drops
+        and re-creates it, or leaves the name)."""
+        return False
+
     def autoincrement_columns(self, conn: SAConnection, sa_schema: str | None, sa_name: str,
                               columns: Sequence[dict[str, Any]]) -> set[str]:
         """Names of auto-increment columns among the Inspector's `columns` of a table."""

@@ -108,6 +108,20 @@ class MySQLBackend(Backend):
             sa.text(f"DROP DATABASE IF EXISTS {conn.dialect.identifier_preparer.quote(schema)}")
         )
 
+    def rename_constraint(self, conn: SAConnection, sa_schema: str | None, sa_table: str,
+                          kind: str, old: str, new: str) -> bool:
+        # indexes rename in place; the primary key is always PRIMARY; foreign keys and
+        # checks cannot be renamed (the caller re-creates them)
+        if kind == "primary":
+            return True
+        if kind not in ("index", "unique"):
+            return False
+        quote = conn.dialect.identifier_preparer.quote
+        owner = f"{quote(sa_schema)}." if sa_schema else ""
+        conn.execute(sa.text(f"ALTER TABLE {owner}{quote(sa_table)} "
+                             f"RENAME INDEX {quote(old)} TO {quote(new)}"))
+        return True
+
     def temporary_schema(self, near: str | None) -> str | None:
         return near  # a URL need not name a database, so name one
 

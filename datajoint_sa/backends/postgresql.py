@@ -170,6 +170,18 @@ class PostgreSQLBackend(Backend):
     def drop_schema(self, conn: SAConnection, schema: str) -> None:
         conn.execute(sa.schema.DropSchema(schema, cascade=True, if_exists=True))
 
+    def rename_constraint(self, conn: SAConnection, sa_schema: str | None, sa_table: str,
+                          kind: str, old: str, new: str) -> bool:
+        # every constraint renames in place (a key's or unique constraint's index with it)
+        quote = conn.dialect.identifier_preparer.quote
+        owner = f"{quote(sa_schema)}." if sa_schema else ""
+        if kind == "index":
+            conn.execute(sa.text(f"ALTER INDEX {owner}{quote(old)} RENAME TO {quote(new)}"))
+        else:
+            conn.execute(sa.text(f"ALTER TABLE {owner}{quote(sa_table)} "
+                                 f"RENAME CONSTRAINT {quote(old)} TO {quote(new)}"))
+        return True
+
     def type_variant(self, category: str, args: Sequence[Any]) -> sa.types.TypeEngine[Any] | None:
         if category in ("bytes", "blob"):
             return pg.BYTEA()

@@ -8,12 +8,13 @@
   `datajoint-sa migrate init DIR --pipeline MODULE` (`init_environment`) writes one, and
   `cli(argv)` fronts the Alembic commands.
 
-Renames are marked in the definition: `new_name : type  # ... renamed from old_name`.
+Renames are marked in the definition: `new_name : type  # ... renamed from old_name`; a
+renamed table (class, or tier) by the class attribute `renamed_from = "OldName"`.
 """
 
 from __future__ import annotations
 
-from . import compare, operations  # noqa: F401  (register the plugin and op.dj_* operations)
+from . import compare, operations, rename  # noqa: F401  (the plugin and op.dj_* operations)
 from .command import TEMPLATE_DIR, cli, init_environment, make_config
 from .evolve import MigrationRefused, alter_table, migrate_schema
 from .plan import MigrationFailed, apply, produce

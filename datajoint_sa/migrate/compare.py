@@ -7,6 +7,9 @@ adds what a DataJoint pipeline needs on top, and only in runs that carry a `Scop
 - the named CHECK constraints that enforce ranges, enum values and lengths where a backend's
   column type does not, replaced when a declared type changes;
 - renames marked in a definition (`new : int  # renamed from old`) instead of drop + add;
+- renamed tables (a class's `renamed_from`, the `--rename OLD=NEW` option, or a confirmed
+  question when a dropped and a created table have the same heading) as one
+  `op.dj_rename_table` instead of drop + create (their parts follow);
 - dependents kept consistent: foreign keys are dropped before and re-created after the
   changes that need it (primary key, column types), and new foreign-key columns of existing
   rows are filled from their parent through the foreign key they had;
@@ -26,7 +29,9 @@ from alembic.operations import ops
 from alembic.runtime.plugins import Plugin
 from alembic.util import DispatchPriority, PriorityDispatchResult
 
+from ..naming import from_camel_case
 from .operations import FillFromParentOp, RenameColumnOp, SetCommentsOp
+from .rename import PART_SEPARATOR, RenameTableOp
 from .scope import Scope, TableKey, check_signature, declared_type, renames_between, scope_of
 
 CONTINUE = PriorityDispatchResult.CONTINUE
@@ -175,6 +180,8 @@ class _Rewriter:
             if scope.only is None or key in scope.only:
                 self.meta[key] = table
         self._fks: dict[TableKey, list[dict[str, Any]]] = {}
+        #: renamed tables (parts included): new key -> old key
+        self.renamed_from: dict[TableKey, TableKey] = {}
 
     def key(self, schema: str | None, name: str) -> TableKey:
         return self.scope.key(schema, name)
@@ -208,6 +215,7 @@ class _Rewriter:
 
     # -- the whole pass
     def run(self, upgrade_ops: ops.UpgradeOps) -> None:
+        renames = self.pair_renames(upgrade_ops)
         created: list[tuple[TableKey, list[ops.MigrateOperation]]] = []
         dropped: list[tuple[TableKey, list[ops.MigrateOperation]]] = []
         modified: dict[TableKey, ops.ModifyTableOps] = {}
@@ -272,6 +280,8 @@ class _Rewriter:
 
         result: list[ops.MigrateOperation] = []
         result += _group_by_table(fk_drops)
+        if not self.scope.batch:
+            result += renames
         dropped_map = dict(dropped)
         for key in drop_order:
             result += dropped_map[key]
@@ -283,11 +293,93 @@ class _Rewriter:
         # changes; with SQLite's table copies foreign keys are checked at the end, and new
         # tables come first, in the order a reader expects
         result += creations + changes if self.scope.batch else changes + creations
+        if self.scope.batch:
+            # SQLite rewrites the references to a renamed table when renaming it: the
+            # dependents' copies (pointing at the new name) come first, and downgrading,
+            # the rename back comes before the copies that point at the old name
+            result += renames
         result += _group_by_table(fk_creates)
         result += others
         if not self.scope.backend.native_comments:
             result += self.comments(created_keys, dropped)
         upgrade_ops.ops = result
+
+    # -- renamed tables: a dropped and a created table that are one
+    def pair_renames(self, upgrade_ops: ops.UpgradeOps) -> list[ops.MigrateOperation]:
+        """Replace the drop and create of each renamed table (and of its parts) by one
+        RenameTableOp."""
+        creates = {self.key(o.schema, o.table_name): o for o in upgrade_ops.ops
+                   if isinstance(o, ops.CreateTableOp)}
+        drops = {self.key(o.schema, o.table_name): o for o in upgrade_ops.ops
+                 if isinstance(o, ops.DropTableOp)}
+        pairs: dict[TableKey, TableKey] = {}
+        for new_key in creates:
+            schema, new = self.scope.identity(*new_key)
+            if PART_SEPARATOR in new.lstrip("#_"):
+                continue  # parts follow their master
+            candidates = [k for k in drops if k not in pairs.values()
+                          and self.scope.identity(*k)[0] == schema
+                          and PART_SEPARATOR not in self.scope.identity(*k)[1].lstrip("#_")]
+            old_key = self.rename_source(new_key, new, candidates)
+            if old_key is not None:
+                pairs[new_key] = old_key
+        if not pairs:
+            return []
+        gone: set[TableKey] = set()
+        renames: list[ops.MigrateOperation] = []
+        for new_key, old_key in pairs.items():
+            schema, new = self.scope.identity(*new_key)
+            old = self.scope.identity(*old_key)[1]
+            renames.append(RenameTableOp(schema, old, new))
+            self.renamed_from[new_key] = old_key
+            gone |= {new_key, old_key}
+            for part_key in drops:
+                part_schema, part = self.scope.identity(*part_key)
+                if part_schema != schema or not part.startswith(old + PART_SEPARATOR):
+                    continue
+                gone.add(part_key)  # renamed with the master, whatever its fate after
+                new_part = self.key(*self.scope.backend.table_identity(
+                    schema, new + part[len(old):]))
+                if new_part in creates:
+                    gone.add(new_part)
+                    self.renamed_from[new_part] = part_key
+        upgrade_ops.ops = [
+            o for o in upgrade_ops.ops
+            if not (isinstance(o, ops.CreateTableOp | ops.DropTableOp | ops.ModifyTableOps)
+                    and self.key(o.schema, o.table_name) in gone)]
+        return renames
+
+    def rename_source(self, new_key: TableKey, new: str, candidates: list[TableKey]
+                      ) -> TableKey | None:
+        """The dropped table that the created table `new` renames, if named or confirmed."""
+        table = self.meta.get(new_key)
+        named = list(table.info.get("dj_renamed_from", [])) if table is not None else []
+        named += [old for old, wanted in self.scope.renames if _names(wanted, new)]
+        for old_key in candidates:
+            old = self.scope.identity(*old_key)[1]
+            if any(_names(spec, old) for spec in named):
+                return old_key
+        if self.scope.confirm is None or table is None:
+            return None
+        for old_key in candidates:
+            if self.same_heading(old_key, table) and self.scope.confirm(
+                    f"Table {self.scope.node(*new_key)} is new and "
+                    f"{self.scope.node(*old_key)} is gone, with the same attributes: is it "
+                    "renamed (rows kept) rather than dropped and created?"):
+                return old_key
+        return None
+
+    def same_heading(self, old_key: TableKey, table: sa.Table) -> bool:
+        """Whether a database table has the declared table's attributes, key and types."""
+        schema, name = self.unkey(old_key)
+        columns = [c["name"] for c in self.inspector.get_columns(name, schema=schema)]
+        key = self.inspector.get_pk_constraint(name, schema=schema)["constrained_columns"]
+        if (sorted(columns) != sorted(c.name for c in table.columns)
+                or sorted(key) != sorted(c.name for c in table.primary_key.columns)):
+            return False
+        stored = self.scope.stored_comments(self.conn, schema, name)[1]
+        return all(declared_type(stored.get(c.name)) == declared_type(c.comment)
+                   for c in table.columns)
 
     def unkey(self, key: TableKey) -> tuple[str | None, str]:
         schema, name = key
@@ -476,7 +568,8 @@ class _Rewriter:
                       **{c.name: c.comment or "" for c in table.columns}}
             stored: dict[str, str] = {}
             if key not in created:
-                text, columns = self.scope.stored_comments(self.conn, table.schema, table.name)
+                source = self.unkey(self.renamed_from.get(key, key))
+                text, columns = self.scope.stored_comments(self.conn, *source)
                 stored = {"": text, **columns}
             if wanted != stored:
                 result.append(SetCommentsOp(table.name, wanted, previous=stored,
@@ -488,6 +581,13 @@ class _Rewriter:
                 result.append(SetCommentsOp(name, {}, previous={"": text, **columns},
                                             schema=schema))
         return result
+
+
+def _names(spec: str, table: str) -> bool:
+    """Whether a name given for a rename (a class name, or a table name) names `table`."""
+    if spec[:1].isupper():
+        return table.lstrip("#_") == from_camel_case(spec)
+    return spec == table
 
 
 def _is_fk_drop(op: Any) -> bool:

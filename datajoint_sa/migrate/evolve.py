@@ -20,6 +20,7 @@ from ..errors import DataJointError
 from ..prompt import confirm
 from ..settings import config
 from .plan import MigrationFailed, apply, produce
+from .rename import PART_SEPARATOR, RenameTableOp
 from .review import Review, steps
 from .scope import Scope
 
@@ -80,6 +81,8 @@ class _Redeclaration:
             spec = declare.parse(cls.definition, schema=schema.database, name=cls.table_name,
                                  context=context, display_name=display)
             table = declare.compile(spec, self.metadata, schema.connection.backend_impl)
+            if cls._sa_table is not None and "dj_renamed_from" in cls._sa_table.info:
+                table.info["dj_renamed_from"] = cls._sa_table.info["dj_renamed_from"]
             cls._sa_table, cls._spec, cls._table_heading = table, spec, spec.heading
 
     def keep(self) -> None:
@@ -122,6 +125,7 @@ def _evolve(classes: list[type[Table]], *, prompt: bool, force: bool,
         with connection.session(write=False) as sa_conn:
             scope.default_schema = sa_conn.dialect.default_schema_name
         scope.only = {scope.key(t.schema, t.name) for t in redeclaration.metadata.tables.values()}
+        scope.only |= renamed_sources(connection, redeclaration.metadata, scope)
         upgrade = produce(connection, scope)
         with connection.session(write=False) as sa_conn:
             review = Review(scope, sa_conn)
@@ -166,7 +170,26 @@ def _evolve(classes: list[type[Table]], *, prompt: bool, force: bool,
             raise type(error)(f"The migration failed and was rolled back; nothing was "
                               f"changed: {error}") from error
         redeclaration.keep()
+    if any(isinstance(step.op, RenameTableOp) for step in plan_steps):
+        # the renamed tables are now compared with their definitions
+        words += _evolve(classes, prompt=prompt, force=force)
     return words
+
+
+def renamed_sources(connection: Any, metadata: sa.MetaData, scope: Scope) -> set[Any]:
+    """Keys of the existing tables that declared tables are `renamed_from` (with parts)."""
+    backend = connection.backend_impl
+    found: set[Any] = set()
+    with connection.session(write=False) as sa_conn:
+        for table in metadata.tables.values():
+            before = table.info.get("dj_renamed_from")
+            if not before:
+                continue
+            schema, _ = scope.identity(table.schema, table.name)
+            for name in backend.list_tables(sa_conn, schema):
+                if any(name == old or name.startswith(old + PART_SEPARATOR) for old in before):
+                    found.add(scope.key(*backend.table_identity(schema, name)))
+    return found
 
 
 def alter_table(cls: type[Table], *, prompt: bool = True, force: bool = False) -> list[str]:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection as SAConnection
 
 from ..types import TypeInfo
 from .operations import FillFromParentOp, NothingOp, RenameColumnOp, SetCommentsOp
+from .rename import RenameTableOp
 from .scope import Scope, declared_type, normalize_default, type_info, user_comment
 
 
@@ -134,6 +135,9 @@ class Review:
             return [f"fill {', '.join(op.columns)} of {node} from {parent}"]
         if isinstance(op, NothingOp):
             return []
+        if isinstance(op, RenameTableOp):
+            return [f"rename table {op.schema}.{op.old} to {op.schema}.{op.new} (with its "
+                    "parts, foreign keys, job rows and lineage)"]
         return [f"{type(op).__name__} on {node}"]
 
     def describe_alter(self, step: Step, op: ops.AlterColumnOp, node: str) -> list[str]:

@@ -11,6 +11,7 @@ holds the declared type (`:int16:comment`; on SQLite the same text lives in the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -44,6 +45,12 @@ class Scope:
     #: restrict the comparison to these tables ((schema, name) as SQLAlchemy names)
     only: set[TableKey] | None = None
     default_schema: str | None = None
+    #: tables the user names as renamed ("Subject=Animal", "#subject=animal"): a dropped and
+    #: a created table so named are one renamed table
+    renames: list[tuple[str, str]] = field(default_factory=list)
+    #: asked whether a dropped and a created table of the same heading are one renamed
+    #: table (None: they are not)
+    confirm: Callable[[str], bool] | None = None
     _comments: dict[TableKey, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     # ---- identity -----------------------------------------------------------------------
