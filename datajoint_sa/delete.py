@@ -13,6 +13,7 @@ unless the caller asks for those masters too (`force_masters`) or for the parts 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -343,8 +344,13 @@ def _first_round(connection: Connection, graph: Dependencies, table: Table) -> _
 
 
 def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = False,
-                   force_masters: bool = False) -> int:
-    """Delete table's rows and every row that depends on them; see Table.delete."""
+                   force_masters: bool = False,
+                   decide: Callable[[dict[str, int]], bool] | None = None) -> int:
+    """Delete table's rows and every row that depends on them; see Table.delete.
+
+    `decide`, when given, is asked instead of the prompt, inside the transaction, with the
+    rows deleted per table ("schema.table" -> count): False rolls everything back (the web
+    app's forms show the cascade this way before anything is deleted)."""
     connection = table.connection
     graph = load_graph(connection)
     if table.node_name not in graph.nodes:
@@ -375,7 +381,10 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
                 pending += [_Round(connection, graph, *cascade.masters_of_orphans(part))
                             for part, _, _ in orphaned]
             temporaries.drop(sa_conn)
-            if ask:
+            if decide is not None:
+                if not decide(dict(counts)):
+                    raise _Cancelled
+            elif ask:
                 reached = [(n, c) for n, c in counts.items() if c]
                 if not reached:
                     print("Nothing to delete.")
@@ -385,7 +394,8 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
                     if not confirm("Commit deletes?"):
                         raise _Cancelled
     except _Cancelled:
-        print("Delete cancelled")
+        if decide is None:
+            print("Delete cancelled")
         return 0
     return counts.get(table.node_name, 0)
 

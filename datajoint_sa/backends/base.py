@@ -46,6 +46,8 @@ class Backend:
     max_integer: ClassVar[int] = 2**64 - 1
     #: significant digits a decimal keeps, where decimals are stored as doubles (else None)
     max_decimal_digits: ClassVar[int | None] = None
+    #: the server has user accounts with privileges (the web app's per-user login needs them)
+    has_users: ClassVar[bool] = True
 
     def check_identifier(self, name: str, what: str) -> None:
         """Refuse a schema, table or column name the server would truncate or refuse."""

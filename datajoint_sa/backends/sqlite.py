@@ -75,6 +75,7 @@ class SQLiteBackend(Backend):
     native_comments = False
     alters_by_copy = True
     max_identifier_length = 255
+    has_users = False  # a file: whoever can open it can write it
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
         return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}

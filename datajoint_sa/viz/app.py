@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -41,12 +40,12 @@ from starlette.staticfiles import StaticFiles
 from ..connection import Connection
 from ..errors import DataJointError
 from ..table import Table
-from . import filters, plots, query, views
-from .bind import BoundApp, BoundComponent, bind, is_blob
+from . import auth, filters, plots, query, views
+from . import forms as form_routes
+from .bind import BoundApp, BoundComponent, bind
 from .middleware import (
     LOOPBACK_HOSTS,
     MAX_BODY,
-    AuthMiddleware,
     BodyLimitMiddleware,
     BodyTooLarge,
     HostCheckMiddleware,
@@ -59,7 +58,6 @@ __all__ = ["LOOPBACK_HOSTS", "create_app", "read_secrets"]
 logger = logging.getLogger("datajoint_sa.viz")
 
 HERE = Path(__file__).parent
-MAX_CHOICES = 200  # a foreign key with more parent values gets a text field
 COUNT_SECONDS = 30.0  # how long a table view's total is reused
 
 
@@ -84,6 +82,10 @@ def read_secrets(auth: AuthSpec | None, source: str = "") -> dict[str, str]:
     """The secrets named by the spec, from the environment; missing ones are a SpecError."""
     if auth is None:
         return {}
+    if auth.type in ("database", "oidc"):
+        from .auth import read_session_secrets
+
+        return read_session_secrets(auth, source)
     names = {"token": auth.env} if auth.type == "token" else \
         {"user": auth.user_env, "password": auth.password_env}
     values = {role: os.environ.get(name, "") for role, name in names.items()}
@@ -115,6 +117,10 @@ class VizApp:
 
     # -- helpers
     async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        session = auth.current()
+        if session is not None and session.connection is not None:
+            return await session.run(function, *args)  # the user's own connection
+
         def locked() -> Any:
             with self.lock:
                 return function(*args)
@@ -135,7 +141,7 @@ class VizApp:
         """The component's query restricted by the page key (or its cell's row, or the
         selected row it is restricted_by) and by the page's filters."""
         assert component.query is not None
-        expr = component.query & self._key(component, params)
+        expr = auth.user_bound(component.query) & self._key(component, params)
         return filters.restrict(expr, filters.page_filters(self.bound, component), params)
 
     # -- pages
@@ -152,7 +158,10 @@ class VizApp:
         missing = [k for k in page.key if k not in params]
         components = await self._run(
             lambda: [self._component_config(page.name, c.name) for c in page.components])
-        config = {"page": page.name, "key": page_key, "csrf": self.csrf,
+        session = auth.current()
+        config = {"page": page.name, "key": page_key,
+                  "csrf": auth.csrf_token(request, self.csrf),
+                  "user": session.user if session is not None else None,
                   "components": components}
         has_plot = any(c.type == "plot" or any(t.type == "plot" for t in c.children)
                        for c in page.components)
@@ -191,12 +200,7 @@ class VizApp:
                           primary_key=heading.primary_key)
             config["title"] = spec.title or spec.get("query")
         elif spec.type == "form":
-            config["enabled"] = self.forms
-            config["title"] = spec.title or f"New {bound.table.__name__}"  # type: ignore[union-attr]
-            if self.forms:
-                choices = self._parent_choices(bound)
-                config["fields"] = [_field(bound.heading[n], choices.get(n))
-                                    for n in bound.columns]
+            config.update(form_routes.component_config(self, bound))
         elif spec.type == "text":
             config["paragraphs"] = [p.strip() for p in str(spec.get("content")).split("\n\n")
                                     if p.strip()]
@@ -311,7 +315,7 @@ class VizApp:
                      ) -> dict[str, Any]:
         assert component.query is not None
         key = self._key(component, params)
-        return query.detail(component.query, key, self._relations(component))
+        return query.detail(auth.user_bound(component.query), key, self._relations(component))
 
     def _relations(self, component: BoundComponent) -> list[query.Relation]:
         table = component.table
@@ -332,25 +336,9 @@ class VizApp:
             kind = "part" if id(child) in parts else "child"
             if (kind == "part" and not want_parts) or (kind == "child" and not want_children):
                 continue
-            relations.append(query.Relation(class_label(child), kind, child(), edge.attr_map))
+            relations.append(query.Relation(class_label(child), kind,
+                                            auth.user_bound(child()), edge.attr_map))
         return relations
-
-    def _parent_choices(self, component: BoundComponent) -> dict[str, list[str]]:
-        """Values a form's foreign-key attribute can take, for a drop-down (small parents of a
-        single key attribute only)."""
-        table = component.table
-        assert table is not None
-        by_node = {t().node_name: t for t in self.bound.tables}
-        choices: dict[str, list[str]] = {}
-        for edge in self.graph().parents(table().node_name):
-            parent = by_node.get(edge.parent)
-            if parent is None or len(edge.attr_map) != 1:
-                continue
-            (child_attr, parent_attr), = edge.attr_map
-            values = parent().fetch(parent_attr, order_by=parent_attr, limit=MAX_CHOICES + 1)
-            if len(values) <= MAX_CHOICES:
-                choices[child_attr] = [query.key_text(v) for v in values]
-        return choices
 
     def graph(self) -> Any:
         if self._graph is None:
@@ -386,54 +374,6 @@ class VizApp:
         svg = diagram.make_svg()  # drawn in Python when Graphviz's dot is missing
         self._svgs[id(component)] = svg
         return svg
-
-    # -- inserting
-    async def insert(self, request: Request) -> Response:
-        component = self._component(request)
-        if component.spec.type != "form" or not self.forms:
-            return JSONResponse({"error": "inserts are disabled"}, status_code=403)
-        if not hmac.compare_digest(request.headers.get("x-dj-csrf", ""), self.csrf):
-            return JSONResponse({"error": "missing or stale form token: reload the page"},
-                                status_code=403)
-        try:
-            body = await request.json()
-        except ValueError:
-            raise query.RequestError("the form data is not JSON") from None
-        if not isinstance(body, dict):
-            raise query.RequestError("the form data must be an object")
-        row = self._form_row(component, body)
-        key = await self._run(self._insert_row, component, row)
-        return JSONResponse({"inserted": key})
-
-    def _form_row(self, component: BoundComponent, body: dict[str, Any]) -> dict[str, Any]:
-        heading = component.heading
-        unknown = [k for k in body if k not in component.columns]
-        if unknown:
-            raise query.RequestError(f"unknown field{'s' if len(unknown) > 1 else ''} "
-                                     f"{', '.join(map(repr, unknown))}")
-        row: dict[str, Any] = {}
-        for name in component.columns:
-            value = body.get(name)
-            attribute = heading[name]
-            if value is None or (isinstance(value, str) and value.strip() == ""):
-                continue  # an empty field is no value: the default, NULL, or "needed"
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            row[name] = query.coerce(attribute, str(value))
-        missing = [a.name for a in heading.attributes
-                   if a.name not in row and not a.nullable and a.default is None
-                   and not a.autoincrement and not is_blob(a)]
-        if missing:
-            raise query.RequestError(f"a value is needed for {', '.join(missing)}")
-        return row
-
-    def _insert_row(self, component: BoundComponent, row: dict[str, Any]) -> dict[str, Any]:
-        table = component.table
-        assert table is not None
-        target = table()
-        target.insert1(row)
-        self.counts.clear()
-        return {k: query.key_text(v) for k, v in row.items() if k in target.primary_key}
 
 
 def _cell_style(cell: dict[str, int]) -> str:
@@ -553,37 +493,6 @@ def _filter_hint(attribute: Any) -> str:
     return "=, >, <, a..b"
 
 
-def _field(attribute: Any, choices: list[str] | None = None) -> dict[str, Any]:
-    """An input field of an insert form (a drop-down of `choices` when given)."""
-    category = attribute.type_info.category
-    field: dict[str, Any] = {"name": attribute.name, "type": attribute.type,
-                             "comment": attribute.comment, "in_key": attribute.in_key,
-                             "required": not attribute.nullable and attribute.default is None
-                             and not attribute.autoincrement,
-                             "input": "text"}
-    if attribute.type_info.is_integer:
-        field.update(input="number", step="1")
-    elif category in ("float32", "float64", "decimal"):
-        field.update(input="number", step="any")
-    elif category == "date":
-        field["input"] = "date"
-    elif category in ("datetime", "timestamp"):
-        field.update(input="datetime-local", step="1")
-    elif category == "time":
-        field.update(input="time", step="1")
-    elif category == "enum":
-        field.update(input="select", options=list(attribute.type_info.enum_values))
-    elif category == "bool":
-        field.update(input="select", options=["true", "false"])
-    elif category in ("char", "varchar") and attribute.type_info.args:
-        field["maxlength"] = attribute.type_info.args[0]
-    if choices is not None:
-        field.update(input="select", options=choices)
-    if attribute.default is not None:
-        field["placeholder"] = f"default: {attribute.default}"
-    return field
-
-
 def _errors(handler: Callable[[Request], Awaitable[Response]], *, json_errors: bool
             ) -> Callable[[Request], Awaitable[Response]]:
     """Short messages to the browser; the traceback to the log."""
@@ -643,8 +552,8 @@ def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None =
         Route("/api/{page}/{component}", _errors(viz.data, json_errors=True), methods=["GET"]),
         Route("/api/{page}/{component}/image", _errors(viz.image, json_errors=True),
               methods=["GET"]),
-        Route("/api/{page}/{component}", _errors(viz.insert, json_errors=True),
-              methods=["POST"]),
+        *form_routes.Forms(viz).routes(
+            lambda h: _errors(form_routes.guarded(h), json_errors=True)),
         Route("/vendor/plotly.min.js", plotly_js),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
         Mount("/static", app=static, name="static"),
@@ -654,7 +563,7 @@ def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None =
     app.add_middleware(BodyLimitMiddleware, limit=max_body)
     app.add_middleware(SecurityHeadersMiddleware, frame_sources=iframe_origins(spec))
     if spec.auth is not None:
-        app.add_middleware(AuthMiddleware, auth=spec.auth, secrets_=secrets_)
+        auth.install(app, spec.auth, secrets_, spec.title, connection)
     if allowed_hosts is not None:
         app.add_middleware(HostCheckMiddleware, hosts=allowed_hosts)
     return app

@@ -35,7 +35,8 @@ class SpecError(DataJointError):
 PLOT_KINDS = ("line", "scatter", "histogram", "image", "heatmap", "plotly")
 FILTER_CONTROLS = ("dropdown", "radio", "slider", "daterange", "text")
 FILTER_OPS = ("=", "<=", ">=", "<", ">")
-AUTH_TYPES = ("basic", "token")
+AUTH_TYPES = ("basic", "token", "database", "oidc")
+FORM_ACTIONS = ("insert", "update", "delete")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 MAX_PAGE_SIZE = 500
 MAX_GRID_COLUMNS = 12
@@ -65,7 +66,7 @@ for _kind, _keys, _needed in (
         ("plot", {"query", "kind", "x", "y", "z", "series", "bins", "max_rows", "max_points",
                   "figure", "color", "colorscale"}, ("query", "kind")),
         ("diagram", {"tables"}, ()),
-        ("form", {"table"}, ("table",)),
+        ("form", {"table", "actions"}, ("table",)),
         ("text", {"content"}, ("content",)),
         ("markdown", {"content"}, ("content",)),
         ("iframe", {"url", "height"}, ("url",)),
@@ -158,10 +159,20 @@ class PageSpec:
 
 @dataclass
 class AuthSpec:
-    type: str  # "basic" or "token"
+    type: str  # "basic", "token", "database" or "oidc" (the last two: see viz/auth.py)
     env: str = ""  # the token's environment variable
     user_env: str = ""
     password_env: str = ""
+    # database and oidc: a signed session cookie
+    secret_env: str = ""  # the session cookie's signing key (random per process if unset)
+    secure: bool = False  # the cookie only over https
+    idle_minutes: int = 30  # a session (and a database login's connection) ends when idle
+    # oidc
+    issuer: str = ""
+    client_id: str = ""
+    client_secret_env: str = ""
+    scope: str = "openid email profile"
+    allow: list[str] = field(default_factory=list)  # emails or subjects; empty: anyone
 
 
 @dataclass
@@ -308,6 +319,16 @@ def _check_app(data: Any, problems: list[str]) -> AppSpec | None:
                    forms=forms, auth=auth, page_size=page_size, pages=pages)
 
 
+_AUTH_KEYS = {
+    "basic": {"user_env", "password_env"}, "token": {"env"},
+    "database": {"secret_env", "secure", "idle_minutes"},
+    "oidc": {"secret_env", "secure", "idle_minutes", "issuer", "client_id",
+             "client_secret_env", "scope", "allow"},
+}
+_AUTH_NEEDED = {"basic": ("user_env", "password_env"), "token": ("env",), "database": (),
+                "oidc": ("issuer", "client_id", "client_secret_env")}
+
+
 def _check_auth(data: Any, problems: list[str], parent: Any) -> AuthSpec | None:
     if data is None or data is False:
         return None
@@ -315,20 +336,37 @@ def _check_auth(data: Any, problems: list[str], parent: Any) -> AuthSpec | None:
         problems.append(f"{_line(parent)}auth must be a mapping, e.g. "
                         "{type: token, env: DJ_VIZ_TOKEN}")
         return None
-    _unknown_keys(data, {"type", "env", "user_env", "password_env"}, "auth", problems)
     kind = data.get("type")
     if kind not in AUTH_TYPES:
         problems.append(f"{_line(data)}auth type must be one of {', '.join(AUTH_TYPES)}, "
                         f"not {kind!r}")
         return None
-    env_names = {k: data.get(k) for k in ("env", "user_env", "password_env")}
-    needed = ("env",) if kind == "token" else ("user_env", "password_env")
-    for key in needed:
-        value = env_names[key]
-        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_]\w*", value):
-            problems.append(f"{_line(data)}auth {kind} needs `{key}:` naming an environment "
+    _unknown_keys(data, {"type"} | _AUTH_KEYS[kind], f"auth {kind}", problems)
+    for key in _AUTH_NEEDED[kind]:
+        if not data.get(key):
+            naming = " naming an environment variable (secrets are never written in the " \
+                "spec)" if key.endswith("env") else ""
+            problems.append(f"{_line(data)}auth {kind} needs `{key}:`{naming}")
+    for key in ("env", "user_env", "password_env", "secret_env", "client_secret_env"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str)
+                                  or not re.fullmatch(r"[A-Za-z_]\w*", value)):
+            problems.append(f"{_line(data)}auth {kind}: `{key}:` must name an environment "
                             "variable (secrets are never written in the spec)")
-    return AuthSpec(type=kind, **{k: v for k, v in env_names.items() if isinstance(v, str)})
+    for key in ("issuer", "client_id", "scope"):
+        if key in data and not isinstance(data[key], str):
+            problems.append(f"{_line(data)}auth {kind}: {key} must be text")
+    issuer = data.get("issuer")
+    if isinstance(issuer, str) and issuer and not re.match(r"https?://", issuer):
+        problems.append(f"{_line(data)}auth oidc: issuer must be an http(s) address")
+    if "secure" in data and not isinstance(data["secure"], bool):
+        problems.append(f"{_line(data)}auth {kind}: secure must be true or false")
+    idle = _positive_int(data.get("idle_minutes"), f"auth {kind}: idle_minutes", problems,
+                         data, 7 * 24 * 60)
+    allow = _string_list(data.get("allow"), f"auth {kind}: allow", problems, data)
+    values: dict[str, Any] = {k: v for k, v in data.items() if k not in ("type", "idle_minutes", "allow")
+              and isinstance(v, str | bool) and k in _AUTH_KEYS[kind]}
+    return AuthSpec(type=kind, idle_minutes=idle or 30, allow=allow, **values)
 
 
 def _check_page(data: Any, index: int, problems: list[str]) -> PageSpec | None:
@@ -420,6 +458,13 @@ def _check_component(data: Any, what: str, position: int,
     if "filters" in options and not isinstance(options["filters"], bool):
         options["filters"] = _string_list(options["filters"], f"{where}: filters", problems,
                                           None)
+    if "actions" in options:
+        actions = _string_list(options["actions"], f"{where}: actions", problems, None)
+        bad = [a for a in actions if a not in FORM_ACTIONS]
+        if bad or not actions:
+            problems.append(f"{where}: actions must be some of {', '.join(FORM_ACTIONS)}, "
+                            f"not {options['actions']!r}")
+        options["actions"] = [a for a in actions if a in FORM_ACTIONS] or ["insert"]
     for key in ("parts", "children"):
         if key in options and not isinstance(options[key], bool):
             problems.append(f"{where}: {key} must be true or false")

@@ -301,72 +301,15 @@
     return { config: cfg, load };
   }
 
-  // ---- form -------------------------------------------------------------------------------
-  function formComponent(section, cfg) {
-    const body = section.querySelector(".dj-body");
-    function load() {
-      if (!cfg.enabled) {
-        body.replaceChildren(el("p", { class: "dj-hint",
-          text: "Inserts are disabled: this app is read-only (enable forms in the spec or with --forms)." }));
-        return;
-      }
-      const form = el("form", { class: "dj-form", novalidate: true });
-      for (const field of cfg.fields) {
-        let input;
-        if (field.input === "select") {
-          input = el("select", { name: field.name });
-          if (!field.required) input.append(el("option", { value: "", text: "" }));
-          for (const option of field.options) input.append(el("option", { value: option, text: option }));
-        } else {
-          input = el("input", { type: field.input, name: field.name, step: field.step,
-                                maxlength: field.maxlength, placeholder: field.placeholder });
-        }
-        input.id = `f-${cfg.name}-${field.name}`;
-        const label = el("label", { for: input.id, text: field.name + (field.required ? " *" : ""),
-                                    title: field.comment || field.type });
-        form.append(el("div", { class: "dj-field" }, label, input,
-                       el("span", { class: "dj-type", text: field.type })));
-      }
-      const result = el("div", { class: "dj-form-result", "aria-live": "polite" });
-      form.append(el("button", { type: "submit", class: "dj-submit", text: "Insert" }), result);
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        const row = {};
-        for (const field of cfg.fields) row[field.name] = form.elements[field.name].value;
-        result.className = "dj-form-result";
-        result.textContent = "Inserting…";
-        try {
-          const response = await fetch(cfg.api, {
-            method: "POST",
-            headers: { "content-type": "application/json", "x-dj-csrf": config.csrf },
-            body: JSON.stringify(row),
-          });
-          const data = await response.json().catch(() => ({}));
-          if (!response.ok) throw new Error(data.error || response.statusText);
-          result.classList.add("dj-ok");
-          result.textContent = "Inserted " + Object.entries(data.inserted).map(([k, v]) => `${k} = ${v}`).join(", ");
-          form.reset();
-          for (const other of Object.values(components)) {
-            if (other.config.type === "table") other.load();
-          }
-        } catch (error) {
-          result.classList.add("dj-error");
-          result.setAttribute("role", "alert");
-          result.textContent = error.message;
-        }
-      });
-      body.replaceChildren(form);
-    }
-    return { config: cfg, load };
-  }
-
   function textComponent(section, cfg) {
     const body = section.querySelector(".dj-body");
     return { config: cfg, load() { body.replaceChildren(...cfg.paragraphs.map((p) => el("p", { text: p }))); } };
   }
 
   const makers = { table: tableComponent, detail: detailComponent, plot: plotComponent,
-                   diagram: diagramComponent, form: formComponent, text: textComponent };
+                   diagram: diagramComponent, text: textComponent };
+  Object.assign(makers, window.djVizMakers || {});  // forms.js: the form component
+  const shared = { components, restriction };
 
   function start() {
     for (const cfg of config.components) {
@@ -377,7 +320,7 @@
     for (const cfg of config.components) {
       const entry = components[cfg.name];
       if (!entry) continue;
-      Object.assign(entry, makers[cfg.type](entry.section, cfg));
+      Object.assign(entry, makers[cfg.type](entry.section, cfg, shared));
     }
     for (const entry of Object.values(components)) {
       entry.section.classList.remove("dj-loading");
