@@ -27,6 +27,8 @@ from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from .errors import QueryError, UnknownAttributeError
 from .heading import Heading
 from .sqlexpr import Fragment, fragment_clause, parse_fragment
+from .sqlexpr.core import json_equal, json_value
+from .sqlexpr.jsonpath import parse_path
 
 if TYPE_CHECKING:
     from .expression import Parts, QueryExpression
@@ -55,7 +57,15 @@ class Not:
         return f"Not({self.restriction!r})"
 
 
-_ORDER_ITEM = re.compile(r"^\s*(?P<name>\w+)(?:\s+(?P<dir>asc|desc))?\s*$", re.IGNORECASE)
+_ORDER_ITEM = re.compile(
+    r"^\s*(?P<name>\w+(?:\s*(?:\.\s*(?:\w+|`[^`]*`)|\[\s*\d+\s*\]))*)"
+    r"(?:\s+(?P<dir>asc|desc))?\s*$", re.IGNORECASE)
+
+
+def json_names(heading: Heading) -> frozenset[str]:
+    """The json attributes of a heading: fragments, dicts and order_by read paths in them."""
+    return frozenset(a.name for a in heading.attributes
+                     if a.type and a.codec is None and a.type_info.category == "json")
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,7 @@ class SortKey:
 
     name: str
     descending: bool = False
+    values: tuple[Fragment, ...] = ()  # a JSON path: sort by these values of `name`
 
 
 def sort_keys(order_by: Sequence[str], heading: Heading) -> tuple[SortKey, ...]:
@@ -116,6 +127,14 @@ def sort_keys(order_by: Sequence[str], heading: Heading) -> tuple[SortKey, ...]:
             raise QueryError(f"Cannot read the order_by item {text!r}: write 'attr', "
                              "'attr desc' or 'KEY'")
         desc = (m.group("dir") or "").lower() == "desc"
+        path = parse_path(m.group("name"), heading.names, json_names(heading),
+                          context="order_by")
+        if path is not None:  # numbers (numerically), after strings, after anything else
+            name, steps = path
+            items.append(SortKey(m.group("name").strip(), desc,
+                                 (json_value(name, steps, "number"),
+                                  json_value(name, steps, "text"))))
+            continue
         names = heading.primary_key if m.group("name") == "KEY" else [m.group("name")]
         heading.check(names, context="order_by")
         items += [SortKey(n, desc) for n in names]
@@ -247,7 +266,7 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
         return False
     if isinstance(condition, str):
         fragment = parse_fragment(condition, heading.names, context="restriction",
-                                  condition=True)
+                                  condition=True, json=json_names(heading))
         if fragment.has_aggregate:
             raise QueryError(f"restriction {condition!r} uses an aggregate function; restrict "
                              "the result of .aggr() by the aggregated attribute instead")
@@ -304,6 +323,8 @@ def _or_rows(conditions: list[Any], heading: Heading, semantic_check: bool) -> A
         rows = [_equal(c.items(), heading) for c in conditions]
         if any(r is True for r in rows):
             return True
+        if not all(isinstance(r, Equal) for r in rows):  # paths into json attributes
+            return Or(tuple(rows))
         names = tuple(n for n, _ in rows[0].items)
         if all(tuple(n for n, _ in r.items) == names and all(v is not None for _, v in r.items)
                for r in rows):
@@ -320,9 +341,20 @@ def _or_rows(conditions: list[Any], heading: Heading, semantic_check: bool) -> A
 
 
 def _equal(items: Iterable[tuple[Any, Any]], heading: Heading) -> Any:
-    pairs = tuple((name, _bind_value(heading, name, value))
-                  for name, value in items if isinstance(name, str) and name in heading)
-    return Equal(pairs) if pairs else True
+    pairs: list[tuple[str, Any]] = []
+    paths: list[Text] = []
+    for name, value in items:
+        if not isinstance(name, str):
+            continue
+        if name in heading:
+            pairs.append((name, _bind_value(heading, name, value)))
+        elif "." in name or "[" in name:  # a path into a json attribute
+            path = parse_path(name, heading.names, json_names(heading),
+                              context="dict restriction")
+            if path is not None:
+                paths.append(Text(json_equal(*path, value, context="dict restriction")))
+    equal = Equal(tuple(pairs)) if pairs else True
+    return _and([equal, *paths]) if paths else equal
 
 
 _MISSING_TYPES = ("", None)

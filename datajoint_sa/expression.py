@@ -33,6 +33,7 @@ from .condition import (
     Top,
     TopSpec,
     assert_join_compatibility,
+    json_names,
     normalize,
     to_clause,
 )
@@ -156,6 +157,13 @@ def order_terms(parts: Parts, keys: Iterable[SortKey], heading: Heading) -> tupl
     """
     clauses: list[Any] = []
     for key in keys:
+        for value in key.values:  # a path into a json attribute: its values may be NULL
+            term = fragment_clause(value, parts.columns)
+            null_key = term.is_(None)
+            clauses.append(null_key.asc() if key.descending else null_key.desc())
+            clauses.append(term.desc() if key.descending else term.asc())
+        if key.values:
+            continue
         column = parts.columns[key.name]
         attribute = heading[key.name]
         if attribute.nullable or (not attribute.in_key and attribute.lineage is None):
@@ -604,7 +612,8 @@ class Projection(QueryExpression):
             if m and m.group(1) in heading:
                 copies[new] = m.group(1)
                 continue
-            fragment = parse_fragment(value, heading.names, context=f"proj({new}=...)")
+            fragment = parse_fragment(value, heading.names, context=f"proj({new}=...)",
+                                      json=json_names(heading))
             if fragment.has_aggregate:
                 raise QueryError(f"proj({new}={value!r}) uses an aggregate function; "
                                  "aggregates belong in .aggr()")
@@ -654,7 +663,7 @@ class Projection(QueryExpression):
 
 
 _TYPE_NAMES = (
-    (sa.Boolean, "bool"), (sa.Integer, "int64"), (sa.Float, "float64"),
+    (sa.JSON, "json"), (sa.Boolean, "bool"), (sa.Integer, "int64"), (sa.Float, "float64"),
     (sa.DateTime, "datetime"), (sa.Date, "date"), (sa.Time, "time"),
     (sa.Numeric, "float64"), (sa.String, "varchar(4000)"),
 )
@@ -721,6 +730,7 @@ class Aggregation(QueryExpression):
             self.outer = not exclude_nonmatching
             self._connection = _same_connection(a, b)
         self.available = available
+        self.json = json_names(Heading([*b.heading.attributes, *group_attrs]))
         computed: dict[str, str] = {}
         attrs = list(group_attrs)
         known = {at.name: at for at in [*(b.heading.attributes), *group_attrs]}
@@ -729,7 +739,8 @@ class Aggregation(QueryExpression):
                 raise QueryError(f"aggr({new}=...) takes an SQL expression string, not {text!r}")
             if new in group_names or new in computed:
                 raise QueryError(f"aggr: attribute {new!r} already exists in the result")
-            fragment = parse_fragment(text, available, context=f"aggr({new}=...)")
+            fragment = parse_fragment(text, available, context=f"aggr({new}=...)",
+                                      json=self.json)
             loose = fragment.attributes - set(group_names) - (
                 set(a.heading.names) if not isinstance(a, U) else set())
             if not fragment.has_aggregate and loose:
@@ -755,7 +766,8 @@ class Aggregation(QueryExpression):
         b = self.b._compile()
         available = [*self.available, _MATCH] if self.outer else self.available
         fragments = {name: parse_fragment(_count_matches(text) if self.outer else text,
-                                          available) for name, text in self.computed.items()}
+                                          available, json=self.json)
+                     for name, text in self.computed.items()}
         if isinstance(self.a, U):
             if not b.plain:
                 b = b.wrap()

@@ -34,6 +34,8 @@ from sqlglot.tokens import TokenType
 
 from ..errors import QueryError, UnknownAttributeError, UnsafeFragmentError
 from .functions import function_name, is_allowed
+from .jsonpath import JsonPathValue, Path, infer_kinds, kind_of, path_node, \
+    replace_markers, show, substitute
 from .normalize import TRUTH, normalize
 from .render import (
     PARSE_REWRITES,
@@ -215,10 +217,20 @@ _INTEGER_NODES: Final = (
 _STRING_NODES: Final = (exp.Concat, exp.Lower, exp.Upper, exp.Substring, exp.GroupConcat)
 
 
+_JSON_TYPES: Final[dict[str, TypeEngine[Any]]] = {
+    "json": sa.JSON(none_as_null=True),
+    "number": sa.Float(),
+    "text": sa.String(),
+    "bool": sa.Boolean(create_constraint=False),
+}
+
+
 def _result_type(tree: exp.Expr) -> TypeEngine[Any]:
     """The obvious result type of an expression, so results convert alike on all backends."""
     while isinstance(tree, exp.Paren):
         tree = tree.this
+    if isinstance(tree, JsonPathValue):
+        return _JSON_TYPES[kind_of(tree)]
     if isinstance(tree, _BOOLEAN_NODES):
         return sa.Boolean(create_constraint=False)
     if isinstance(tree, _FLOAT_NODES):
@@ -306,33 +318,41 @@ class Fragment:
 
 
 def parse_fragment(text: str, attributes: Iterable[str], *, context: str = "",
-                   condition: bool = False) -> Fragment:
+                   condition: bool = False, json: Iterable[str] = ()) -> Fragment:
     """Parse a MySQL-flavoured expression that may reference only ``attributes``.
 
     Raises UnknownAttributeError for a reference to anything else and QueryError for text that
     is not exactly one expression.  Results are memoised: the same text over the same
     attributes yields the same Fragment.  With ``condition`` the fragment is a restriction:
-    a number standing for a truth value means "not zero", as in MySQL.
+    a number standing for a truth value means "not zero", as in MySQL.  ``json`` names
+    the json attributes, into which the fragment may read paths (``params.contrast``;
+    see :mod:`.jsonpath`).
     """
     if not isinstance(text, str):
         raise QueryError(f"{_where(context)}SQL fragment must be a string, got {text!r}")
-    return _parse_cached(text, frozenset(attributes), context, condition)
+    return _parse_cached(text, frozenset(attributes), context, condition, frozenset(json))
 
 
 @lru_cache(maxsize=4096)
 def _parse_cached(text: str, attributes: frozenset[str], context: str,
-                  condition: bool = False) -> Fragment:
+                  condition: bool = False, json: frozenset[str] = frozenset()) -> Fragment:
     try:
         tokens = reader().tokenize(text)
         if any(tok.token_type == TokenType.SEMICOLON for tok in tokens):
             raise QueryError(f"{_where(context)}SQL fragment {text!r} may not contain ';'")
-        trees = reader().parser(error_level=ErrorLevel.RAISE).parse(tokens, text)
+        if any(PH_PREFIX in tok.text.lower() for tok in tokens):
+            raise QueryError(f"{_where(context)}SQL fragment {text!r} contains a reserved name")
+        source, markers = substitute(text, tokens, attributes, json,
+                                     _where(context) + f"SQL fragment {text!r}")
+        if markers:
+            tokens = reader().tokenize(source)
+        trees = reader().parser(error_level=ErrorLevel.RAISE).parse(tokens, source)
     except SqlglotError as e:
         raise QueryError(f"{_where(context)}cannot parse SQL fragment {text!r}: {e}") from None
     statements = [t for t in trees if t is not None]
     if len(statements) != 1:
         raise QueryError(f"{_where(context)}SQL fragment {text!r} must be one expression")
-    tree: exp.Expr = statements[0]
+    tree: exp.Expr = replace_markers(statements[0], markers)
 
     exact = set(attributes)
     folded: dict[str, str] = {}
@@ -346,12 +366,17 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str,
     subquery = next((n for n in nodes if isinstance(n, (exp.Query, exp.Subquery))), None)
     for node in [subquery] if subquery is not None else nodes:  # a subquery is named first
         _check_node(node, text, context)
+    infer_kinds(tree, condition=condition)
     tree = normalize(apply_rewrites(tree, PARSE_REWRITES), condition=condition)
     for node in list(tree.walk()):
         has_aggregate = has_aggregate or _is_aggregate(node)
         if isinstance(node, exp.Column):
             if isinstance(node.this, exp.Star):
                 raise QueryError(f"{_where(context)}SQL fragment {text!r} may not use '*'")
+            if node.table and (node.table in exact or node.table.lower() in folded):
+                raise QueryError(
+                    f"{_where(context)}SQL fragment {text!r} reads a path inside attribute "
+                    f"{node.table!r}, which is not a json attribute")
             if node.table:
                 raise UnknownAttributeError(
                     f"{_where(context)}unknown attribute {node.sql(dialect=reader())!r} "
@@ -397,3 +422,46 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str,
     )
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# fragments built from paths (dict restrictions and order_by)
+# --------------------------------------------------------------------------------------------
+
+_NUMBER_BIND: Final = sa.Float()
+
+
+def _built(text: str, name: str, tree: exp.Expr, condition: bool,
+           literals: tuple[tuple[Any, TypeEngine[Any]], ...] = ()) -> Fragment:
+    return Fragment(text=text, attributes=frozenset({name}), has_aggregate=False, _tree=tree,
+                    _columns=(name,), _literals=literals, _type=_result_type(tree),
+                    condition=condition)
+
+
+def json_value(name: str, path: Path, kind: str) -> Fragment:
+    """The value of one kind at a path (order_by sorts by the number, then the string)."""
+    node = path_node(placeholder("c", 0), path, kind)
+    return _built(f"{show(name, path)} <{kind}>", name, node, False)
+
+
+def json_equal(name: str, path: Path, value: Any, context: str) -> Fragment:
+    """``path = value`` typed by the value (a dict restriction); None: missing or null."""
+    if isinstance(value, float) and value != value:  # NaN, like a dict's NaN: NULL
+        value = None
+    if value is None:
+        tree: exp.Expr = exp.Is(this=path_node(placeholder("c", 0), path, "json"),
+                                expression=exp.Null())
+        return _built(f"{show(name, path)} IS NULL", name, tree, True)
+    literals: tuple[tuple[Any, TypeEngine[Any]], ...]
+    if isinstance(value, bool):
+        kind, literals = "bool", ((value, sa.Boolean(create_constraint=False)),)
+    elif isinstance(value, (int, float, Decimal)):
+        kind, literals = "number", ((float(value), _NUMBER_BIND),)
+    elif isinstance(value, str):
+        kind, literals = "text", ((value, sa.String()),)
+    else:
+        raise QueryError(f"{context}: cannot restrict {show(name, path)!r} by {value!r}: "
+                         "compare a path with a number, a string, a bool or None")
+    tree = exp.EQ(this=path_node(placeholder("c", 0), path, kind),
+                  expression=placeholder("v", 0))
+    return _built(f"{show(name, path)} = <{kind}>", name, tree, True, literals)

@@ -22,6 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 from sqlglot.tokens import TokenType
 
+from .jsonpath import JsonPathValue
 from .render import reader
 
 #: category -> {function name as written in a fragment: a sample call}
@@ -103,8 +104,10 @@ FUNCTIONS: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-#: Nodes that are syntax, not calls: predicates and operators written as functions by sqlglot
-_SYNTAX: Final[tuple[type[exp.Expr], ...]] = (exp.RegexpLike, exp.RegexpILike)
+#: Nodes that are syntax, not calls: predicates and operators written as functions by sqlglot,
+#: and paths into json attributes (they reach only the row's own json attributes: their
+#: heads are resolved like any attribute reference, see jsonpath.py)
+_SYNTAX: Final[tuple[type[exp.Expr], ...]] = (exp.RegexpLike, exp.RegexpILike, JsonPathValue)
 
 
 #: Func nodes that are operators whatever the syntax (AND, OR, XOR, COLLATE)

@@ -13,6 +13,7 @@ from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.helper import seq_get
 
+from .jsonpath import JsonPathValue, dollar_path, kind_of, path_of
 from .render import DialectCompiler, Rewrite, call, cast_argument, string
 
 _MySQLGenerator: Any = MySQL.Generator
@@ -84,7 +85,37 @@ def _to_double(node: exp.Expr) -> exp.Expr:
     return cast_argument(node, "DOUBLE")
 
 
+_JSON_NUMBERS: Final = ("INTEGER", "UNSIGNED INTEGER", "DOUBLE", "DECIMAL")
+
+
+def _json_value(node: exp.Expr) -> exp.Expr:
+    """A path into a json attribute with functions both servers have (MariaDB has no ``->``
+    operator): JSON_EXTRACT, with JSON_TYPE keeping the values of the path's kind."""
+    path = string(dollar_path(path_of(node)))
+
+    def value() -> exp.Expr:
+        return call("JSON_EXTRACT", node.this.copy(), path.copy())
+
+    def kind_is(*names: str) -> exp.Expr:
+        return exp.In(this=call("JSON_TYPE", value()), expressions=[string(n) for n in names])
+
+    def unquoted() -> exp.Expr:
+        return call("JSON_UNQUOTE", value())
+
+    kind = kind_of(node)
+    if kind == "number":
+        return exp.Case().when(kind_is(*_JSON_NUMBERS),
+                               exp.cast(unquoted(), exp.DataType.build("DOUBLE")))
+    if kind == "text":
+        return exp.Case().when(kind_is("STRING"), unquoted())
+    if kind == "bool":
+        return exp.Case().when(kind_is("BOOLEAN"),
+                               exp.EQ(this=unquoted(), expression=string("true")))
+    return exp.Case().when(exp.Not(this=kind_is("NULL")), value())
+
+
 REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
+    JsonPathValue: _json_value,
     # MySQL computes `/` and AVG/STD/VARIANCE of exact values as DECIMAL rounded to
     # div_precision_increment (4) digits: 10/3 = 3.3333.  Use DOUBLE like the others.
     exp.Div: _div,

@@ -15,6 +15,8 @@ from typing import Final
 
 from sqlglot import exp
 
+from .jsonpath import JsonPathValue
+
 #: meta key set on an attribute reference that stands where a truth value is expected
 TRUTH: Final = "djsa_truth"
 
@@ -56,6 +58,9 @@ def _truth(node: exp.Expr | None) -> exp.Expr | None:
     while isinstance(inner, exp.Paren):
         inner = inner.this
     if isinstance(inner, _BOOLEAN) or isinstance(inner, (exp.Case, exp.If)):
+        return node
+    if isinstance(inner, JsonPathValue):  # a JSON true/false (anything else is NULL)
+        inner.meta["kind"] = "bool"
         return node
     if isinstance(inner, exp.Column):
         inner.meta[TRUTH] = True  # the column's type decides; see clause.py

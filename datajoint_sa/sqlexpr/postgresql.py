@@ -13,6 +13,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import UnsupportedError
 
+from .jsonpath import JsonPathValue, kind_of, path_of
 from .render import (
     DialectCompiler,
     Rewrite,
@@ -22,6 +23,7 @@ from .render import (
     number,
     placeholder_kind,
     retype,
+    string,
 )
 
 
@@ -159,7 +161,34 @@ def _now(node: exp.Expr) -> exp.Expr:
     return exp.Localtimestamp()
 
 
+def _json_value(node: exp.Expr) -> exp.Expr:
+    """A path into a jsonb attribute: ``#>`` with the path as a text[] literal, and
+    JSONB_TYPEOF to keep the values of the path's kind (jsonb casts to numbers and booleans
+    exist since PostgreSQL 11)."""
+    path = string("{" + ",".join(f'"{step}"' for step in path_of(node)) + "}")
+
+    def value() -> exp.Expr:
+        return exp.JSONBExtract(this=node.this.copy(), expression=path.copy())
+
+    def kind_is(name: str) -> exp.Expr:
+        return exp.EQ(this=call("JSONB_TYPEOF", value()), expression=string(name))
+
+    kind = kind_of(node)
+    if kind == "number":
+        return exp.Case().when(kind_is("number"),
+                               exp.cast(value(), exp.DataType.build("DOUBLE PRECISION")))
+    if kind == "text":
+        return exp.Case().when(kind_is("string"), exp.JSONBExtractScalar(
+            this=node.this.copy(), expression=path.copy()))
+    if kind == "bool":
+        return exp.Case().when(kind_is("boolean"),
+                               exp.cast(value(), exp.DataType.build("BOOLEAN")))
+    return exp.Nullif(this=value(), expression=exp.cast(string("null"),
+                                                          exp.DataType.build("JSONB")))
+
+
 REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
+    JsonPathValue: _json_value,
     exp.Year: _extract("YEAR"),
     exp.Month: _extract("MONTH"),
     exp.Day: _extract("DAY"),

@@ -14,6 +14,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import UnsupportedError
 
+from .jsonpath import JsonPathValue, dollar_path, kind_of, path_of
 from .render import (
     DialectCompiler,
     Rewrite,
@@ -236,7 +237,33 @@ def _timestampdiff(node: exp.Expr) -> exp.Expr:
     return as_int(exp.Div(this=whole, expression=number(_MONTHS[unit])))
 
 
+def _json_value(node: exp.Expr) -> exp.Expr:
+    """A path into a json attribute: JSON_EXTRACT gives SQL values (true is 1), so JSON_TYPE
+    says which values the path's kind keeps; the json kind is JSON text (JSON_QUOTE leaves
+    objects and arrays, which JSON_EXTRACT returns as JSON, as they are)."""
+    path = string(dollar_path(path_of(node)))
+    kind_name = call("JSON_TYPE", node.this, path)
+
+    def value() -> exp.Expr:
+        return call("JSON_EXTRACT", node.this.copy(), path.copy())
+
+    def kind_is(*names: str) -> exp.Expr:
+        return exp.In(this=kind_name.copy(), expressions=[string(n) for n in names])
+
+    kind = kind_of(node)
+    if kind == "number":
+        return exp.Case().when(kind_is("integer", "real"), value())
+    if kind == "text":
+        return exp.Case().when(kind_is("text"), value())
+    if kind == "bool":
+        return exp.Case().when(kind_is("true"), number(1)).when(kind_is("false"), number(0))
+    return (exp.Case().when(kind_is("true", "false"), kind_name.copy())
+            .when(exp.NEQ(this=kind_name.copy(), expression=string("null")),
+                  call("JSON_QUOTE", value())))
+
+
 REWRITES: Final[dict[type[exp.Expr], Rewrite]] = {
+    JsonPathValue: _json_value,
     **{cls: _datepart for cls in _STRFTIME},
     exp.DayOfWeek: _dayofweek,
     exp.DateDiff: _datediff,
