@@ -34,8 +34,16 @@ from sqlglot.tokens import TokenType
 
 from ..errors import QueryError, UnknownAttributeError, UnsafeFragmentError
 from .functions import function_name, is_allowed
-from .jsonpath import JsonPathValue, Path, infer_kinds, kind_of, path_node, \
-    replace_markers, show, substitute
+from .jsonpath import (
+    JsonPathValue,
+    Path,
+    infer_kinds,
+    kind_of,
+    path_node,
+    replace_markers,
+    show,
+    substitute,
+)
 from .normalize import TRUTH, normalize
 from .render import (
     PARSE_REWRITES,
