@@ -418,7 +418,8 @@ def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: st
             options=codec_options(table, attr) if attr.codec is not None else None)
         if missing is not None:
             masks[name] = missing
-        converted = check_column(attr, converted, where, backend)
+        converted = check_column(attr, converted, where, backend,
+                                 drop_excess_fractions=_drops_fractions(table))
         values.append(_bind(sa_table.c[name], dialect, converted, attr, where))
     if columns.rows is not None and not masks and all(
             v is o for v, o in zip(values, originals)):
@@ -598,7 +599,8 @@ def update_row(table: Table, row: Mapping[str, Any]) -> None:
             else:
                 raise MissingAttributeError(f"update1 of {where}: attribute {name} cannot be "
                                             "set to NULL")
-        converted = check_column(attr, converted, where, table.connection.backend_impl)
+        converted = check_column(attr, converted, where, table.connection.backend_impl,
+                                 drop_excess_fractions=_drops_fractions(table))
         values[name] = converted[0]
     match = [sa_table.c[k] == values[k] for k in key]
     connection = table.connection
@@ -611,3 +613,9 @@ def update_row(table: Table, row: Mapping[str, Any]) -> None:
                                      f"{ {k: row[k] for k in key} }")
             sa_conn.execute(sa.update(sa_table).where(*match)
                             .values({c: values[c] for c in changes}))
+
+
+def _drops_fractions(table: Any) -> bool:
+    """Whether the table's schema drops excess fractional seconds (classic tables)."""
+    schema = table._schema
+    return bool(schema is not None and schema.drops_excess_fractions)

@@ -7,7 +7,7 @@ from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -48,6 +48,11 @@ class Schema:
     Used as a class decorator (`@schema`) it declares the table: parse the definition,
     compile it into this schema's MetaData and create the table when it is missing.
     """
+
+    #: drop the fractional seconds a datetime/time column does not keep, instead of refusing
+    #: them: classic DataJoint's habit (its MySQL server dropped them); set by the classic
+    #: Schema of datajoint_sa.compat only, for the tables it declares
+    drops_excess_fractions: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, context: Mapping[str, Any] | None = None, *,
                  connection: Connection | None = None, create_schema: bool = True,

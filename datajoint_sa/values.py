@@ -39,10 +39,12 @@ def refused(attr: Attribute, value: Any, where: str, why: str) -> DataJointError
                           f"{value!r}: {why}")
 
 
-def check_column(attr: Attribute, values: list[Any], where: str, backend: Backend
-                 ) -> list[Any]:
+def check_column(attr: Attribute, values: list[Any], where: str, backend: Backend, *,
+                 drop_excess_fractions: bool = False) -> list[Any]:
     """`values` (Python values after the insert's coercions; None is NULL) as the column
-    stores them exactly, or a DataJointError for the first one it cannot hold."""
+    stores them exactly, or a DataJointError for the first one it cannot hold.
+    `drop_excess_fractions` truncates datetimes and times to the column's precision first
+    (the classic tables' habit, see Schema.drops_excess_fractions)."""
     if attr.codec is not None or not values:
         return values
     info = attr.type_info
@@ -51,6 +53,8 @@ def check_column(attr: Attribute, values: list[Any], where: str, backend: Backen
     kinds.discard(type(None))
     if not kinds:
         return values
+    if drop_excess_fractions and category in ("datetime", "timestamp", "time"):
+        values = _truncated(attr, values)
     check = _CHECKS.get("int" if category in _INTEGERS else
                         "string" if category in _STRINGS else category)
     if check is None:
@@ -217,6 +221,15 @@ def _datetimes(attr: Attribute, values: list[Any], kinds: set[type], where: str,
             raise refused(attr, v, where, "a timestamp is between 1970-01-01 00:00:01 and "
                           "2038-01-19 03:14:07 (UTC); use datetime")
     return values
+
+
+def _truncated(attr: Attribute, values: list[Any]) -> list[Any]:
+    """Datetimes and times cut to the declared fractional digits (as MariaDB stores them)."""
+    unit = _fraction_unit(attr)
+    if unit == 1:
+        return values
+    return [v.replace(microsecond=v.microsecond - v.microsecond % unit)
+            if isinstance(v, (datetime.datetime, datetime.time)) else v for v in values]
 
 
 def _precision_advice(attr: Attribute, kind: str) -> str:

@@ -421,6 +421,49 @@ def test_populate_processes_none(connection, drop_later) -> None:  # type: ignor
     assert sorted(Square.fetch("square")) == [0, 1, 4, 9]
 
 
+def test_classic_tables_drop_excess_fractions(connection, drop_later) -> None:  # type: ignore[no-untyped-def]
+    """Classic tables store a file's time (with microseconds) in a `datetime` column as
+    classic DataJoint's server did: the fraction the column does not keep is dropped, on
+    insert and update1. A table of the core Schema refuses the same value."""
+    import datetime as dt
+
+    schema = dj.schema(unique_name(), connection=connection)
+    drop_later(schema)
+
+    @schema
+    class Run(dj.Manual):
+        definition = """
+        run : int32
+        ---
+        started : datetime
+        at_ms : datetime(3)
+        clock = null : time
+        """
+
+    stamp = dt.datetime(2024, 5, 1, 12, 0, 5, 987654)
+    Run.insert1({"run": 1, "started": stamp, "at_ms": stamp, "clock": stamp.time()})
+    row = (Run & {"run": 1}).fetch1()
+    assert row["started"] == dt.datetime(2024, 5, 1, 12, 0, 5)
+    assert row["at_ms"] == dt.datetime(2024, 5, 1, 12, 0, 5, 987000)
+    Run.update1({"run": 1, "started": stamp.replace(second=9)})
+    assert (Run & {"run": 1}).fetch1("started") == dt.datetime(2024, 5, 1, 12, 0, 9)
+
+    core = datajoint_sa.Schema(unique_name(), connection=connection)
+    drop_later(core)
+
+    @core
+    class Strict(datajoint_sa.Manual):
+        definition = """
+        run : int32
+        ---
+        started : datetime
+        """
+
+    with pytest.raises(datajoint_sa.DataJointError, match="started.*fractional second"):
+        Strict.insert1({"run": 1, "started": stamp})
+    assert len(Strict()) == 0
+
+
 def test_porting_guide_example_runs(tmp_path: Path) -> None:
     """docs/porting.md's worked port (an Element, a workflow, the entry point) runs as
     written, in a fresh interpreter on SQLite."""

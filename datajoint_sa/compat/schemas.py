@@ -27,7 +27,11 @@ class _Answer(int):
 class Schema(CoreSchema):
     """The core Schema, which also accepts classic `AttributeAdapter` objects in its context
     or `add_objects` (each becomes the codec `<name>` before definitions are parsed), and
-    whose `is_activated` may be called as the classic method."""
+    whose `is_activated` may be called as the classic method. Its tables drop the fractional
+    seconds a datetime column does not keep, as classic DataJoint's server did (Elements
+    store file times, with microseconds, in `datetime` columns)."""
+
+    drops_excess_fractions = True
 
     @property
     def is_activated(self) -> _Answer:  # type: ignore[override]

@@ -14,6 +14,7 @@ import importlib
 import json
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import datajoint_sa
@@ -40,14 +41,23 @@ WORKFLOWS: dict[str, list[str]] = {
 }
 
 
+def session_directory(key: dict[str, Any]) -> str:
+    """A session's data directory, relative to the root, from the Element's own
+    SessionDirectory table (as the published workflows look it up)."""
+    session = sys.modules["element_session.session_with_datetime"]
+    return (session.SessionDirectory & key).fetch1("session_dir")
+
+
 def _paths(link: types.ModuleType, root: str) -> None:
     """The functions Elements look up in the linking module to find files."""
     link.get_ephys_root_data_dir = lambda: [root]
     link.get_imaging_root_data_dir = lambda: [root]
     link.get_experiment_root_data_dir = lambda: [root]
     link.get_processed_root_data_dir = lambda: root
-    link.get_session_directory = lambda key: root
-    link.get_image_files = lambda key, *args: []
+    link.get_session_directory = session_directory
+    # the scan's image files: the synthetic scan the workflow test writes under the root
+    link.get_image_files = lambda key, pattern="*", *args: sorted(
+        str(path) for path in Path(root).rglob(pattern))
 
 
 def assemble(workflow: str, prefix: str, root: str = "/tmp") -> dict[str, Any]:
