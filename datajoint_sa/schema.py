@@ -51,7 +51,7 @@ class Schema:
 
     #: drop the fractional seconds a datetime/time column does not keep, instead of refusing
     #: them: classic DataJoint's habit (its MySQL server dropped them); set by the classic
-    #: Schema of datajoint_sa.compat only, for the tables it declares
+    #: Schema of the compatibility room only, for the tables it declares
     drops_excess_fractions: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, context: Mapping[str, Any] | None = None, *,
