@@ -310,7 +310,9 @@ async def logout(request: Request) -> Response:
                           "<button type=submit>Log out</button></form>")
     store.end(request.session.get("sid"))
     request.session.clear()
-    return RedirectResponse("/login", status_code=303)
+    # a page of its own, not the login: an OIDC provider would log the user straight back in
+    return login_page("Logged out", "<p class=dj-logged-out>You are logged out.</p>"
+                      "<p><a href=/login>Log in again</a></p>")
 
 
 # ---- installing --------------------------------------------------------------------------------
