@@ -112,6 +112,25 @@ class Backend:
         and re-creates it, or leaves the name)."""
         return False
 
+    def charsets(self, conn: SAConnection, schema: str) -> tuple[str, str] | None:
+        """(character set, collation) of a schema's default; None where text has one
+        encoding (no conversion applies)."""
+        return None
+
+    def charset_problem(self, conn: SAConnection, schema: str, charset: str,
+                        collation: str | None) -> str | None:
+        """Why converting a schema's text to `charset` would lose or refuse data (None: it
+        would not); see `convert_charset`."""
+        raise DataJointError(f"{self.name} stores text in one encoding: there is no character "
+                             "set to convert")
+
+    def convert_charset(self, conn: SAConnection, schema: str, charset: str,
+                        collation: str | None) -> list[str]:
+        """Convert a schema's tables, text columns and default to `charset` in place (after
+        `charset_problem` found none); returns the converted tables."""
+        raise DataJointError(f"{self.name} stores text in one encoding: there is no character "
+                             "set to convert")
+
     def autoincrement_columns(self, conn: SAConnection, sa_schema: str | None, sa_name: str,
                               columns: Sequence[dict[str, Any]]) -> set[str]:
         """Names of auto-increment columns among the Inspector's `columns` of a table."""

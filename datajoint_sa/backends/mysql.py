@@ -13,6 +13,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection as SAConnection
 
+from ..errors import DataJointError
+from . import mysql_charset
 from .base import Backend, insert_many
 
 SQL_MODE = (
@@ -121,6 +123,33 @@ class MySQLBackend(Backend):
         conn.execute(sa.text(f"ALTER TABLE {owner}{quote(sa_table)} "
                              f"RENAME INDEX {quote(old)} TO {quote(new)}"))
         return True
+
+    def charsets(self, conn: SAConnection, schema: str) -> tuple[str, str] | None:
+        return mysql_charset.current(conn, schema)
+
+    def _collation(self, conn: SAConnection, charset: str, collation: str | None) -> str:
+        """The collation to convert to (checked: it is interpolated into DDL)."""
+        found = {r[0]: r[1] for r in conn.execute(sa.text(
+            "SELECT COLLATION_NAME, IS_DEFAULT FROM information_schema.COLLATIONS "
+            "WHERE CHARACTER_SET_NAME = :cs"), {"cs": charset})}
+        if not found:
+            raise DataJointError(f"Unknown character set {charset!r}")
+        if collation is None:  # utf8mb4_bin is what this package creates schemas with
+            binary = f"{charset}_bin"
+            return binary if binary in found else next(k for k, v in found.items() if v)
+        if collation not in found:
+            raise DataJointError(f"{collation!r} is not a collation of {charset}")
+        return collation
+
+    def charset_problem(self, conn: SAConnection, schema: str, charset: str,
+                        collation: str | None) -> str | None:
+        return mysql_charset.problem(conn, schema, charset,
+                                     self._collation(conn, charset, collation))
+
+    def convert_charset(self, conn: SAConnection, schema: str, charset: str,
+                        collation: str | None) -> list[str]:
+        return mysql_charset.convert(conn, schema, charset,
+                                     self._collation(conn, charset, collation))
 
     def temporary_schema(self, near: str | None) -> str | None:
         return near  # a URL need not name a database, so name one

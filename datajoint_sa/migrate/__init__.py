@@ -10,11 +10,14 @@
 
 Renames are marked in the definition: `new_name : type  # ... renamed from old_name`; a
 renamed table (class, or tier) by the class attribute `renamed_from = "OldName"`.
+`convert_charset(schema)` / `op.dj_convert_charset(...)` convert a MySQL schema's character
+set in place after checking that every value converts losslessly.
 """
 
 from __future__ import annotations
 
 from . import compare, operations, rename  # noqa: F401  (the plugin and op.dj_* operations)
+from .charset import CharsetRefused, convert_charset
 from .command import TEMPLATE_DIR, cli, init_environment, make_config
 from .evolve import MigrationRefused, alter_table, migrate_schema
 from .plan import MigrationFailed, apply, produce
@@ -23,6 +26,7 @@ from .scope import RENAME_HINT, Scope
 from .target import find_schemas, load_pipeline, planning, target_metadata
 
 __all__ = [
+    "CharsetRefused",
     "RENAME_HINT",
     "TEMPLATE_DIR",
     "MigrationFailed",
@@ -32,6 +36,7 @@ __all__ = [
     "alter_table",
     "apply",
     "cli",
+    "convert_charset",
     "find_schemas",
     "init_environment",
     "load_pipeline",
