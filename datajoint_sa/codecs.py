@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from . import blob, objects
+from . import blob, objects, transfers
 from .errors import DataJointError
 from .objects import ObjectRef
 from .settings import config
@@ -387,6 +387,8 @@ class HashCodec(Codec):
     storage = "json"
     uses_store = True
     needs_store = True
+    #: its store requests may run concurrently for a whole column (see `transfers`)
+    transfers = True
 
     def encode(self, value: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> dict[str, Any]:
@@ -397,13 +399,42 @@ class HashCodec(Codec):
         if context is None or not context.schema:
             raise DataJointError(f"{where}: <hash@{self.store}> needs the schema of the table")
         assert self.store is not None
-        return get_store(self.store, where).put(context.schema, bytes(value), where=where)
+        store, schema, data = get_store(self.store, where), context.schema, bytes(value)
+        batch = transfers.current()
+        if batch is None:
+            return store.put(schema, data, where=where)
+        metadata = store.describe(schema, data)  # the write joins the column's batch
+        batch.defer((store.name, metadata["path"]), len(data),
+                    lambda: store.put(schema, data, where=where, metadata=metadata))
+        return metadata
 
     def decode(self, stored: Any, *, key: dict[str, Any] | None = None,
                context: CodecContext | None = None) -> bytes:
         where = _where(context)
         assert self.store is not None
-        return get_store(self.store, where).get(_metadata(stored, where), where=where)
+        metadata = _metadata(stored, where)
+        batch = transfers.current()
+        if batch is not None:
+            read = batch.reads.get(_read_key(self.store, metadata))
+            if read is not None:
+                return bytes(read)
+        return get_store(self.store, where).get(metadata, where=where)
+
+    def read_task(self, stored: Any, *, context: CodecContext | None = None
+                  ) -> tuple[Any, Callable[[], bytes]] | None:
+        """(key, read) of the stored object, for `transfers.decode_all` to read ahead."""
+        where = _where(context)
+        try:
+            metadata = _metadata(stored, where)
+        except DataJointError:
+            return None  # decode reports it
+        assert self.store is not None
+        store = get_store(self.store, where)
+        return _read_key(self.store, metadata), lambda: store.get(metadata, where=where)
+
+
+def _read_key(store: str, metadata: dict[str, Any]) -> tuple[Any, ...]:
+    return (store, metadata.get("path"), metadata.get("hash"), metadata.get("size"))
 
 
 class FilepathCodec(Codec):

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from .codecs import CodecContext
 from .errors import DataJointError
+from .transfers import decode_all
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -211,16 +212,11 @@ def decode_rows(expr: QueryExpression, names: list[str], select: sa.Select[Any],
             column = values[i]
             if processor is not None:
                 column = [processor(v) for v in column]
-            if codec is not None:
-                decode = codec.decode
+            if codec is not None:  # store objects are read concurrently (transfers)
                 options = _codec_options(expr, heading[names[i]], download_path)
                 if keys is None:
                     keys = _row_keys(expr, names, values)
-                if keys is not None:
-                    column = [None if v is None else decode(v, key=k, **options)
-                              for v, k in zip(column, keys)]
-                else:
-                    column = [None if v is None else decode(v, **options) for v in column]
+                column = decode_all(codec, column, keys, options)
                 if squeeze:
                     column = [v.squeeze() if isinstance(v, np.ndarray) else v for v in column]
             values[i] = column

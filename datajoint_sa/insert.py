@@ -30,6 +30,7 @@ from .errors import DataJointError, MissingAttributeError
 from .expression import QueryExpression
 from .fetch import gc_paused
 from .settings import config
+from .transfers import encode_all
 from .values import check_column
 
 if TYPE_CHECKING:
@@ -297,14 +298,9 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
     values = _as_list(attr, values, where)
     kinds = set(map(type, values))
     codec = attr.codec
-    if codec is not None:
-        encode = codec.encode
-        extra = dict(options or {})
-        if keys is not None:
-            values = [v if v is None or v is _MISSING else encode(v, key=k, **extra)
-                      for v, k in zip(values, keys)]
-        else:
-            values = [v if v is None or v is _MISSING else encode(v, **extra) for v in values]
+    if codec is not None:  # store objects of the column move concurrently (transfers)
+        values = encode_all(codec, values, keys, dict(options or {}),
+                            lambda v: v is None or v is _MISSING)
     else:
         given = values
         if any(issubclass(k, np.generic) for k in kinds):

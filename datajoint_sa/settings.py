@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "custom": {},
     "download_path": ".",
     "insert.chunk_size": 10_000,
+    "transfer_workers": 16,  # concurrent store transfers of a column (see transfers.py)
 }
 
 

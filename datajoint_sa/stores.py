@@ -136,10 +136,18 @@ class Store:
             rest = rest[width:]
         return "/".join([HASH_PREFIX, schema, *folds, digest])
 
-    def put(self, schema: str, data: bytes, *, where: str = "") -> dict[str, Any]:
-        """Store `data` once per content and schema; the metadata the row keeps."""
+    def describe(self, schema: str, data: bytes) -> dict[str, Any]:
+        """The metadata the row keeps for `data` (its address; nothing is written)."""
         digest = content_hash(data)
-        relative = self.hash_path(schema, digest)
+        return {"hash": digest, "path": self.hash_path(schema, digest), "schema": schema,
+                "store": self.name, "size": len(data)}
+
+    def put(self, schema: str, data: bytes, *, where: str = "",
+            metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Store `data` once per content and schema; the metadata the row keeps
+        (`metadata`: what `describe` returned for this data, not computed again)."""
+        metadata = metadata or self.describe(schema, data)
+        digest, relative = metadata["hash"], metadata["path"]
         full = self.full(relative)
         try:
             if not self.is_local or not self._reuse(full, digest, len(data)):
@@ -149,14 +157,14 @@ class Store:
         except Exception as error:
             raise DataJointError(f"{where}: cannot write to store {self.name!r} "
                                  f"({self.url(relative)}): {error}") from error
-        return {"hash": digest, "path": relative, "schema": schema, "store": self.name,
-                "size": len(data)}
+        return metadata
 
     def get(self, metadata: Mapping[str, Any], *, where: str = "") -> bytes:
         """The content of a stored object, checked against its size and hash."""
         relative = _relative(metadata["path"], where)
+        size = metadata.get("size")
         try:
-            data = self.fs.cat_file(self.confined(relative, where))
+            data = self.fs.cat_file(self.confined(relative, where), **self._read_options(size))
         except FileNotFoundError:
             raise DataJointError(f"{where}: the stored object {self.url(relative)} of store "
                                  f"{self.name!r} is missing") from None
@@ -173,13 +181,22 @@ class Store:
                                  f"the table expects {digest}")
         return bytes(data)
 
+    def _read_options(self, size: Any) -> dict[str, Any]:
+        """s3fs asks for an object's size (one more request) to read a large one in
+        concurrent ranges; an object known to be smaller than a block is read at once."""
+        block = getattr(self.fs, "default_block_size", None)
+        if (getattr(self.fs, "max_concurrency", 1) > 1 and isinstance(size, int)
+                and isinstance(block, int) and size < block):
+            return {"max_concurrency": 1}
+        return {}
+
     def _write(self, full: str, data: bytes) -> None:
+        if self.protocol in _ATOMIC_WRITES:  # no folders to make: one request
+            self.fs.pipe_file(full, data)
+            return
         parent = posixpath.dirname(full)
         if parent:
             self.fs.makedirs(parent, exist_ok=True)
-        if self.protocol in _ATOMIC_WRITES:
-            self.fs.pipe_file(full, data)
-            return
         temporary = f"{full}.{uuid.uuid4().hex}.part"
         self.fs.pipe_file(temporary, data)
         try:

@@ -28,7 +28,7 @@ DIALECT_WORDS = {"settings.py"}
 ROOMS: dict[str, set[str]] = {
     "foundation": {"errors", "naming", "prompt", "settings", "blob", "backends"},
     "values": {"codecs", "stores", "types", "heading", "legacy_external", "values", "store_gc",
-               "objects"},
+               "objects", "transfers"},
     "sql": {"sqlexpr", "connection", "cursor", "declare", "dependencies", "lineage"},
     "algebra": {"condition", "expression", "fetch", "preview"},
     "tables": {"table", "insert", "delete", "describe", "schema", "jobs", "reflect",
