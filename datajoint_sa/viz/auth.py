@@ -150,7 +150,7 @@ def user_bound(expr: Any) -> Any:
     Only the outermost expression's connection runs the query, so a shallow copy suffices."""
     session = CURRENT.get()
     connection = session.connection if session is not None else None
-    if connection is None or getattr(expr, "_connection", None) is connection:
+    if expr is None or connection is None or getattr(expr, "_connection", None) is connection:
         return expr
     copy = object.__new__(type(expr))
     copy.__dict__.update(expr.__dict__)

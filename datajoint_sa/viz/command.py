@@ -88,8 +88,13 @@ def cli(argv: list[str]) -> int:
 
     from .middleware import uvicorn_log_config
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
-                server_header=False, proxy_headers=False, log_config=uvicorn_log_config())
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                    server_header=False, proxy_headers=False, log_config=uvicorn_log_config())
+    finally:
+        sessions = getattr(app.state, "sessions", None)
+        if sessions is not None:  # the logged-in users' own connections
+            sessions.close_all()
     return 0
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from ..expression import QueryExpression, U
 from ..heading import Attribute
+from .auth import user_bound
 from .bind import BoundApp, BoundComponent
 from .query import RequestError, bounded, coerce, filter_condition, jsonable, key_text
 
@@ -122,7 +123,7 @@ def choices(app: BoundApp, bound: BoundComponent, params: Mapping[str, str]
     result: dict[str, Any] = {"control": control, "value": value_of(bound, params)}
     attribute = bound.attribute
     assert attribute is not None
-    expr = bound.query
+    expr = user_bound(bound.query)  # a database login reads with its own account
     if expr is not None:
         expr = restrict(expr, page_filters(app, bound), params)
     if control in ("dropdown", "radio"):

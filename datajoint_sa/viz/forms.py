@@ -45,9 +45,11 @@ def component_config(viz: VizApp, bound: BoundComponent) -> dict[str, Any]:
     """What the browser needs to draw a form: its fields, actions and key."""
     table = bound.table
     assert table is not None
+    actions = bound.spec.get("actions") or ["insert"]
     config: dict[str, Any] = {
-        "enabled": viz.forms, "title": bound.spec.title or f"New {table.__name__}",
-        "actions": bound.spec.get("actions") or ["insert"],
+        "enabled": viz.forms, "actions": actions,
+        "title": bound.spec.title or (f"New {table.__name__}" if actions == ["insert"]
+                                      else table.__name__),
         "primary_key": list(bound.heading.primary_key)}
     if viz.forms:
         choices = parent_choices(viz, bound)
@@ -269,7 +271,7 @@ class Forms:
 
         by_node = {t().node_name: t for t in self.viz.bound.tables}
         plan = []
-        for node, count in counts.items():
+        for node, count in reversed(counts.items()):  # deleted children first
             table = by_node.get(node)
             item: dict[str, Any] = {"node": node, "count": count,
                                     "table": class_label(table) if table else node, "keys": []}
