@@ -47,11 +47,27 @@ def entries(schema: str, table: str, heading: Heading) -> list[dict[str, str]]:
     return rows
 
 
+#: sa connection info: lineage tables seen to exist in an earlier transaction
+SEEN = "dj_lineage_tables"
+
+
 def _ensure(sa_conn: Any, table: sa.Table) -> None:
+    # remembered only when found in place (committed), not when created here: a rollback
+    # would take the new one away; forgotten when a declaration fails or a schema is dropped
+    seen = sa_conn.info.setdefault(SEEN, set())
+    if (table.schema, table.name) in seen:
+        return
+    if sa.inspect(sa_conn).has_table(table.name, schema=table.schema):
+        seen.add((table.schema, table.name))
+        return
     # IF NOT EXISTS: another session may be creating it right now (no savepoint needed,
     # which MySQL's implicit commit of DDL would end anyway)
-    if not sa.inspect(sa_conn).has_table(table.name, schema=table.schema):
-        sa_conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+    sa_conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+
+
+def forget_seen(sa_conn: Any) -> None:
+    """Ask the catalog again for lineage tables (after a failure, or a schema dropped)."""
+    sa_conn.info.pop(SEEN, None)
 
 
 def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading) -> None:

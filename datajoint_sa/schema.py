@@ -215,12 +215,13 @@ class Schema:
                     if not inspector.has_table(sa_name, schema=sa_schema) and not any(
                             inspector.has_table(backend.table_identity(self.database, old)[1],
                                                 schema=sa_schema) for old in before or ()):
-                        sa_table.create(sa_conn)
+                        backend.create_table(sa_conn, sa_table)
                         backend.after_create(sa_conn, sa_table)
                         lineage.record(sa_conn, backend, self.database, name, spec.heading)
                     elif before and not inspector.has_table(sa_name, schema=sa_schema):
                         sa_table.info["dj_rename_pending"] = True
             except sa.exc.DBAPIError as error:
+                lineage.forget_seen(self.connection.sa)
                 self.metadata.remove(sa_table)
                 raise DataJointError(f"Cannot create table {display}: {error.orig}") from error
         cls._schema = self
@@ -330,6 +331,8 @@ class Schema:
         """Drop every table of the schema (and dependents in other schemas), then the schema."""
         if not self.exists:
             return
+        if self._drop_alone(force):
+            return
         graph = Dependencies.load(self.connection)
         own = [n for n in graph.nodes if n.split(".", 1)[0] == self.database]
         nodes: set[str] = set()
@@ -343,8 +346,32 @@ class Schema:
         drop_tables(self.connection, list(reversed(graph.topological(nodes))))
         with self.connection.session(write=True) as sa_conn:
             self.connection.backend_impl.drop_schema(sa_conn, self.database)
+            lineage.forget_seen(sa_conn)
         self.forget_tables(sorted(nodes))
         self.metadata.clear()
+
+    def _drop_alone(self, force: bool) -> bool:
+        """Drop the schema with its tables in one statement when no other schema refers to
+        it (PostgreSQL, MySQL): no graph of every schema, no table-by-table DROP. False
+        when the backend cannot, or dependents elsewhere must be dropped first."""
+        connection = self.connection
+        backend = connection.backend_impl
+        if not backend.drops_tables_with_schema:
+            return False
+        with connection.session(write=False) as sa_conn:
+            if backend.referencing_schemas(sa_conn, self.database) != set():
+                return False
+            own = [f"{self.database}.{t}" for t in backend.list_tables(sa_conn, self.database)]
+        if not force and config["safemode"]:
+            if not confirm(f"Drop schema {self.database!r} with {len(own)} table(s)?"):
+                print("Drop cancelled")
+                return True
+        with connection.session(write=True) as sa_conn:
+            backend.drop_schema(sa_conn, self.database)
+            lineage.forget_seen(sa_conn)
+        self.forget_tables(own)
+        self.metadata.clear()
+        return True
 
     def __iter__(self) -> Any:
         return iter(self._classes.values())

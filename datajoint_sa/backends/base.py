@@ -83,6 +83,14 @@ class Backend:
     def drop_schema(self, conn: SAConnection, schema: str) -> None:
         conn.execute(sa.schema.DropSchema(schema, cascade=False, if_exists=True))
 
+    #: `drop_schema` drops the schema's tables with it, in one statement
+    drops_tables_with_schema: ClassVar[bool] = False
+
+    def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
+        """The other schemas whose tables have foreign keys into `schema`, read in one
+        query; None where the backend cannot tell without reading the whole graph."""
+        return None
+
     def list_schemas(self, conn: SAConnection) -> list[str]:
         return sorted(sa.inspect(conn).get_schema_names())
 
@@ -93,6 +101,10 @@ class Backend:
         return sorted(sa.inspect(conn).get_table_names(schema=schema))
 
     # ---- comments -----------------------------------------------------------------------
+    def create_table(self, conn: SAConnection, table: sa.Table) -> None:
+        """CREATE TABLE with its indexes and comments (SQLAlchemy's statements, one by one)."""
+        table.create(conn)
+
     def after_create(self, conn: SAConnection, table: sa.Table) -> None:
         """Record what the DDL could not (comments on backends without them)."""
 

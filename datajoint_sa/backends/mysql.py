@@ -151,6 +151,15 @@ class MySQLBackend(Backend):
         return mysql_charset.convert(conn, schema, charset,
                                      self._collation(conn, charset, collation))
 
+    drops_tables_with_schema = True
+
+    def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
+        rows = conn.execute(sa.text(
+            "SELECT DISTINCT CONSTRAINT_SCHEMA FROM information_schema.REFERENTIAL_CONSTRAINTS"
+            " WHERE UNIQUE_CONSTRAINT_SCHEMA = :schema AND CONSTRAINT_SCHEMA <> :schema"),
+            {"schema": schema})
+        return {name for (name,) in rows}
+
     def temporary_schema(self, near: str | None) -> str | None:
         return near  # a URL need not name a database, so name one
 

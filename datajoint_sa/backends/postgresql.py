@@ -182,6 +182,38 @@ class PostgreSQLBackend(Backend):
                                  f"RENAME CONSTRAINT {quote(old)} TO {quote(new)}"))
         return True
 
+    drops_tables_with_schema = True
+
+    def create_table(self, conn: SAConnection, table: sa.Table) -> None:
+        """SQLAlchemy's CREATE TABLE, CREATE INDEX and COMMENT ON statements sent as one
+        script: one round trip per table instead of one per index and comment."""
+        if any(isinstance(c.type, sa.types.SchemaType) for c in table.columns) or (
+                table.dispatch.before_create or table.dispatch.after_create):
+            super().create_table(conn, table)  # types or listeners of their own: as is
+            return
+        statements: list[Any] = [sa.schema.CreateTable(table)]
+        statements += [sa.schema.CreateIndex(index) for index in table.indexes]
+        if table.comment is not None:
+            statements.append(sa.schema.SetTableComment(table))
+        statements += [sa.schema.SetColumnComment(c) for c in table.columns
+                       if c.comment is not None]
+        # compiled for a driver that formats parameters, so literal percent signs are
+        # doubled; the script goes without parameters (several statements), so undo that
+        script = ";\n".join(str(s.compile(dialect=conn.dialect)).strip() for s in statements)
+        conn.exec_driver_sql(script.replace("%%", "%"),
+                             execution_options={"no_parameters": True})
+
+    def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
+        rows = conn.execute(sa.text(
+            "SELECT DISTINCT cn.nspname FROM pg_constraint c "
+            "JOIN pg_class p ON p.oid = c.confrelid "
+            "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+            "JOIN pg_class ch ON ch.oid = c.conrelid "
+            "JOIN pg_namespace cn ON cn.oid = ch.relnamespace "
+            "WHERE c.contype = 'f' AND pn.nspname = :schema AND cn.nspname <> :schema"),
+            {"schema": schema})
+        return {name for (name,) in rows}
+
     def type_variant(self, category: str, args: Sequence[Any]) -> sa.types.TypeEngine[Any] | None:
         if category in ("bytes", "blob"):
             return pg.BYTEA()
