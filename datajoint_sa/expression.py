@@ -24,6 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from . import columnar
 from . import fetch as fetching
 from .condition import (
     AndList,
@@ -411,26 +412,26 @@ class QueryExpression:
 
     # ---- fetching -----------------------------------------------------------------------
     def fetch(self, *attrs: str, **kwargs: Any) -> Any:
-        return fetching.fetch(self, *attrs, **kwargs)
+        return columnar.fetch(self, *attrs, **kwargs)
 
     def fetch1(self, *attrs: str, **kwargs: Any) -> Any:
         return fetching.fetch1(self, *attrs, **kwargs)
 
-    # conveniences of the 2.x API, all in fetch.py
+    # conveniences of the 2.x API, in fetch.py (rows) and columnar.py (Arrow, polars)
     def to_dicts(self, **kwargs: Any) -> list[dict[str, Any]]:
         return fetching.to_dicts(self, **kwargs)
 
     def to_pandas(self, **kwargs: Any) -> Any:
-        return fetching.to_pandas(self, **kwargs)
+        return columnar.to_pandas(self, **kwargs)
 
     def to_arrays(self, *attrs: str, **kwargs: Any) -> Any:
         return fetching.to_arrays(self, *attrs, **kwargs)
 
     def to_arrow(self, **kwargs: Any) -> Any:
-        return fetching.to_arrow(self, **kwargs)
+        return columnar.to_arrow(self, **kwargs)
 
     def to_polars(self, **kwargs: Any) -> Any:
-        return fetching.to_polars(self, **kwargs)
+        return columnar.to_polars(self, **kwargs)
 
     def keys(self, **kwargs: Any) -> list[dict[str, Any]]:
         return fetching.keys(self, **kwargs)

@@ -161,8 +161,7 @@ def iter_columns(expr: QueryExpression, names: list[str], batch_size: int, *,
     batch, whatever the size of the result. The read transaction stays open until the
     iteration ends; do not run other queries on the connection meanwhile (MySQL refuses
     them while a streamed result is pending)."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise DataJointError(f"fetch: batch_size must be a positive integer, not {batch_size!r}")
+    check_batch_size(batch_size)
     select = _prepared(expr, names, order_by=order_by, limit=limit, offset=offset)
     select = select.execution_options(stream_results=True, max_row_buffer=batch_size)
     connection = expr.connection
@@ -327,11 +326,46 @@ def to_frame(expr: QueryExpression, columns: Columns) -> Any:
         nullable = _PANDAS_NULLABLE.get(_category(expr.heading[name]) or "")
         data[name] = pd.array(array.tolist(), dtype=nullable) if (
             array.dtype == object and nullable is not None) else array
-    frame = pd.DataFrame(data, columns=columns.names)
+    return frame_from(expr, data, columns.names)
+
+
+def frame_from(expr: QueryExpression, data: dict[str, Any], names: list[str]) -> Any:
+    """The DataFrame of fetched columns, indexed by the primary key when all of it is there
+    (the one place both the row and the columnar fetch shape a frame)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(data, columns=names)
     key = expr.primary_key
-    if key and all(k in columns.names for k in key):
+    if key and all(k in names for k in key):
         frame = frame.set_index(key)
     return frame
+
+
+def check_format(format: str | None, as_dict: bool | None, formats: Sequence[str | None]
+                 ) -> None:
+    """Refuse an unknown format, or a table format asked for together with dicts."""
+    if format not in formats:
+        known = ", ".join(repr(f) for f in formats if f)
+        raise DataJointError(f"fetch: format must be one of {known}, not {format!r}")
+    if format is not None and format != "array" and as_dict:
+        raise DataJointError(f"fetch: format={format!r} and as_dict=True exclude each other")
+
+
+def check_batch_size(batch_size: Any) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DataJointError(f"fetch: batch_size must be a positive integer, not {batch_size!r}")
+
+
+def fetch_names(expr: QueryExpression, attrs: Sequence[str], format: str | None) -> list[str]:
+    """The attributes a fetch reads: all, or those asked for ("KEY": the primary key), with
+    the primary key too for a table format (it indexes a DataFrame)."""
+    key = expr.primary_key
+    expr.heading.check([a for a in attrs if a != "KEY"], context="fetch")
+    if not attrs:
+        return list(expr.heading.names)
+    table_format = format is not None and format != "array"
+    return list(dict.fromkeys([n for a in attrs for n in (key if a == "KEY" else [a])]
+                              + (key if table_format else [])))
 
 
 def fetch(expr: QueryExpression, *attrs: str, offset: int | None = None,
@@ -346,24 +380,10 @@ def fetch(expr: QueryExpression, *attrs: str, offset: int | None = None,
     With `batch_size=N`: an iterator of such results of at most N rows each, streamed from
     the server, so memory stays bounded by the batch (see `iter_columns`).
     """
-    if format not in _FORMATS:
-        raise DataJointError(f"fetch: format must be 'array' or 'frame', not {format!r}")
-    if format == "frame" and as_dict:
-        raise DataJointError("fetch: format='frame' and as_dict=True exclude each other")
-    heading = expr.heading
-    key = expr.primary_key
-    wanted = [a for a in attrs if a != "KEY"]
-    heading.check(wanted, context="fetch")
-    if attrs:
-        names = list(dict.fromkeys(
-            [n for a in attrs for n in (key if a == "KEY" else [a])]
-            + (key if format == "frame" else [])))
-    else:
-        names = heading.names
+    check_format(format, as_dict, _FORMATS)
+    names = fetch_names(expr, attrs, format)
     if batch_size is not None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise DataJointError(
-                f"fetch: batch_size must be a positive integer, not {batch_size!r}")
+        check_batch_size(batch_size)
         batches = iter_columns(expr, names, batch_size, order_by=order_by, limit=limit,
                                offset=offset, squeeze=squeeze, download_path=download_path)
         return (_shaped(expr, c, attrs, names, format, as_dict) for c in batches)
@@ -448,42 +468,3 @@ def tail(expr: QueryExpression, limit: int = 25, **kwargs: Any) -> Any:
     if hasattr(result, "iloc"):
         return result.iloc[::-1]
     return result[::-1]
-
-
-def _attribute_values(expr: QueryExpression, columns: Columns, name: str) -> Any:
-    values = columns.column(name)
-    array = to_numpy(expr.heading[name], values)
-    return array if array.dtype != object else list(values)
-
-
-def to_arrow(expr: QueryExpression, **kwargs: Any) -> Any:
-    """A pyarrow Table (needs pyarrow)."""
-    try:
-        import pyarrow as pa
-    except ImportError:
-        raise DataJointError("to_arrow needs pyarrow: pip install pyarrow") from None
-    columns = query_columns(expr, expr.heading.names, **kwargs)
-    arrays = {}
-    for name in columns.names:
-        try:
-            arrays[name] = pa.array(_attribute_values(expr, columns, name))
-        except (pa.ArrowException, TypeError, ValueError) as error:
-            raise DataJointError(f"to_arrow: attribute {name} ({expr.heading[name].type}) "
-                                 f"has values Arrow cannot hold: {error}") from error
-    return pa.table(arrays)
-
-
-def to_polars(expr: QueryExpression, **kwargs: Any) -> Any:
-    """A polars DataFrame (needs polars)."""
-    try:
-        import polars as pl
-    except ImportError:
-        raise DataJointError("to_polars needs polars: pip install polars") from None
-    columns = query_columns(expr, expr.heading.names, **kwargs)
-    data = {}
-    for name in columns.names:
-        values = _attribute_values(expr, columns, name)
-        kinds = set(map(type, values)) if isinstance(values, list) else set()
-        data[name] = pl.Series(name, values, dtype=pl.Object) if any(
-            issubclass(k, np.ndarray) for k in kinds) else pl.Series(name, values, strict=False)
-    return pl.DataFrame(data)

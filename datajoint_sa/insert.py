@@ -76,7 +76,8 @@ class Columns:
 # ------------------------------------------------------------------------- rows -> columns
 
 def to_columns(table: Table, rows: Any, *, ignore_extra_fields: bool) -> Columns:
-    """Columns from dicts, sequences in heading order, records, or a DataFrame."""
+    """Columns from dicts, sequences in heading order, records, a DataFrame or an Arrow
+    table (or record batch)."""
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(rows, pandas.DataFrame):
         frame = rows.reset_index() if any(n is not None for n in rows.index.names) else rows
@@ -85,6 +86,10 @@ def to_columns(table: Table, rows: Any, *, ignore_extra_fields: bool) -> Columns
             raise DataJointError(f"{label(table)}: the DataFrame has duplicate column names")
         values = [_series_values(frame.iloc[:, i]) for i in range(len(names))]
         return _known(table, names, values, len(frame), ignore_extra_fields)
+    if _is_arrow(rows):
+        names = list(rows.schema.names)
+        values = [_arrow_values(rows.column(i)) for i in range(len(names))]
+        return _known(table, names, values, rows.num_rows, ignore_extra_fields)
     if isinstance(rows, np.ndarray) and rows.dtype.names is not None:
         array = rows.reshape(-1)
         names = list(array.dtype.names or ())
@@ -109,6 +114,22 @@ def to_columns(table: Table, rows: Any, *, ignore_extra_fields: bool) -> Columns
     if isinstance(first, Mapping):
         return _dict_columns(table, rows, ignore_extra_fields)
     return _sequence_columns(table, rows)
+
+
+def _is_arrow(rows: Any) -> bool:
+    pyarrow = sys.modules.get("pyarrow")
+    return pyarrow is not None and isinstance(rows, (pyarrow.Table, pyarrow.RecordBatch))
+
+
+def _arrow_values(column: Any) -> Any:
+    """An Arrow column as numpy (numbers without NULLs: no Python object per value) or as
+    its Python values (the types the row insert takes: Decimal, datetime, UUID ...)."""
+    pyarrow = sys.modules["pyarrow"]
+    kind = column.type
+    if not column.null_count and (pyarrow.types.is_integer(kind)
+                                  or pyarrow.types.is_floating(kind)):
+        return column.to_numpy()
+    return column.to_pylist()
 
 
 def _series_values(series: Any) -> Any:

@@ -174,6 +174,16 @@ class Backend:
         for binary results when bytea comes back: text would hex-encode every byte)."""
         return {}
 
+    def read_arrow(self, url: sa.URL, select: sa.Select[Any], dialect: Any) -> Any | None:
+        """The result of `select` as an Arrow table from a columnar driver (ADBC) on a
+        session of its own, or None where there is none here (the caller reads rows)."""
+        return None
+
+    def arrow_driver_values(self, field: Any, values: list[Any]) -> list[Any]:
+        """Values of a read_arrow column (`field`: its Arrow field) as the row driver gives
+        them, so that the dialect's result processors apply to them unchanged."""
+        return values
+
     # ---- writing ------------------------------------------------------------------------
     #: the bulk path streams rows (COPY): splitting an insert into batches brings nothing
     bulk_streams: ClassVar[bool] = False

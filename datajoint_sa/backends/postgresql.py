@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +14,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection as SAConnection
 
+from . import adbc
 from .base import Backend, _insert_sql, with_on_conflict
 
 _SQLSTATE_KINDS = {
@@ -117,6 +120,16 @@ def _insert_values(conn: SAConnection, backend: Backend, table: sa.Table,
         cursor.close()
 
 
+_NUMBERED: dict[type, Any] = {}
+
+
+def _numbered_dialect(kind: type) -> Any:
+    """The psycopg dialect with $1 placeholders (what the ADBC driver binds)."""
+    if kind not in _NUMBERED:
+        _NUMBERED[kind] = kind(paramstyle="numeric_dollar")
+    return _NUMBERED[kind]
+
+
 class UInt64(sa.types.TypeDecorator[int]):
     """uint64 as NUMERIC(20): PostgreSQL has no unsigned bigint; values come back as int."""
 
@@ -160,6 +173,24 @@ class PostgreSQLBackend(Backend):
         if any(isinstance(t, sa.LargeBinary) for t in impls) and all(map(_binary_safe, types)):
             return {"dj_binary_results": True}
         return {}
+
+    def read_arrow(self, url: sa.URL, select: sa.Select[Any], dialect: Any) -> Any | None:
+        """Through adbc-driver-postgresql, which reads the result as binary COPY."""
+        compiled = adbc.positional(select, _numbered_dialect(type(dialect)))
+        if compiled is None:
+            return None
+        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return adbc.read("postgresql", uri, *compiled)
+
+    def arrow_driver_values(self, field: Any, values: list[Any]) -> list[Any]:
+        """ADBC hands numeric as text and json/jsonb as text; psycopg gives Decimal and the
+        parsed value."""
+        kind = (field.metadata or {}).get(b"POSTGRESQL:type", b"")
+        if kind == b"numeric":
+            return [None if v is None else Decimal(v) for v in values]
+        if kind in (b"json", b"jsonb"):
+            return [None if v is None else json.loads(v) for v in values]
+        return values
 
     def list_schemas(self, conn: SAConnection) -> list[str]:
         names = sa.inspect(conn).get_schema_names()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
 
+from . import adbc
 from .base import Backend, with_on_conflict
 
 SEPARATOR = "."
@@ -101,6 +102,16 @@ class SQLiteBackend(Backend):
             # timeout instead of failing when a read lock cannot be upgraded
             mode = "DEFERRED" if conn.info.get("dj_read_only") else "IMMEDIATE"
             conn.exec_driver_sql(f"BEGIN {mode}")
+
+    def read_arrow(self, url: sa.URL, select: sa.Select[Any], dialect: Any) -> Any | None:
+        """Through adbc-driver-sqlite, on the same database file (an in-memory database
+        belongs to its one connection: those read rows)."""
+        path = url.database
+        if not path or path == ":memory:" or path.startswith("file:") or url.query:
+            return None
+        compiled = adbc.positional(select, dialect)  # pysqlite's qmark style is ADBC's too
+        return None if compiled is None else adbc.read("sqlite", os.path.abspath(path),
+                                                       *compiled)
 
     def autoincrement_type(self) -> sa.types.TypeEngine[Any] | None:
         return sa.Integer()  # only INTEGER PRIMARY KEY is the rowid alias

@@ -1,0 +1,237 @@
+"""The columnar paths return exactly what the row paths return, on every backend:
+`fetch(format="arrow" | "polars")`, DataFrames built from Arrow (ADBC on PostgreSQL and
+SQLite), streamed batches, and inserts of Arrow tables and DataFrames (PostgreSQL's COPY) --
+with NULLs, blobs, decimals, datetimes, uuids and json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+import datajoint_sa as dj
+from datajoint_sa import columnar
+from datajoint_sa import fetch as fetching
+from datajoint_sa.backends import adbc
+
+pa = pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
+
+DEFINITION = """
+vid : int32
+---
+amount = null : decimal(8,3)
+big = null : uint64
+small = null : uint8
+count = null : int64
+f32 = null : float32
+x = null : float64
+flag = null : bool
+taken = null : datetime(6)
+day = null : date
+uid = null : uuid
+label = null : varchar(20)
+code = null : char(4)
+color = null : enum('red', 'green')
+raw = null : bytes
+doc = null : json
+data = null : <blob>
+"""
+#: attributes whose values Arrow holds (a blob's numpy arrays it does not)
+ARROW_ATTRS = ["vid", "amount", "big", "small", "count", "f32", "x", "flag", "taken", "day",
+               "uid", "label", "code", "color", "raw"]
+
+
+def _row(i: int) -> dict[str, Any]:
+    return dict(vid=i, amount=Decimal(i) / 8 - Decimal("0.125"), big=2**63 - 1 - i,
+                small=i % 256, count=-(2**62) + i, f32=i / 3, x=i * 1e-3 - 1e300 * (i == 1),
+                flag=bool(i % 2), taken=dt.datetime(2024, 5, 6, 7, 8, 9, i),
+                day=dt.date(2020, 1, 1) + dt.timedelta(days=i), uid=uuid.UUID(int=i * 7919),
+                label=f"label {i}", code=f"c{i % 100}", color=("red", "green")[i % 2],
+                raw=bytes([i % 256]) * (i % 3), doc={"i": i, "list": [i, None]},
+                data=np.arange(i % 5 + 1.0).reshape(1, -1))
+
+
+def _table(schema: dj.Schema, rows: int = 40) -> Any:
+    @schema
+    class Values(dj.Manual):
+        definition = DEFINITION
+
+    # row 0 is all NULL; the others carry a value of every attribute
+    Values.insert([dict(vid=0), *(_row(i) for i in range(1, rows))])
+    return Values
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(type(a) is type(b) and a.dtype == b.dtype and np.array_equal(a, b))
+    return bool(type(a) is type(b) and a == b)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each columnar read came from the ADBC driver (True) or not (None: rows)."""
+    seen: list[bool] = []
+    original = adbc.read
+
+    def spy(*args: Any) -> Any:
+        table = original(*args)
+        seen.append(table is not None)
+        return table
+
+    monkeypatch.setattr(adbc, "read", spy)
+    return seen
+
+
+def _expect_driver(schema: dj.Schema, reads: list[bool]) -> None:
+    """PostgreSQL and SQLite read through ADBC (when installed); MySQL has no reader."""
+    if schema.connection.backend == "mysql":
+        assert reads == []
+    elif _have_adbc(schema.connection.backend):
+        assert reads and all(reads), reads
+
+
+def _have_adbc(backend: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"adbc_driver_{backend}") is not None
+
+
+def test_arrow_equals_the_row_fetch(schema: dj.Schema, reads: list[bool]) -> None:
+    Values = _table(schema)
+    query = Values.proj(*ARROW_ATTRS[1:])
+    table = query.fetch(format="arrow", order_by="vid")
+    _expect_driver(schema, reads)
+    plain = query.to_dicts(order_by="vid")
+    assert table.column_names == ARROW_ATTRS
+    for name in ARROW_ATTRS:
+        values = table.column(name).to_pylist()
+        expected = [r[name] for r in plain]
+        assert all(_same(a, b) for a, b in zip(values, expected)), (name, values, expected)
+    # the same Arrow types on every backend, whatever the driver gave
+    assert table.schema.field("amount").type == pa.decimal128(8, 3)
+    assert table.schema.field("big").type == pa.uint64()
+    assert table.schema.field("small").type == pa.uint8()
+    assert table.schema.field("f32").type == pa.float32()
+    assert table.schema.field("taken").type == pa.timestamp("us")
+    assert table.schema.field("uid").type == pa.uuid()
+    assert table.schema.field("flag").type == pa.bool_()
+
+
+def test_arrow_follows_restrictions_order_and_limits(schema: dj.Schema,
+                                                     reads: list[bool]) -> None:
+    Values = _table(schema)
+    query = (Values & "vid > 3" & [{"label": "label 5"}, {"color": "green"}]).proj(
+        "label", "amount")
+    table = query.fetch(format="arrow", order_by="amount DESC", limit=4, offset=1)
+    plain = query.fetch(as_dict=True, order_by="amount DESC", limit=4, offset=1)
+    assert table.to_pylist() == plain
+    assert len(plain) == 4
+    _expect_driver(schema, reads)
+    keys = query.fetch("KEY", format="arrow", order_by="vid")
+    assert keys.column_names == ["vid"]
+    assert keys.column("vid").to_pylist() == [k["vid"] for k in query.keys(order_by="vid")]
+
+
+def test_frame_from_arrow_equals_the_row_frame(schema: dj.Schema, reads: list[bool]) -> None:
+    Values = _table(schema)
+    for query in (Values, Values & "vid > 0", Values & "vid = 0"):
+        fast = query.fetch(format="frame", order_by="vid")
+        rows = fetching.fetch(query, format="frame", order_by="vid")
+        pd.testing.assert_frame_equal(fast.drop(columns="data"), rows.drop(columns="data"))
+        assert all(_same(a, b) for a, b in zip(fast["data"], rows["data"]))
+        assert list(fast.index) == list(rows.index)
+    _expect_driver(schema, reads)
+    # one attribute: the key comes along as the index
+    pd.testing.assert_frame_equal(Values.fetch("label", format="frame"),
+                                  fetching.fetch(Values, "label", format="frame"))
+
+
+def test_polars_equals_the_row_fetch(schema: dj.Schema) -> None:
+    pl = pytest.importorskip("polars")
+    Values = _table(schema)
+    frame = Values.to_polars(order_by="vid")
+    assert isinstance(frame, pl.DataFrame) and frame.columns == Values.heading.names
+    plain = Values.to_dicts(order_by="vid")
+    for name in ("vid", "amount", "big", "count", "x", "taken", "day", "label", "raw"):
+        assert frame[name].to_list() == [r[name] for r in plain], name
+    assert all(_same(a, b) for a, b in zip(frame["data"].to_list(),
+                                           [r["data"] for r in plain]))
+    assert frame["uid"].to_list() == [r["uid"] for r in plain]
+
+
+def test_inside_a_transaction_the_session_reads(schema: dj.Schema,
+                                                reads: list[bool]) -> None:
+    Values = _table(schema, rows=3)
+    with schema.connection.transaction:
+        Values.insert1(_row(50))
+        table = Values.proj("label").fetch(format="arrow", order_by="vid")
+        assert reads == []  # a second session would not see the uncommitted row
+        assert 50 in table.column("vid").to_pylist()
+        frame = Values.to_pandas()
+        assert 50 in frame.index
+    assert reads == []
+
+
+def test_refusals_name_the_attribute(schema: dj.Schema) -> None:
+    Values = _table(schema, rows=3)
+    with pytest.raises(dj.DataJointError, match="attribute data"):
+        Values.fetch(format="arrow")  # numpy arrays: Arrow cannot hold them as they are
+    with pytest.raises(dj.DataJointError, match="format"):
+        Values.fetch(format="feather")
+    with pytest.raises(dj.DataJointError, match="as_dict"):
+        Values.fetch(format="arrow", as_dict=True)
+    with pytest.raises(dj.DataJointError, match="batch_size"):
+        Values.fetch(format="arrow", batch_size=0)
+
+
+def test_arrow_batches_concatenate_to_the_whole(schema: dj.Schema) -> None:
+    Values = _table(schema)
+    query = Values.proj(*ARROW_ATTRS[1:])
+    batches = list(query.fetch(format="arrow", order_by="vid", batch_size=15))
+    assert [b.num_rows for b in batches] == [15, 15, 10]
+    whole = query.fetch(format="arrow", order_by="vid")
+    assert pa.concat_tables(batches).equals(whole)
+
+
+def test_inserting_arrow_and_frames_equals_inserting_rows(schema: dj.Schema) -> None:
+    """Arrow tables and DataFrames (COPY on PostgreSQL above 200 rows) store what rows
+    inserted one by one store."""
+
+    @schema
+    class ByRow(dj.Manual):
+        definition = DEFINITION
+
+    @schema
+    class ByArrow(dj.Manual):
+        definition = DEFINITION
+
+    @schema
+    class ByFrame(dj.Manual):
+        definition = DEFINITION
+
+    rows = [dict(vid=0), *(_row(i) for i in range(1, 250))]
+    for row in rows:
+        ByRow.insert1(row)
+    expected = ByRow.to_dicts(order_by="vid")
+    source = ByRow.proj(*ARROW_ATTRS[1:])
+    ByArrow.insert(source.fetch(format="arrow"))  # blob and json stay NULL in ByArrow
+    ByFrame.insert(ByRow.to_pandas())
+    for table, attrs in ((ByArrow, ARROW_ATTRS), (ByFrame, ByRow.heading.names)):
+        got = table.to_dicts(order_by="vid")
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected):
+            assert all(_same(a[n], b[n]) for n in attrs), (table, a, b)
+
+
+def test_arrow_type_of_each_category(schema: dj.Schema) -> None:
+    Values = _table(schema, rows=1)
+    heading = Values.heading
+    assert columnar.arrow_type(heading["count"]) == pa.int64()
+    assert columnar.arrow_type(heading["label"]) == pa.string()
+    assert columnar.arrow_type(heading["data"]) is None  # a codec: its values decide
+    assert columnar.arrow_type(heading["doc"]) is None
