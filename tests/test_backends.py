@@ -172,3 +172,30 @@ def test_error_kinds(schema: dj.Schema, impl: Backend) -> None:
         assert "in T" in str(classified)
         assert not impl.is_transient(error)
     assert impl.classify_error(ValueError("not the driver's")) is None
+
+
+def test_rename_and_charset_hooks(schema: dj.Schema, connection: dj.Connection,
+                                  impl: Backend, backend: str) -> None:
+    """`rename_constraint` renames an index in place where the backend can (PostgreSQL,
+    MySQL) and says False where it cannot (SQLite: the caller re-creates it); the charset
+    hooks exist on MySQL only."""
+    item = type("Item", (dj.Manual,), {"definition": "item : int16\n---\nlabel : varchar(8)\n"
+                                                     "index(label)\n"})
+    schema(item)
+    sa_schema, sa_name = impl.table_identity(schema.database, "item")
+    old, new = f"ix_{sa_name}_label", f"ix_{sa_name}_renamed"
+    with connection.session(write=True) as conn:
+        done = impl.rename_constraint(conn, sa_schema, sa_name, "index", old, new)
+    with connection.session(write=False) as conn:
+        names = {i["name"] for i in sa.inspect(conn).get_indexes(sa_name, schema=sa_schema)}
+        charsets = impl.charsets(conn, schema.database)
+    assert done == (backend != "sqlite")
+    assert names == ({new} if done else {old})
+    if backend == "mysql":
+        assert charsets == ("utf8mb4", "utf8mb4_bin")
+        with connection.session(write=False) as conn:
+            assert impl.charset_problem(conn, schema.database, "utf8mb4", None) is None
+    else:
+        assert charsets is None
+        with connection.session(write=False) as conn, pytest.raises(DataJointError):
+            impl.charset_problem(conn, schema.database, "utf8mb4", None)

@@ -277,3 +277,42 @@ def test_scope_renames_option(v1: dict[str, Any], connection: dj.Connection,
     assert "RenameTableOp" in plan(confirm=lambda q: asked.append(q) or True)
     assert asked and "same attributes" in asked[0]
     assert "RenameTableOp" not in plan(confirm=lambda q: False)
+
+
+def test_rename_named_on_the_command_line(v1: dict[str, Any], connection: dj.Connection,
+                                          schema: dj.Schema, store: Path,
+                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """`datajoint-sa migrate revision --rename Subject=Animal` (here its `-x rename=...`)
+    names a rename the classes do not; a same-heading pair is asked about when asked for."""
+    import argparse
+
+    from alembic import command
+
+    env = Env(tmp_path / "migrations", connection)
+    with declare_only():
+        schema2 = dj.Schema(schema.database, connection=connection)
+        v2 = declare_v2(schema2)
+        for cls in v2.values():  # no `renamed_from` this time
+            if cls._sa_table is not None:
+                cls._sa_table.info.pop("dj_renamed_from", None)
+            for part in getattr(cls, "_parts", []):
+                part._sa_table.info.pop("dj_renamed_from", None)
+
+    def revision(message: str, x: list[str], **attributes: Any) -> str:
+        config = env.config(schema2)
+        config.attributes.update(attributes)
+        config.cmd_opts = argparse.Namespace(x=x)
+        script = command.revision(config, message=message, autogenerate=True)
+        assert script is not None and not isinstance(script, list)
+        text = Path(script.path).read_text()
+        Path(script.path).unlink()
+        return text.split("def upgrade")[1].split("def downgrade")[0]
+
+    plain = revision("drop and create", [])
+    assert "drop_table(" in plain and "create_table(" in plain and "dj_rename" not in plain
+    named = revision("named", ["rename=Subject=Animal,__summary=_summary"])
+    assert "op.dj_rename_table(" in named and "drop_table(" not in named, named
+    monkeypatch.setattr("builtins.input", lambda prompt="": "yes")
+    asked = revision("asked", [], confirm_renames=True)
+    assert asked.count("op.dj_rename_table(") == 2 and "drop_table(" not in asked, asked

@@ -4,7 +4,8 @@
 
     init DIR --pipeline MODULE      write an Alembic environment from the package's template
     template                        print the template directory (for `alembic init -t`)
-    revision -m MSG [--empty]       autogenerate a revision (--empty: a blank one)
+    revision -m MSG [--empty]       autogenerate a revision (--empty: a blank one;
+             [--rename OLD=NEW]     --rename: a table renamed, not dropped and created)
     upgrade [REV]                   default head
     downgrade [REV]                 default -1
     current / history
@@ -100,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     revision.add_argument("--autogenerate", action="store_true",
                           help="compare definitions with the database (the default)")
     revision.add_argument("--empty", action="store_true", help="write a blank revision")
+    revision.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                          help="a table renamed (class or table names; repeatable): "
+                               "detected as a rename, not a drop and a create")
     for name, default in (("upgrade", "head"), ("downgrade", "-1")):
         p = common(name, f"{name} the database (default {default})")
         p.add_argument("revision", nargs="?", default=default)
@@ -128,7 +132,10 @@ def cli(argv: list[str]) -> int:
         if args.command == "template":
             print(TEMPLATE_DIR)
             return 0
-        config = make_config(args.config, pipeline=args.pipeline, url=args.url, x=args.x)
+        x = list(args.x)
+        if getattr(args, "rename", None):
+            x.append("rename=" + ",".join(args.rename))
+        config = make_config(args.config, pipeline=args.pipeline, url=args.url, x=x)
         if args.command == "revision":
             command.revision(config, message=args.message, autogenerate=not args.empty)
         elif args.command == "upgrade":

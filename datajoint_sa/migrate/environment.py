@@ -8,7 +8,10 @@ Settings, first found wins:
 - the database URL: `-x url=...`, then `dj.config["database.url"]` ($DJ_DATABASE_URL,
   datajoint.json, else `sqlite:///datajoint.db`);
 - the schema holding the version table `~alembic_version`: `-x version_schema=...`,
-  `version_schema =` in alembic.ini, else the first schema of the module.
+  `version_schema =` in alembic.ini, else the first schema of the module;
+- renamed tables: `-x rename=Old=New,...` (besides the classes' `renamed_from`); a dropped
+  and a created table of the same heading are asked about when run at a terminal, or with
+  `-x confirm_renames=ask` (`config.attributes["confirm_renames"] = True`).
 Programmatic callers may pass `config.attributes["connection"]` (a `dj.Connection`) and
 `config.attributes["schemas"]` (a list of `dj.Schema`) instead.
 """
@@ -16,6 +19,7 @@ Programmatic callers may pass `config.attributes["connection"]` (a `dj.Connectio
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +27,7 @@ import sqlalchemy as sa
 from ..backends import get_backend
 from ..connection import Connection
 from ..errors import DataJointError
+from ..prompt import confirm
 from ..settings import config as dj_config
 from . import compare, operations  # noqa: F401  (register the plugin and op.dj_* operations)
 from .plan import check_foreign_keys, relaxed_foreign_keys
@@ -55,7 +60,29 @@ def environment_scope(context: Any) -> tuple[Scope, str, Connection | None]:
     if version_schema:
         names = [version_schema] + [n for n in names if n != version_schema]
     backend = get_backend(sa.make_url(url).get_backend_name())
-    return Scope(backend, names, [s.metadata for s in schemas]), url, connection
+    scope = Scope(backend, names, [s.metadata for s in schemas])
+    scope.renames = renames_setting(context)
+    ask = attributes.get("confirm_renames", _setting(context, "confirm_renames"))
+    if ask in (True, "ask", "yes") or (ask is None and sys.stdin.isatty()
+                                       and not context.is_offline_mode()):
+        scope.confirm = confirm
+    return scope, url, connection
+
+
+def renames_setting(context: Any) -> list[tuple[str, str]]:
+    """Renamed tables named for this run: `-x rename=Old=New,Other=Next` (class or table
+    names), or `config.attributes["renames"]`."""
+    given = context.config.attributes.get("renames")
+    if given is not None:
+        return [(str(old), str(new)) for old, new in given]
+    text = _setting(context, "rename") or ""
+    pairs: list[tuple[str, str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise DataJointError(f"-x rename= takes Old=New pairs, not {item!r}")
+        pairs.append((old.strip(), new.strip()))
+    return pairs
 
 
 def run_environment() -> None:
