@@ -2,8 +2,8 @@
 Playwright, as test_viz_browser.py, whose fixtures these tests share).
 
 - forms on SQLite: nothing preselected in the drop-downs, an error next to the field it
-  names, insert, load-by-key and update, and a delete whose cascade is shown (and can be
-  cancelled) before anything is deleted;
+  names, insert, load-by-key and update, a row picked in a table filling the form, and a
+  delete whose cascade is shown (and can be cancelled) before anything is deleted;
 - OpenID Connect: the whole code flow through tests/oidc_provider.py on its own port;
 - database login (PostgreSQL, else MariaDB; skipped only when neither server is tested): a
   SELECT-only account reads, is refused an insert, and logs out.
@@ -77,7 +77,9 @@ def test_forms_insert_update_and_delete_with_the_cascade_shown(
     from datajoint_sa.viz import create_app
 
     module, tables, connection = sqlite_pipeline
-    app = create_app(forms_spec(module, ["insert", "update", "delete"]), connection=connection)
+    spec = forms_spec(module, ["insert", "update", "delete"])
+    spec["pages"][0]["components"][1]["restricted_by"] = "animals"  # a picked row fills it
+    app = create_app(spec, connection=connection)
     with serve(app) as url:
         page.goto(f"{url}/p/edit")
         form = "#c-animal form"
@@ -111,6 +113,9 @@ def test_forms_insert_update_and_delete_with_the_cascade_shown(
         expect(page.locator(f"{form} .dj-form-result.dj-ok")).to_contain_text(
             "Updated animal = 2")
         assert (tables.Animal & {"animal": 2}).fetch1("name") == "renamed"
+        page.locator("#c-animals tr.dj-row", has_text="animal_03").click()
+        expect(page.locator(f"{form} [name=name]")).to_have_value("animal_03")
+        expect(page.locator(f"{form} [name=animal]")).to_have_value("3")
 
         page.fill(f"{form} [name=animal]", "1")
         page.click(f"{form} button.dj-delete")

@@ -431,8 +431,14 @@ class CountCache:
         self.size = size
         self._items: dict[Any, tuple[float, int]] = {}
 
+    @staticmethod
+    def _own(key: Any) -> Any:
+        """Each database login counts for itself (its rights may show it fewer rows)."""
+        session = auth.current()
+        return (session.user if session is not None and session.connection else None, key)
+
     def get(self, key: Any) -> int | None:
-        found = self._items.get(key)
+        found = self._items.get(self._own(key))
         if found is None or time.monotonic() - found[0] > self.seconds:
             return None
         return found[1]
@@ -441,7 +447,7 @@ class CountCache:
         if len(self._items) >= self.size:
             oldest = min(self._items, key=lambda k: self._items[k][0])
             del self._items[oldest]
-        self._items[key] = (time.monotonic(), total)
+        self._items[self._own(key)] = (time.monotonic(), total)
 
     def clear(self) -> None:
         self._items.clear()
