@@ -68,7 +68,16 @@ def main() -> None:
         arrays = [np.random.default_rng(i).random(sizes["floats"])
                   for i in range(sizes["blobs"])]
         blob_rows = [dict(aid=i, data=a) for i, a in enumerate(arrays)]
-        out["blob insert, 1 MiB arrays"], _ = _timed(lambda: t["Arrays"].insert(blob_rows))
+        # one INSERT of every row would pass MySQL's max_allowed_packet (16 MiB by default;
+        # the server drops the connection): the reference inserts 8 rows per call there, as
+        # the raw driver path does
+        step = 8 if backend == "mysql" else len(blob_rows)
+
+        def blob_insert():  # type: ignore[no-untyped-def]
+            for start in range(0, len(blob_rows), step):
+                t["Arrays"].insert(blob_rows[start:start + step])
+
+        out["blob insert, 1 MiB arrays"], _ = _timed(blob_insert)
         out["blob fetch"], _ = _timed(lambda: t["Arrays"].to_arrays("data"))
         out["delete blob rows"], _ = _timed(lambda: t["Arrays"].delete(prompt=False))
         result = t["Result"]
