@@ -50,16 +50,35 @@ def drop_tables(connection: Connection, nodes: list[str]) -> None:
             lineage.forget(sa_conn, backend, schema, table)
 
 
-def load_graph(connection: Connection, attempts: int = 3) -> Dependencies:
-    """The foreign-key graph of every schema; reloaded when a schema or table vanished while
-    it was being read (other sessions may drop theirs at any moment)."""
+def load_graph(connection: Connection, attempts: int = 3, *, around: str | None = None
+               ) -> Dependencies:
+    """The foreign-key graph of every schema, or (`around` a schema) of the schemas a
+    cascade from that schema can reach; reloaded when a schema or table vanished while it
+    was being read (other sessions may drop theirs at any moment)."""
     for attempt in range(attempts):
         try:
-            return Dependencies.load(connection)
+            schemas = _reaching(connection, around) if around is not None else None
+            return Dependencies.load(connection, schemas)
         except (sa.exc.NoSuchTableError, sa.exc.OperationalError, sa.exc.ProgrammingError):
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _reaching(connection: Connection, schema: str) -> list[str] | None:
+    """`schema` and every schema whose tables refer to it, directly or through another: all
+    that a cascade from it can reach, one catalog query per schema (None where the backend
+    cannot tell: then the whole graph is read)."""
+    backend = connection.backend_impl
+    found, frontier = {schema}, [schema]
+    with connection.session(write=False) as sa_conn:
+        while frontier:
+            referring = backend.referencing_schemas(sa_conn, frontier.pop())
+            if referring is None:
+                return None
+            frontier.extend(referring - found)
+            found |= referring
+    return sorted(found)
 
 
 def master_of(node: str, graph: Dependencies) -> str | None:
@@ -76,7 +95,7 @@ def master_of(node: str, graph: Dependencies) -> str | None:
 
 def drop_with_dependents(table: Table, *, prompt: bool, force: bool = False) -> None:
     connection = table.connection
-    graph = load_graph(connection)
+    graph = load_graph(connection, around=table.database)
     if not force:
         master = master_of(table.node_name, graph)
         if master is not None:
@@ -352,7 +371,7 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
     rows deleted per table ("schema.table" -> count): False rolls everything back (the web
     app's forms show the cascade this way before anything is deleted)."""
     connection = table.connection
-    graph = load_graph(connection)
+    graph = load_graph(connection, around=table.database)
     if table.node_name not in graph.nodes:
         raise DataJointError(f"{label(table)} is not in the database")
     ask = (config["safemode"] if safemode is None else safemode) and not connection.in_transaction
