@@ -40,6 +40,8 @@ class Edge:
     child: str
     attr_map: tuple[tuple[str, str], ...]
     primary: bool  # every foreign-key attribute is in the child's primary key
+    #: the foreign key is not the child's whole primary key (many child rows per parent row)
+    multi: bool = True
 
     @property
     def renamed(self) -> bool:
@@ -154,5 +156,6 @@ def _load_schema(sa_conn: SAConnection, backend: Backend, schema: str
                 fk.get("referred_schema") or sa_schema, fk["referred_table"])
             pairs = tuple(zip(fk["constrained_columns"], fk["referred_columns"]))
             edges.append(Edge(parent=f"{parent_schema}.{parent_table}", child=node,
-                              attr_map=pairs, primary=all(c in key for c, _ in pairs)))
+                              attr_map=pairs, primary=all(c in key for c, _ in pairs),
+                              multi={c for c, _ in pairs} != key))
     return nodes, edges

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
+from . import relatives
 from .delete import cascade_delete, delete_quick, drop_tables, drop_with_dependents
 from .describe import describe_table
 from .errors import DataJointError, UnknownAttributeError
 from .expression import QueryExpression, restricted_copy, table_parts
 from .heading import Heading
 from .insert import insert_rows, update_row
+from .relatives import PartClasses
 from .staged import StagedInsert
 
 if TYPE_CHECKING:
@@ -228,8 +230,48 @@ class Table(QueryExpression, metaclass=TableMeta):
         return text
 
     @property
-    def parts(self) -> list[type[Table]]:
-        return list(getattr(type(self), "_parts", []))
+    def parts(self) -> PartClasses:
+        """The part classes of this master; `parts(as_objects=False)` is classic DataJoint's
+        method: the part tables in the database by full name (or as tables)."""
+        return PartClasses(self, list(getattr(type(self), "_parts", [])))
+
+    # ---- relatives (classic DataJoint's methods; see relatives.py) ----------------------
+    def parents(self, primary: bool | None = None, as_objects: bool = False,
+                foreign_key_info: bool = False) -> list[Any]:
+        """The tables this one references (full names, tables, or (name, info) pairs);
+        `primary=True`/`False` keeps foreign keys inside/outside the primary key."""
+        return relatives.parents(self, primary, self._reflector() if as_objects else None,
+                                 foreign_key_info)
+
+    def children(self, primary: bool | None = None, as_objects: bool = False,
+                 foreign_key_info: bool = False) -> list[Any]:
+        """The tables that reference this one, as `parents` returns them."""
+        return relatives.children(self, primary, self._reflector() if as_objects else None,
+                                  foreign_key_info)
+
+    def ancestors(self, as_objects: bool = False) -> list[Any]:
+        """This table and all it depends on, parents first."""
+        return relatives.ancestors(self, self._reflector() if as_objects else None)
+
+    def descendants(self, as_objects: bool = False) -> list[Any]:
+        """This table and all that depends on it, parents first."""
+        return relatives.descendants(self, self._reflector() if as_objects else None)
+
+    def _reflector(self) -> relatives.Reflector:
+        """Tables of graph nodes, their classes reflected from the database (classic
+        `as_objects=True` gives FreeTable-like objects)."""
+        from .reflect import Spawner  # back-edge: relatives as tables of reflected classes
+
+        spawner = Spawner(self.connection)
+
+        def table(node: str) -> Table:
+            cls = spawner.ensure(node)
+            if cls is None:
+                raise DataJointError(f"{self.full_table_name}: its relative {node} has a "
+                                     "layout datajoint_sa cannot read as a table")
+            return cls()
+
+        return table
 
     @classmethod
     def _row_names(cls, names: Iterable[str], *, ignore_extra: bool) -> list[str]:

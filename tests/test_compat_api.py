@@ -464,6 +464,71 @@ def test_classic_tables_drop_excess_fractions(connection, drop_later) -> None:  
     assert len(Strict()) == 0
 
 
+def test_relatives_classic_signatures(connection, drop_later) -> None:  # type: ignore[no-untyped-def]
+    """parents/children/ancestors/descendants/parts as classic code calls them: full table
+    names quoted for the backend, tables with as_objects, (name, info) with
+    foreign_key_info, `primary` filtering; relatives in another schema are found."""
+    schema = dj.schema(unique_name(), connection=connection)
+    drop_later(schema)
+    other = dj.schema(unique_name(), connection=connection)
+    drop_later(other)  # dropped first (its table references the first schema's)
+
+    @schema
+    class Subject(dj.Manual):
+        definition = """
+        subject : varchar(16)
+        """
+
+    @schema
+    class Session(dj.Manual):
+        definition = """
+        -> Subject
+        session : int32
+        ---
+        -> [nullable] Subject.proj(handler="subject")
+        """
+
+        class Trial(dj.Part):
+            definition = """
+            -> master
+            trial : int32
+            """
+
+    @other
+    class Scan(dj.Manual):
+        definition = """
+        -> Session
+        scan : int32
+        """
+
+    Subject.insert1({"subject": "m1"})
+    Session.insert1({"subject": "m1", "session": 1, "handler": "m1"})
+    Scan.insert1({"subject": "m1", "session": 1, "scan": 0})
+    name = {cls: cls().full_table_name for cls in (Subject, Session, Session.Trial, Scan)}
+    assert Session().parents() == [name[Subject], name[Subject]]  # two foreign keys
+    assert Session().parents(primary=True) == [name[Subject]]
+    info = dict(Session().parents(primary=False, foreign_key_info=True))
+    assert info == {name[Subject]: {"primary": False, "attr_map": {"handler": "subject"},
+                                    "aliased": True, "multi": True}}
+    (_, props), = Session.Trial().parents(foreign_key_info=True)
+    assert props == {"primary": True, "attr_map": {"subject": "subject", "session": "session"},
+                     "aliased": False, "multi": True}
+    assert sorted(Session().children()) == sorted([name[Session.Trial], name[Scan]])
+    assert Subject().children(primary=False) == [name[Session]]
+    assert Session().ancestors() == [name[Subject], name[Session]]
+    assert Subject().descendants()[:2] == [name[Subject], name[Session]]
+    assert set(Subject().descendants()) == set(name.values())
+    assert Session().parts() == [name[Session.Trial]] and Subject().parts() == []
+    assert list(Session().parts) == [Session.Trial]  # the part classes, as before
+    scans, = [t for t in Session().children(primary=True, as_objects=True)
+              if t.full_table_name == name[Scan]]
+    assert len(scans & {"scan": 0}) == 1
+    trial, = Session().parts(as_objects=True)
+    assert trial.full_table_name == name[Session.Trial] and len(trial) == 0
+    parent, = Scan().ancestors(as_objects=True)[1:2]
+    assert parent.full_table_name == name[Session] and parent.fetch1("session") == 1
+
+
 def test_porting_guide_example_runs(tmp_path: Path) -> None:
     """docs/porting.md's worked port (an Element, a workflow, the entry point) runs as
     written, in a fresh interpreter on SQLite."""

@@ -32,7 +32,7 @@ ROOMS: dict[str, set[str]] = {
     "sql": {"sqlexpr", "connection", "cursor", "declare", "dependencies", "lineage"},
     "algebra": {"condition", "expression", "fetch", "columnar", "preview"},
     "tables": {"table", "insert", "delete", "describe", "schema", "jobs", "reflect",
-               "tiers", "diagram", "diagram_svg", "staged"},
+               "tiers", "diagram", "diagram_svg", "staged", "relatives"},
     "computing": {"populate", "worker", "scheduler", "heartbeat"},
     "migrating": {"migrate"},
     "faces": {"cli", "viz", "compat", "__init__"},
@@ -60,7 +60,7 @@ PENDING_CYCLES: list[set[str]] = [  # populate/worker.py -> cli, landed last: to
     {"cli", "diagram", "diagram_svg", "heartbeat", "jobs", "migrate", "populate", "reflect",
      "schema", "table", "tiers", "viz"}]
 FACADE = {"table", "schema", "tiers", "populate", "jobs", "reflect", "migrate", "insert",
-          "delete", "heartbeat", "scheduler", "worker"}
+          "delete", "heartbeat", "scheduler", "worker", "relatives"}
 #: function-level imports that are not back-edges: optional or slow dependencies of the
 #: faces, and modules whose owners are restructuring them (populate -> package, stores -> gc
 #: split) -- everything else must say "back-edge" on its line
