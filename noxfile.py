@@ -66,6 +66,15 @@ def bench(session: nox.Session) -> None:
                 *session.posargs)
 
 
+@nox.session(name="bench-scale")
+def bench_scale(session: nox.Session) -> None:
+    """Issue 17's scale curve and peak memory (benchmarks/scale_curve.py): per-row cost at
+    10^4, 10^5, 10^6 rows (`-- --large`: and 10^7) against the raw drivers; `-- --report`
+    rewrites its section of docs/benchmarks.md and docs/figures/scale_curve.png."""
+    session.install("-e", ".[test,arrow,bench]")
+    session.run("python", "-m", "benchmarks.scale_curve", *session.posargs)
+
+
 @nox.session
 def interop(session: nox.Session) -> None:
     """Both directions with the reference implementation, DataJoint 2.3.5, on MySQL and

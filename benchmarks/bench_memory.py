@@ -2,7 +2,8 @@
 
 A child process (so that its peak RSS is this measurement's alone) fetches the table either
 with `fetch(as_dict=True, batch_size=BATCH)`, touching every batch and dropping it, or
-whole; it reports its peak RSS over the RSS it had before the query. The per-row time of
+whole (as dicts, or `mode` "frame": a DataFrame, whose own size it reports too); it
+reports its peak RSS over the RSS it had before the query. The per-row time of
 the batched read is printed at each size (the scale curve). `DJ_BENCH_MEMORY_ROWS`
 (default 10^4,10^5,10^6; add 10^7 for the issue's --large case) sets the sizes.
 `python -m benchmarks memory`.
@@ -43,18 +44,25 @@ def _child(url: str, database: str, mode: str) -> None:
     connection = dj.Connection(url)
     schema = dj.Schema(database, connection=connection, create_schema=False)
     table = _declare(schema)
+    if mode == "frame":  # libraries and the columnar reader's session: not the query's
+        (table & "id < 0").to_pandas()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     count = 0
+    extra = {}
     if mode == "batches":
         for batch in table.fetch(as_dict=True, batch_size=BATCH):
             count += len(batch)
+    elif mode == "frame":
+        frame = table.to_pandas()
+        count = len(frame)
+        extra["frame_mib"] = float(frame.memory_usage(deep=True, index=True).sum()) / 2**20
     else:
         count = len(table.fetch(as_dict=True))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rows": count, "seconds": seconds,
-                      "peak_mib": peak / 1024, "growth_mib": (peak - before) / 1024}))
+    print(json.dumps({"rows": count, "seconds": seconds, "peak_mib": peak / 1024,
+                      "growth_mib": (peak - before) / 1024, **extra}))
 
 
 def _measure(url: str, database: str, mode: str) -> dict[str, Any]:
