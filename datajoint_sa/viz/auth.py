@@ -24,6 +24,7 @@ import asyncio
 import contextvars
 import hmac
 import html
+import logging
 import secrets
 import threading
 import time
@@ -46,6 +47,8 @@ from .spec import AuthSpec, SpecError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+logger = logging.getLogger("datajoint_sa.viz")
 
 SESSION_COOKIE = "dj_viz_session"
 #: paths answered without a login (the login itself, its callback, static assets)
@@ -92,18 +95,38 @@ class UserSession:
 
 
 class SessionStore:
-    """The sessions of this process, by random id; idle ones are closed and forgotten."""
+    """The sessions of this process, by random id; idle ones are closed and forgotten, at
+    the next request or by a sweeper thread that runs while any session is open (so an idle
+    user's connection closes even when nobody visits)."""
 
     def __init__(self, idle_seconds: float) -> None:
         self.idle_seconds = idle_seconds
         self._sessions: dict[str, UserSession] = {}
         self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+        self._wake = threading.Event()  # a new session: look at idle_seconds again
 
     def new(self, session: UserSession) -> str:
         sid = secrets.token_urlsafe(32)
         with self._lock:
             self._sessions[sid] = session
+            if self._sweeper is None or not self._sweeper.is_alive():
+                self._sweeper = threading.Thread(target=self._sweep_while_open, daemon=True,
+                                                 name="dj-viz-session-sweeper")
+                self._sweeper.start()
+            else:
+                self._wake.set()
         return sid
+
+    def _sweep_while_open(self) -> None:
+        while True:
+            self._wake.wait(max(0.05, min(60.0, self.idle_seconds / 2)))
+            self._wake.clear()
+            self.sweep()
+            with self._lock:
+                if not self._sessions:
+                    self._sweeper = None
+                    return
 
     def get(self, sid: str | None) -> UserSession | None:
         self.sweep()
@@ -290,7 +313,9 @@ class DatabaseLogin:
         try:
             assert session._worker is not None
             session._worker.submit(lambda: connection.sa).result()  # connect on its thread
-        except DataJointError:
+        except Exception as error:  # refused, or the server is unreachable: say no more
+            if not isinstance(error, DataJointError):
+                logger.warning("database login of %r failed: %s", user, type(error).__name__)
             session.close()
             return None
         return session
