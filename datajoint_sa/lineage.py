@@ -10,6 +10,7 @@ it, and a table we drop takes its rows with it: DataJoint 2.3 then joins our tab
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 LINEAGE_TABLE = "~lineage"
 
 
+@functools.lru_cache(maxsize=256)
 def lineage_table(backend: Backend, schema: str) -> sa.Table:
+    # one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
     sa_schema, sa_name = backend.table_identity(schema, LINEAGE_TABLE)
     return sa.Table(
         sa_name, sa.MetaData(),

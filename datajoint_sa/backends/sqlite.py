@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -27,7 +28,9 @@ except ImportError:  # Windows: writers poll on the busy timeout
     fcntl = None  # type: ignore[assignment]
 
 
+@functools.lru_cache(maxsize=256)
 def _comments_table(schema: str) -> sa.Table:
+    # one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
     return sa.Table(
         f"{schema}{SEPARATOR}{COMMENTS_TABLE}",
         sa.MetaData(),
