@@ -199,3 +199,51 @@ def test_rename_and_charset_hooks(schema: dj.Schema, connection: dj.Connection,
         assert charsets is None
         with connection.session(write=False) as conn, pytest.raises(DataJointError):
             impl.charset_problem(conn, schema.database, "utf8mb4", None)
+
+
+def test_populate_speed_hooks(connection: dj.Connection, impl: Backend,
+                              own_schema: str) -> None:
+    """create_table (one script on PostgreSQL, with indexes and comments that hold % and
+    quotes), referencing_schemas and drops_tables_with_schema (Schema.drop in one
+    statement), defer/restore_durability (populate's loop)."""
+    with connection.session(write=True) as sa_conn:
+        sa_schema, sa_name = impl.table_identity(own_schema, "thing")
+        table = sa.Table(sa_name, sa.MetaData(),
+                         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False,
+                                   comment="50% of: it's %(x)s"),
+                         sa.Column("word", sa.String(8), comment="a word"),
+                         sa.Index(f"ix_{sa_name}_word", "word", unique=True),
+                         schema=sa_schema, comment="things: 'q' %s")
+        impl.create_table(sa_conn, table)
+        impl.after_create(sa_conn, table)
+        assert impl.list_tables(sa_conn, own_schema) == ["thing"]
+        sa_conn.execute(table.insert(), [{"id": 1, "word": "a"}])
+        found = impl.read_comments(sa_conn, own_schema, "thing")
+        if found is None:  # comments native to the server
+            inspector = sa.inspect(sa_conn)
+            found = (inspector.get_table_comment(sa_name, schema=sa_schema)["text"],
+                     {c["name"]: c.get("comment") for c in
+                      inspector.get_columns(sa_name, schema=sa_schema)})
+            assert any(i["unique"] and i["column_names"] == ["word"]
+                       for i in inspector.get_indexes(sa_name, schema=sa_schema))
+        assert found[0] == "things: 'q' %s"
+        assert found[1]["id"] == "50% of: it's %(x)s" and found[1]["word"] == "a word"
+    with pytest.raises(sa.exc.IntegrityError):  # the unique index is there
+        with connection.session(write=True) as sa_conn:
+            sa_conn.execute(table.insert(), [{"id": 2, "word": "a"}])
+    with connection.session(write=False) as sa_conn:
+        referring = impl.referencing_schemas(sa_conn, own_schema)
+    assert referring is None or referring == set()
+    assert referring is not None or not impl.drops_tables_with_schema
+    with connection.session(write=True) as sa_conn:
+        previous = impl.defer_durability(sa_conn)
+    with connection.session(write=True) as sa_conn:
+        impl.restore_durability(sa_conn, previous)
+    if previous is not None:  # the setting is back as it was
+        assert impl.defer_durability(connection.sa) == previous
+        impl.restore_durability(connection.sa, previous)
+        connection.sa.commit()
+    if impl.drops_tables_with_schema:
+        with connection.session(write=True) as sa_conn:
+            impl.drop_schema(sa_conn, own_schema)
+            assert not impl.schema_exists(sa_conn, own_schema)
