@@ -155,6 +155,9 @@ def expect(look: Look, connection: dj.Connection, schema: dj.Schema, subject: st
     np.testing.assert_array_equal(data[2], ARRAYS[2])
     path = (Session & {"subject_id": 1}).fetch1("doc", download_path=store / "downloads")
     assert Path(path).read_text() == "open the door slowly\n"
+    # the store's objects are all still referenced (gc would remove none)
+    removable, _, referenced = schema.external["ext"].unused(min_age=0)
+    assert removable == [] and referenced == 3
     # job rows and lineage carry the new names
     assert job_tables(schema) == [summary]
     lineage = lineage_rows(connection, db)
@@ -229,6 +232,25 @@ def test_rename_through_migrate(v1: dict[str, Any], connection: dj.Connection,
     v1_again = declare_v1_renamed_back(schema)
     schema.migrate(prompt=False)
     expect(look, connection, schema, "#subject", "__summary", v1_again, store)
+    assert pending(connection, schema) == []
+
+
+def test_rename_through_alter(v1: dict[str, Any], connection: dj.Connection,
+                              schema: dj.Schema, store: Path,
+                              monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`Animal.alter()` renames its own table (and parts) after showing it and asking;
+    the dependents' foreign keys follow without being re-declared."""
+    look = Look(connection, schema.database)
+    v2 = declare_v2(schema)
+    monkeypatch.setattr("builtins.input", lambda prompt="": "no")
+    assert v2["Animal"].alter() == []
+    assert "rename table" in capsys.readouterr().out and "#subject" in look.tables()
+    monkeypatch.setattr("builtins.input", lambda prompt="": "yes")
+    done = v2["Animal"].alter()
+    assert len(done) == 1 and done[0].startswith(f"rename table {schema.database}.#subject")
+    v2["Summary"].alter(prompt=False)
+    expect(look, connection, schema, "animal", "_summary", v2, store)
     assert pending(connection, schema) == []
 
 
@@ -316,3 +338,36 @@ def test_rename_named_on_the_command_line(v1: dict[str, Any], connection: dj.Con
     monkeypatch.setattr("builtins.input", lambda prompt="": "yes")
     asked = revision("asked", [], confirm_renames=True)
     assert asked.count("op.dj_rename_table(") == 2 and "drop_table(" not in asked, asked
+
+
+def test_failed_rename_leaves_everything_as_before(v1: dict[str, Any],
+                                                   connection: dj.Connection,
+                                                   schema: dj.Schema, store: Path,
+                                                   backend: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second rename fails at its last part (after its table was renamed): PostgreSQL and
+    SQLite roll the migration back; MySQL undoes that rename's own parts and then the steps
+    applied before it."""
+    from datajoint_sa.migrate import rename
+
+    look = Look(connection, schema.database)
+    v2 = declare_v2(schema)
+    calls: list[str] = []
+    real = rename.rename_jobs
+
+    def failing(conn: Any, backend_impl: Any, db: str, old: str, new: str) -> None:
+        calls.append(old)
+        if len(calls) == 3:  # #subject, #subject__note, then __summary
+            raise RuntimeError("injected failure")
+        real(conn, backend_impl, db, old, new)
+
+    monkeypatch.setattr(rename, "rename_jobs", failing)
+    with pytest.raises(Exception, match="injected failure") as raised:
+        schema.migrate(prompt=False)
+    if backend == "mysql":
+        assert isinstance(raised.value, DataJointError)
+        assert "undone" in str(raised.value) and "as before" in str(raised.value)
+    expect(look, connection, schema, "#subject", "__summary", v1, store)
+    monkeypatch.setattr(rename, "rename_jobs", real)  # the same migration, nothing failing
+    schema.migrate(prompt=False)
+    expect(look, connection, schema, "animal", "_summary", v2, store)

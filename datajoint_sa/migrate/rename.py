@@ -94,21 +94,39 @@ def _rename_table(operations: Operations, op: RenameTableOp) -> None:
 
 def rename_one(operations: Operations, conn: SAConnection, backend: Backend, schema: str,
                old: str, new: str) -> None:
-    """Rename one table and what follows its name."""
+    """Rename one table and what follows its name. Where each schema change commits at
+    once (MySQL), a failure part-way undoes the parts already done before it propagates
+    (elsewhere the migration's transaction is rolled back)."""
     sa_schema, sa_old = backend.table_identity(schema, old)
     _, sa_new = backend.table_identity(schema, new)
     comments = backend.read_comments(conn, schema, old)
-    operations.rename_table(sa_old, sa_new, schema=sa_schema)
-    follow_names(operations, conn, backend, sa_schema, sa_old, sa_new)
-    if comments is not None:
-        text, columns = comments
-        backend.before_drop(conn, sa.Table(sa_old, sa.MetaData(), schema=sa_schema))
-        backend.after_create(conn, sa.Table(
-            sa_new, sa.MetaData(),
-            *[sa.Column(name, sa.Integer, comment=comment) for name, comment in columns.items()],
-            schema=sa_schema, comment=text))
-    lineage.rename(conn, backend, schema, old, new)
-    rename_jobs(conn, backend, schema, old, new)
+    undo: list[Any] = []
+    try:
+        operations.rename_table(sa_old, sa_new, schema=sa_schema)
+        # undone newest first: the table's name back, then the names that follow it
+        undo.append(lambda: follow_names(operations, conn, backend, sa_schema, sa_new, sa_old))
+        undo.append(lambda: operations.rename_table(sa_new, sa_old, schema=sa_schema))
+        follow_names(operations, conn, backend, sa_schema, sa_old, sa_new)
+        if comments is not None:
+            text, columns = comments
+            backend.before_drop(conn, sa.Table(sa_old, sa.MetaData(), schema=sa_schema))
+            backend.after_create(conn, sa.Table(
+                sa_new, sa.MetaData(),
+                *[sa.Column(name, sa.Integer, comment=comment)
+                  for name, comment in columns.items()],
+                schema=sa_schema, comment=text))
+        undo.append(lambda: lineage.rename(conn, backend, schema, new, old))
+        lineage.rename(conn, backend, schema, old, new)
+        undo.append(lambda: rename_jobs(conn, backend, schema, new, old))
+        rename_jobs(conn, backend, schema, old, new)
+    except Exception:
+        if not backend.transactional_ddl:
+            for step in reversed(undo):
+                try:
+                    step()
+                except Exception:  # noqa: S112  (best effort: the first error is the one)
+                    continue
+        raise
 
 
 def renamed(name: str | None, old: str, new: str) -> str | None:
