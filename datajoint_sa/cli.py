@@ -288,7 +288,8 @@ def _job_rows(schemas: list[Any], tables: list[str] | None, statuses: list[str] 
     cutoff = jobs_module._utcnow() - dt.timedelta(seconds=jobs_module.LEASE)
     found = []
     for schema in schemas:
-        for row in schema.jobs.fetch(as_dict=True, order_by=["table_name", "key_hash"]):
+        for row in jobs_module.JobTable.of(schema).fetch(
+                as_dict=True, order_by=["table_name", "key_hash"]):
             if not _table_matches(row["table_name"], tables):
                 continue
             alive = row.get("heartbeat") or row.get("timestamp")

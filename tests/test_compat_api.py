@@ -529,6 +529,54 @@ def test_relatives_classic_signatures(connection, drop_later) -> None:  # type: 
     assert parent.full_table_name == name[Session] and parent.fetch1("session") == 1
 
 
+def test_classic_jobs_table(connection, drop_later) -> None:  # type: ignore[no-untyped-def]
+    """schema.jobs as classic code reads and clears it: classic DataJoint's columns, error
+    rows found by a classic string restriction, their keys and messages, delete() of the
+    shown rows, and the job operations (ignore) still working through the view."""
+    schema = dj.schema(unique_name(), connection=connection)
+    drop_later(schema)
+
+    @schema
+    class Source(dj.Lookup):
+        definition = """
+        n : int32
+        """
+        contents = zip(range(4))
+
+    @schema
+    class Inverse(dj.Computed):
+        definition = """
+        -> Source
+        ---
+        inverse : float64
+        """
+
+        def make(self, key):  # type: ignore[no-untyped-def]
+            if key["n"] == 0:
+                raise ZeroDivisionError("no inverse of 0")
+            self.insert1({**key, "inverse": 1 / key["n"]})
+
+    result = Inverse.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 3
+    jobs = schema.jobs
+    assert jobs.heading.names == ["table_name", "key_hash", "status", "key", "error_message",
+                                  "error_stack", "user", "host", "pid", "connection_id",
+                                  "timestamp"]
+    errors = schema.jobs & 'status="error"'
+    assert len(errors) == 1
+    (key, message), = zip(*errors.fetch("key", "error_message"))
+    assert key == {"n": 0} and "no inverse of 0" in message
+    frame = errors.fetch(format="frame")
+    assert list(frame.reset_index()["table_name"]) == [Inverse.table_name]
+    assert errors.delete() == 1
+    assert len(schema.jobs) == 0
+    schema.jobs.ignore(Inverse.table_name, {"n": 0})
+    assert (schema.jobs & {"status": "ignore"}).fetch1("key") == {"n": 0}
+    assert Inverse.populate(reserve_jobs=True, suppress_errors=True)["success_count"] == 0
+    (schema.jobs & {"table_name": Inverse.table_name}).delete()
+    assert len(schema.jobs) == 0 and len(Inverse()) == 3
+
+
 def test_porting_guide_example_runs(tmp_path: Path) -> None:
     """docs/porting.md's worked port (an Element, a workflow, the entry point) runs as
     written, in a fresh interpreter on SQLite."""

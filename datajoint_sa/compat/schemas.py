@@ -12,6 +12,7 @@ from ..schema import Schema as CoreSchema
 from ..schema import list_schemas
 from ..table import Table
 from .attribute_adapter import register_adapters
+from .jobs import ClassicJobs
 
 
 class _Answer(int):
@@ -32,6 +33,11 @@ class Schema(CoreSchema):
     store file times, with microseconds, in `datetime` columns)."""
 
     drops_excess_fractions = True
+
+    @property
+    def jobs(self) -> ClassicJobs:  # type: ignore[override]
+        """The job table with classic DataJoint's columns (see compat/jobs.py)."""
+        return ClassicJobs(super().jobs)
 
     @property
     def is_activated(self) -> _Answer:  # type: ignore[override]
