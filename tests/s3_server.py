@@ -50,6 +50,14 @@ class S3Server:
         return {"protocol": "s3", "location": location, "key": KEY, "secret": SECRET,
                 "client_kwargs": {"endpoint_url": self.endpoint, "region_name": REGION}}
 
+    def cpu_seconds(self) -> float | None:
+        """The server process's CPU time so far (Linux: /proc), None where unknown."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -136,6 +136,7 @@ def test_aborted_staged_insert_leaves_no_row_and_no_object(
     assert (Rec & {"rec": 1}).fetch1("raw").zarr().shape == (40, 8)
 
 
+@pytest.mark.parametrize("store_spec", ["file"], indirect=True)  # refused before any store work
 def test_bad_staged_inserts_are_refused_and_change_nothing(
         schema: dj.Schema, store_spec: dict[str, Any]) -> None:
     Rec = _rec(schema)

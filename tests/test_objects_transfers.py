@@ -118,6 +118,7 @@ def test_many_objects_move_concurrently_and_come_back_identical(
         np.testing.assert_array_equal(value, signal)
 
 
+@pytest.mark.parametrize("store_spec", ["s3"], indirect=True)
 def test_a_failed_concurrent_write_inserts_no_row(
         schema: dj.Schema, store_spec: dict[str, Any], monkeypatch: pytest.MonkeyPatch
         ) -> None:
