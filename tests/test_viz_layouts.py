@@ -262,7 +262,7 @@ def test_page_places_cells_and_loads_plotly_only_with_a_plot(client: TestClient,
         {"type": "table", "query": "Lab"}]}]}, connection=shared.connection)
     with TestClient(other) as plain:
         page = plain.get("/p/t")
-        assert "plotly" not in page.text  # no plot, no 4.8 MB of plotly
+        assert "/vendor/plotly" not in page.text  # no plot, no 4.8 MB of plotly
         assert "frame-src" not in page.headers["content-security-policy"]
 
 

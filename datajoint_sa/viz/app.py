@@ -165,11 +165,14 @@ class VizApp:
                   "components": components}
         has_plot = any(c.type == "plot" or any(t.type == "plot" for t in c.children)
                        for c in page.components)
+        # plotly.js (4.8 MB) only on a page with a plot, loaded while the rest renders
+        config["plotly"] = f"/vendor/plotly.min.js?v={plotly_version()}" \
+            if has_plot and plotly_js_path() is not None else None
         html = self.templates.get_template("page.html").render(
             title=self.spec.title, page=page, pages=[p for p in self.spec.pages if not p.hidden],
             key_text=", ".join(f"{k} = {v}" for k, v in page_key.items()),
             missing=missing, components=components,
-            plotly=plotly_version() if has_plot and plotly_js_path() is not None else None,
+            plotly=config["plotly"],
             asset=self.asset_url,
             config_json=json.dumps(config).replace("<", "\\u003c"))
         return HTMLResponse(html, status_code=400 if missing else 200)
