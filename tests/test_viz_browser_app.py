@@ -64,13 +64,19 @@ def app_spec(module: str) -> dict[str, Any]:
              "query": "Session", "columns": ["animal", "session", "started", "gain"],
              "restricted_by": "animals", "cell": {"row": 4, "column": 1, "width": 3}},
         ]},
-        {"name": "plots", "title": "Plots", "columns": 2, "components": [
+        {"name": "media", "title": "Media", "columns": 2, "components": [
             {"type": "filter", "name": "gain", "title": "Gain", "control": "slider",
              "attribute": "gain", "query": "Session", "op": ">=",
              "cell": {"row": 1, "column": 1}},
             {"type": "iframe", "name": "docs", "title": "Protocol",
              "url": "https://example.org/protocol", "height": 120,
              "cell": {"row": 1, "column": 2}},
+            {"type": "image", "name": "picture", "title": "Picture", "query": "Session",
+             "attribute": "picture", "height": 120},
+            {"type": "slideshow", "name": "frames", "title": "Frames", "query": "Session",
+             "attribute": "frame", "height": 120, "max_rows": 4},
+        ]},
+        {"name": "plots", "title": "Plots", "columns": 2, "components": [
             {"type": "plot", "name": "weights", "title": "Weight by birth day",
              "kind": "scatter", "query": "Animal", "x": "born", "y": "weight",
              "color": "weight"},
@@ -80,10 +86,16 @@ def app_spec(module: str) -> dict[str, Any]:
              "query": "Session & {'animal': 1, 'session': 1}", "z": "frame"},
             {"type": "plot", "name": "report", "title": "Stored report", "kind": "plotly",
              "query": "Session", "figure": "report"},
-            {"type": "image", "name": "picture", "title": "Picture", "query": "Session",
-             "attribute": "picture", "height": 120},
-            {"type": "slideshow", "name": "frames", "title": "Frames", "query": "Session",
-             "attribute": "frame", "height": 120, "max_rows": 4},
+        ]},
+        {"name": "more", "title": "More", "columns": 2, "components": [
+            {"type": "text", "name": "intro", "content": "Plain text, in paragraphs.\n\n"
+                                                          "Pick a lab to see its details.",
+             "cell": {"row": 1, "column": 1, "width": 2}},
+            {"type": "table", "name": "labs", "title": "Labs", "query": "Lab"},
+            {"type": "detail", "name": "lab", "title": "The lab and its animals",
+             "query": "Lab", "restricted_by": "labs"},
+            {"type": "diagram", "name": "diagram", "title": "The pipeline",
+             "cell": {"column": 1, "width": 2}},
         ]},
         {"name": "cards", "title": "Cards", "components": [
             {"type": "filter", "name": "lab", "title": "Lab", "control": "dropdown",
@@ -167,7 +179,13 @@ def shoot(locator: Any, name: str, tmp_path: Path) -> None:
     """A component's picture: for docs/apps.md with DJ_DOCS_SCREENSHOTS=1."""
     folder = FIGURES if os.environ.get("DJ_DOCS_SCREENSHOTS") == "1" else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
-    locator.screenshot(path=str(folder / f"{name}.png"), scale="css", animations="disabled")
+    path = folder / f"{name}.png"
+    locator.screenshot(path=str(path), scale="css", animations="disabled")
+    if folder == FIGURES:  # small files for the repository: 64 colours
+        from PIL import Image
+
+        with Image.open(path) as image:
+            image.convert("RGB").quantize(64).save(path, optimize=True)
 
 
 def ready(page: Any) -> None:
@@ -274,11 +292,24 @@ def test_markdown_metadata_and_iframe(app_url: str, page: Any, tmp_path: Path) -
     # browser's cache off, so only this page routes)
     page.route("https://example.org/**", lambda route: route.fulfill(
         status=200, content_type="text/html", body="<p>The protocol, step by step.</p>"))
-    page.goto(app_url + "/p/plots")
+    page.goto(app_url + "/p/media")
     ready(page)
     frame = page.frame_locator("#c-docs iframe")
     expect(frame.locator("p")).to_have_text("The protocol, step by step.")
     shoot(page.locator("#c-docs"), "component-iframe", tmp_path)
+
+
+def test_text_detail_and_diagram(app_url: str, page: Any, tmp_path: Path) -> None:
+    page.goto(app_url + "/p/more")
+    ready(page)
+    expect(page.locator("#c-intro p")).to_have_count(2)
+    shoot(page.locator("#c-intro"), "component-text", tmp_path)
+    page.click("#c-labs tr.dj-row >> nth=1")
+    expect(page.locator("#c-lab dd[data-attribute=city]")).to_have_text("Rome")
+    expect(page.locator("#c-lab")).to_contain_text("Animal (3 rows)")  # its children
+    shoot(page.locator("#c-lab"), "component-detail", tmp_path)
+    expect(page.locator("#c-diagram[data-rendered=true]")).to_have_count(1)
+    shoot(page.locator("#c-diagram"), "component-diagram", tmp_path)
 
 
 def test_table_component(app_url: str, page: Any, tmp_path: Path) -> None:
@@ -314,7 +345,7 @@ def test_plots(app_url: str, page: Any, tmp_path: Path) -> None:
 
 
 def test_image_and_slideshow(app_url: str, page: Any, tmp_path: Path) -> None:
-    page.goto(app_url + "/p/plots")
+    page.goto(app_url + "/p/media")
     ready(page)
     expect(page.locator("#c-picture[data-rendered=true]")).to_have_count(1)
     assert page.evaluate("document.querySelector('#c-picture img').naturalWidth") == 4
@@ -363,7 +394,7 @@ def test_filters_and_their_dependencies(app_url: str, page: Any, tmp_path: Path)
     page.press("#c-city input", "Enter")
     expect(page.locator("#c-animals .dj-status")).to_contain_text("of 5 ")
     shoot(page.locator("#c-city"), "filter-text", tmp_path)
-    page.goto(app_url + "/p/plots")
+    page.goto(app_url + "/p/media")
     ready(page)
     slider = page.locator("#c-gain input[type=range]")
     slider.fill("2")
