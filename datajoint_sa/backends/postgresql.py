@@ -218,15 +218,18 @@ class PostgreSQLBackend(Backend):
     def create_table(self, conn: SAConnection, table: sa.Table) -> None:
         """SQLAlchemy's CREATE TABLE, CREATE INDEX and COMMENT ON statements sent as one
         script: one round trip per table instead of one per index and comment."""
-        if any(isinstance(c.type, sa.types.SchemaType) for c in table.columns) or (
+        if any(isinstance(c.type, sa.types.SchemaType) or isinstance(c.default, sa.Sequence)
+               for c in table.columns) or getattr(table, "_creator_ddl", None) is not None or (
                 table.dispatch.before_create or table.dispatch.after_create):
-            super().create_table(conn, table)  # types or listeners of their own: as is
+            super().create_table(conn, table)  # types, sequences or listeners: as is
             return
         statements: list[Any] = [sa.schema.CreateTable(table)]
         statements += [sa.schema.CreateIndex(index) for index in table.indexes]
         if table.comment is not None:
             statements.append(sa.schema.SetTableComment(table))
         statements += [sa.schema.SetColumnComment(c) for c in table.columns
+                       if c.comment is not None]
+        statements += [sa.schema.SetConstraintComment(c) for c in table.constraints
                        if c.comment is not None]
         # compiled for a driver that formats parameters, so literal percent signs are
         # doubled; the script goes without parameters (several statements), so undo that
