@@ -40,13 +40,26 @@ def _declare(schema: dj.Schema) -> Any:
     return Wide
 
 
+def _peak_mib() -> float:
+    """This process's own peak RSS: Linux's VmHWM (getrusage's ru_maxrss survives exec, so
+    a child would report its parent's peak when that was higher)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(url: str, database: str, mode: str) -> None:
     connection = dj.Connection(url)
     schema = dj.Schema(database, connection=connection, create_schema=False)
     table = _declare(schema)
     if mode == "frame":  # libraries and the columnar reader's session: not the query's
         (table & "id < 0").to_pandas()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_mib()
     start = time.perf_counter()
     count = 0
     extra = {}
@@ -60,9 +73,9 @@ def _child(url: str, database: str, mode: str) -> None:
     else:
         count = len(table.fetch(as_dict=True))
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rows": count, "seconds": seconds, "peak_mib": peak / 1024,
-                      "growth_mib": (peak - before) / 1024, **extra}))
+    peak = _peak_mib()
+    print(json.dumps({"rows": count, "seconds": seconds, "peak_mib": peak,
+                      "growth_mib": peak - before, **extra}))
 
 
 def _measure(url: str, database: str, mode: str) -> dict[str, Any]:

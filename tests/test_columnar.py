@@ -235,3 +235,19 @@ def test_arrow_type_of_each_category(schema: dj.Schema) -> None:
     assert columnar.arrow_type(heading["label"]) == pa.string()
     assert columnar.arrow_type(heading["data"]) is None  # a codec: its values decide
     assert columnar.arrow_type(heading["doc"]) is None
+
+
+def test_read_arrow_hook_declines_what_it_cannot_read(connection: dj.Connection) -> None:
+    """The hook returns None (the caller reads rows) where no ADBC session can see the
+    data: an in-memory SQLite database, and backends without a columnar driver."""
+    import sqlalchemy as sa
+
+    from datajoint_sa.backends import get_backend
+
+    select = sa.select(sa.literal(1).label("one"))
+    dialect = connection.engine.dialect
+    assert get_backend("sqlite").read_arrow(sa.make_url("sqlite://"), select, dialect) is None
+    assert get_backend("mysql").read_arrow(connection.url, select, dialect) is None
+    table = connection.backend_impl.read_arrow(connection.url, select, dialect)
+    if connection.backend != "mysql" and _have_adbc(connection.backend):
+        assert table.column("one").to_pylist() == [1]

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 logger = logging.getLogger("datajoint_sa")
 _local = threading.local()
-_all: list[Any] = []  # every connection opened, closed at exit
+_all: list[tuple[int, Any]] = []  # (process id, connection) of every one opened
 _lock = threading.Lock()
 #: parameter types whose Arrow form binds as the row driver binds them
 _PLAIN = (bool, int, float, str, bytes, datetime.date)
@@ -41,7 +41,7 @@ def _connection(driver: str, uri: str) -> Any | None:
         connection = module.connect(uri, autocommit=True)
         cache[key] = connection
         with _lock:
-            _all.append(connection)
+            _all.append((os.getpid(), connection))
     return connection
 
 
@@ -57,12 +57,15 @@ def _forget(driver: str, uri: str) -> None:
 
 @atexit.register
 def _close_all() -> None:
+    """Close this process's connections at exit; a forked child leaves its parent's alone
+    (closing one would end the parent's session on the shared socket)."""
     with _lock:
-        for connection in _all:
-            try:
-                connection.close()
-            except Exception:
-                pass
+        for pid, connection in _all:
+            if pid == os.getpid():
+                try:
+                    connection.close()
+                except Exception:
+                    pass
         _all.clear()
 
 
