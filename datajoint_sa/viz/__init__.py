@@ -6,8 +6,10 @@ or from Python: `create_app(spec)` gives the ASGI app (Starlette), `cli(argv)` r
 command. Pages hold components bound to query expressions of a pipeline module: tables
 (paged, sorted and filtered in the database), the detail of one entity with its parts and
 children, plots (line, scatter, histogram, image/heatmap) of numeric columns and blob arrays,
-the schema's diagram, and insert forms for Manual tables (off unless enabled). Needs the
-`viz` extra: `pip install "datajoint-sa[viz]"`.
+the schema's diagram, and forms for Manual tables (insert, update, delete with the cascade
+shown first; off unless enabled). Login: a shared token or basic auth, each user's own
+database account, or OpenID Connect (docs/apps-forms-auth.md). Needs the `viz` extra:
+`pip install "datajoint-sa[viz]"`.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
                    help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="default: %(default)s")
     p.add_argument("--forms", action="store_true",
-                   help="enable the spec's insert forms (off unless the spec says forms: true)")
+                   help="enable the spec's forms: insert, update, delete (off unless the spec "
+                   "says forms: true)")
     p.add_argument("--reload", action="store_true",
                    help="re-read the spec when its file changes (a bad edit keeps the "
                    "previous version serving)")
