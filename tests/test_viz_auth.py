@@ -141,6 +141,15 @@ def test_database_login_applies_the_databases_privileges(
         if backend != "postgresql":  # the test server trusts local PostgreSQL logins
             assert log_in(client, reader.name, "wrong password").status_code == 401
 
+        # a login cannot be turned into a redirect to another site, nor be oversized
+        away = log_in(client, reader.name, reader.password, next_="//evil.example/x")
+        assert away.status_code == 303 and away.headers["location"] == "/evil.example/x"
+        store.close_all()
+        assert reader.sessions(expect=0) == 0
+        huge = client.post("/login", content=b"user=" + b"x" * 70_000,
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+        assert huge.status_code == 413
+
         done = log_in(client, reader.name, reader.password)
         assert done.status_code == 303 and done.headers["location"] == "/p/edit", done.text
         cookie = done.headers["set-cookie"]
