@@ -56,9 +56,9 @@ class Table(HTMLParser):
             self.paragraphs[-1] += data
 
 
-@pytest.fixture
-def table(schema: dj.Schema) -> Any:
-    @schema
+@pytest.fixture(scope="module")
+def table(module_schema: dj.Schema) -> Any:
+    @module_schema
     class Recording(dj.Manual):
         definition = """
         # recordings, <b>bold</b> in the table comment
