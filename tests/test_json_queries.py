@@ -321,6 +321,8 @@ def test_aggregates_over_paths(db: SimpleNamespace) -> None:
     ("params.`$.x` = 1", QueryError, "$.x"),
     ("params.`x\" || 1` = 1", QueryError, "x\""),
     ("params.list['0'] = 1", QueryError, "params"),
+    ("params.list[-1] = 1", QueryError, "subscript"),
+    ("label[0] = 'a'", QueryError, "subscript"),
     ("params.contrast = 1; drop table x", QueryError, ";"),
 ])
 def test_bad_paths_are_refused(db: SimpleNamespace, condition: Any, error: type,

@@ -123,6 +123,9 @@ def _check_node(node: exp.Expr, text: str, context: str) -> None:
         offence = f"the session variable @{node.sql(dialect=reader()).lstrip('@')}"
     elif isinstance(node, exp.Dot):
         offence = f"the qualified name {node.sql(dialect=reader())}"
+    elif isinstance(node, exp.Bracket):
+        offence = ("a subscript (a path into a json attribute takes whole-number indices: "
+                   "attr.key[0])")
     elif module in _FORBIDDEN_MODULES or isinstance(node, exp.Command):
         offence = f"a statement ({cls.__name__.lower()})"
     elif (module == "sqlglot.expressions.query" and cls.__name__ not in _ALLOWED_QUERY_NODES) \

@@ -308,8 +308,8 @@ def _kind_in_context(node: JsonPathValue, condition: bool) -> str:
 
 def infer_kinds(tree: exp.Expr, *, condition: bool) -> None:
     """Set each JsonPathValue's kind from where it stands (see the module docstring)."""
-    nodes = [n for n in tree.walk() if isinstance(n, JsonPathValue)]
-    for node in nodes:  # literals and casts first, then paths compared with paths
+    for node in [n for n in tree.walk() if isinstance(n, JsonPathValue)]:
+        # in walk order: of two paths compared, the second takes the first one's kind
         node.meta["kind"] = _kind_in_context(node, condition)
 
 
