@@ -207,3 +207,38 @@ def test_database_login_in_the_browser(page: Any, tmp_path: Path,  # noqa: F811
         reader.drop()
         schema.drop(force=True)
         connection.close()
+
+
+def test_a_composite_parent_drop_down_fills_its_fields(
+        sqlite_pipeline: tuple[str, types.SimpleNamespace, dj.Connection],
+        page: Any, tmp_path: Path) -> None:  # noqa: F811
+    from datajoint_sa.viz import create_app
+
+    module, tables, connection = sqlite_pipeline
+    Scan = tables.Scan  # noqa: N806 - the definition below names it
+
+    @tables.Animal._schema
+    class Review(dj.Manual):
+        definition = """
+        review : int32
+        ---
+        -> Scan
+        """
+
+    assert Scan is not None
+    sys.modules[module].Review = Review  # type: ignore[attr-defined]
+    spec = {"module": module, "forms": True, "pages": [
+        {"name": "edit", "components": [{"type": "form", "name": "review", "table": "Review"}]}]}
+    with serve(create_app(spec, connection=connection)) as url:
+        page.goto(f"{url}/p/edit")
+        form = "#c-review form"
+        pick = page.locator(f"{form} select.dj-parent[data-table=Scan]")
+        expect(pick).to_have_value("")  # nothing preselected
+        pick.select_option(label="animal = 1, scan = 2")
+        expect(page.locator(f"{form} [name=animal]")).to_have_value("1")
+        expect(page.locator(f"{form} [name=scan]")).to_have_value("2")
+        page.fill(f"{form} [name=review]", "7")
+        page.click(f"{form} button.dj-submit")
+        expect(page.locator(f"{form} .dj-form-result.dj-ok")).to_contain_text("review = 7")
+        shot(page, tmp_path, "form-composite-parent")
+    assert (Review & {"review": 7}).fetch1("scan") == 2

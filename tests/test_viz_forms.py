@@ -199,3 +199,34 @@ def test_form_actions_are_checked_in_the_spec() -> None:
     spec = load_spec({"module": "m", "pages": [{"name": "a", "components": [
         {"type": "form", "table": "T", "actions": "update, delete"}]}]})
     assert spec.pages[0].components[0].get("actions") == ["update", "delete"]
+
+
+def test_a_parent_of_several_key_attributes_is_one_drop_down(
+        pipeline: types.SimpleNamespace, connection: dj.Connection) -> None:
+    schema = pipeline.schema
+    Scan = pipeline.Scan  # noqa: N806 - the definition below names it
+
+    @schema
+    class Review(dj.Manual):
+        definition = """
+        review : int32
+        ---
+        -> Scan
+        verdict = null : varchar(20)
+        """
+
+    assert Scan is not None
+    sys.modules[pipeline.module_name].Review = Review  # type: ignore[attr-defined]
+    spec = {"module": pipeline.module_name, "forms": True, "pages": [
+        {"name": "edit", "components": [{"type": "form", "name": "review", "table": "Review"}]}]}
+    client = TestClient(create_app(spec, connection=connection))
+    config = page_config(client)
+    form = next(c for c in config["components"] if c["type"] == "form")
+    assert form["parents"] == [{"table": "Scan", "attributes": ["animal", "scan"],
+                                "options": [{"animal": "1", "scan": str(s)} for s in (1, 2, 3)]}]
+    fields = {f["name"]: f for f in form["fields"]}
+    assert fields["animal"]["input"] == "number"  # filled by the Scan drop-down, or typed
+    answer = post(client, "/api/edit/review", {"review": "1", "animal": "1", "scan": "2"},
+                  config["csrf"])
+    assert answer.status_code == 200, answer.text
+    assert (Review & {"review": 1}).fetch1("scan") == 2

@@ -54,7 +54,33 @@ def component_config(viz: VizApp, bound: BoundComponent) -> dict[str, Any]:
     if viz.forms:
         choices = parent_choices(viz, bound)
         config["fields"] = [field(bound.heading[n], choices.get(n)) for n in bound.columns]
+        config["parents"] = parent_keys(viz, bound)
     return config
+
+
+def parent_keys(viz: VizApp, component: BoundComponent) -> list[dict[str, Any]]:
+    """For each parent referenced by several attributes (e.g. a session's subject and date):
+    its keys, each as the form's attribute values, for a drop-down that fills those fields
+    together (parents with at most MAX_CHOICES rows)."""
+    from .app import class_label  # back-edge: app imports this module
+
+    table = component.table
+    assert table is not None
+    by_node = {t().node_name: t for t in viz.bound.tables}
+    found = []
+    for edge in viz.graph().parents(table().node_name):
+        parent = by_node.get(edge.parent)
+        if parent is None or len(edge.attr_map) < 2:
+            continue
+        names = [p for _, p in edge.attr_map]
+        rows = auth.user_bound(parent()).fetch(*names, as_dict=True, order_by=names,
+                                               limit=MAX_CHOICES + 1)
+        if len(rows) <= MAX_CHOICES:
+            found.append({"table": class_label(parent), "attributes": [c for c, _ in
+                                                                       edge.attr_map],
+                          "options": [{c: query.key_text(row[p]) for c, p in edge.attr_map}
+                                      for row in rows]})
+    return found
 
 
 def parent_choices(viz: VizApp, component: BoundComponent) -> dict[str, list[str]]:

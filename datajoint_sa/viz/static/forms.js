@@ -169,6 +169,23 @@
         form.append(el("div", { class: "dj-field" + (field.in_key ? " dj-key-field" : "") },
                        label, input, el("span", { class: "dj-type", text: field.type })));
       }
+      for (const parent of cfg.parents || []) {
+        // one drop-down fills the attributes of a parent's key together; nothing chosen first
+        const pick = el("select", { class: "dj-parent", "data-table": parent.table,
+                                    "aria-label": "choose " + parent.table });
+        pick.append(el("option", { value: "", text: "— choose —" }));
+        parent.options.forEach((option, i) => pick.append(el("option", { value: String(i), text: keyText(option) })));
+        pick.value = "";
+        pick.addEventListener("change", () => {
+          const chosen = parent.options[Number(pick.value)];
+          for (const name of parent.attributes) {
+            if (form.elements[name]) form.elements[name].value = chosen && pick.value !== "" ? chosen[name] : "";
+          }
+        });
+        const label = el("label", { text: parent.table });
+        form.prepend(el("div", { class: "dj-field dj-parent-field" }, label, pick,
+                        el("span", { class: "dj-type", text: parent.attributes.join(", ") })));
+      }
       const buttons = el("div", { class: "dj-form-buttons" });
       if (actions.includes("insert")) {
         buttons.append(el("button", { type: "submit", class: "dj-submit", text: "Insert" }));
