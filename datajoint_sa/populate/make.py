@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
+from ..backends import Backend
 from ..errors import DataJointError
 
 if TYPE_CHECKING:
@@ -114,6 +115,9 @@ class Runner:
         atomically, with its job row), to be computed again; once the loop is done every
         result is on disk."""
         connection, backend = self.connection, self.connection.backend_impl
+        if type(backend).defer_durability is Backend.defer_durability:
+            yield  # no such setting on this backend: not even a transaction to ask
+            return
         with connection.translating(self.table, "populate"):
             with connection.session(write=True) as sa_conn:
                 previous = backend.defer_durability(sa_conn)
