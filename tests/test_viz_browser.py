@@ -118,6 +118,20 @@ def shown_keys(page: Any, component: str) -> list[tuple[str, int]]:
     return [(subject, int(session)) for subject, session in cells]
 
 
+def test_first_page_time(app_url: str, page: Any) -> None:
+    """The example app's first page, cold (a fresh browser profile: this test runs first):
+    the time until every component has shown its data is printed, not asserted (the
+    machine may be shared)."""
+    page.goto(app_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    ready = page.evaluate("window.djReadyAt")
+    loaded = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
+    print(f"\nexample app: first page interactive after {ready:.0f} ms "
+          f"(HTML and scripts by {loaded:.0f} ms)")
+    assert ready > 0 and page.locator("#c-sessions tr.dj-row").count() == 10
+    assert not page.evaluate("typeof Plotly !== 'undefined'")  # no plot on this page
+
+
 def test_table_pages_filter_and_sort(app_url: str, page: Any, tmp_path: Path) -> None:
     pipeline = example_tables()
     expected = (pipeline.Session * pipeline.Subject).fetch(

@@ -405,3 +405,26 @@ def test_reload_rereads_the_spec(shared: types.SimpleNamespace, tmp_path: Path) 
         app.checked = 0.0
         page = test_client.get("/p/t")  # a bad edit keeps the working app serving
         assert "Second, longer" in page.text and "NoSuchTable" in (app.error or "")
+
+
+def test_command_reload_serves_the_edited_spec(shared: types.SimpleNamespace, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from datajoint_sa.viz import cli, reload
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    path = tmp_path / "app.yaml"
+    path.write_text(f"module: {shared.module_name}\ntitle: Before\npages:\n  - name: t\n"
+                    "    components:\n      - {type: table, query: Lab}\n")
+    url = shared.connection.url.render_as_string(hide_password=False)
+    assert cli([str(path), "--url", url, "--reload"]) == 0
+    app = served[0]
+    assert isinstance(app, reload.ReloadingApp)
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:  # loopback only
+        assert "Before" in test_client.get("/p/t").text
+        time.sleep(0.01)
+        path.write_text(path.read_text().replace("Before", "After, edited"))
+        app.checked = 0.0
+        assert "After, edited" in test_client.get("/p/t").text
