@@ -234,3 +234,22 @@ def test_insert_form_inserts_and_rejects(app_url: str, page: Any, tmp_path: Path
     page.screenshot(path=tmp_path / "rejected.png", full_page=True)
     assert len(pipeline.Subject()) == before + 1
     assert (pipeline.Subject & {"subject": "Z900"}).fetch1("sex") == "F"
+
+
+def test_overview_cards_and_filters(app_url: str, page: Any, tmp_path: Path) -> None:
+    """The example's overview: a card per session (dynamic grid) under three filters."""
+    pipeline = example_tables()
+    page.goto(app_url + "/p/overview")
+    page.wait_for_selector("body[data-ready=true]")
+    cards = page.locator("#c-cards .dj-cell")
+    expect(cards).to_have_count(N_SUBJECTS * N_SESSIONS)
+    latest = pipeline.Session().fetch("session_date", order_by="session_date desc",
+                                      limit=1)[0]
+    expect(cards.nth(0).locator("dd[data-attribute=session_date]")).to_have_text(str(latest))
+    subjects = sorted(pipeline.Subject().fetch("subject"))
+    page.select_option("#c-subject select", subjects[0])
+    expect(cards).to_have_count(N_SESSIONS)
+    assert f"q.subject={subjects[0]}" in page.url
+    page.screenshot(path=tmp_path / "overview.png", full_page=True)
+    page.go_back()
+    expect(cards).to_have_count(N_SUBJECTS * N_SESSIONS)
