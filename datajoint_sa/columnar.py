@@ -201,7 +201,7 @@ def _normalized(expr: QueryExpression, names: list[str], select: Any, table: Any
     columns: dict[str, Any] = {}
     pending: list[int] = []
     for i, name in enumerate(names):
-        column = table.column(i).combine_chunks()
+        column = table.column(i)  # chunked as read: joining the chunks would copy them
         target = arrow_type(heading[name])
         if target is not None and column.type == target:
             columns[name] = column
@@ -292,7 +292,7 @@ def pandas_frame(expr: QueryExpression, result: ArrowResult) -> Any:
     with gc_paused():
         for name in result.names:
             attr = expr.heading[name]
-            column = result.columns[name]
+            column = result.columns.pop(name)  # each Arrow column freed once converted
             category = _category(attr) or ""
             if isinstance(column, list):
                 array = to_numpy(attr, column)

@@ -334,11 +334,16 @@ def frame_from(expr: QueryExpression, data: dict[str, Any], names: list[str]) ->
     (the one place both the row and the columnar fetch shape a frame)."""
     import pandas as pd
 
-    frame = pd.DataFrame(data, columns=names)
     key = expr.primary_key
+    # Series would be aligned on the index below: their arrays are what is meant
+    data = {n: v.array if isinstance(v, pd.Series) else v for n, v in data.items()}
     if key and all(k in names for k in key):
-        frame = frame.set_index(key)
-    return frame
+        # the index made from the key columns directly: set_index would copy the frame
+        index = pd.MultiIndex.from_arrays([data.pop(k) for k in key], names=key) \
+            if len(key) > 1 else pd.Index(data.pop(key[0]), name=key[0])
+        rest = [n for n in names if n not in key]
+        return pd.DataFrame(data, columns=rest, index=index, copy=False)
+    return pd.DataFrame(data, columns=names, copy=False)
 
 
 def check_format(format: str | None, as_dict: bool | None, formats: Sequence[str | None]
