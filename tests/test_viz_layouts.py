@@ -276,8 +276,13 @@ def test_static_assets_are_versioned_and_cached(client: TestClient) -> None:
     again = client.get(script, headers={"if-none-match": first.headers["etag"]})
     assert again.status_code == 304
     assert client.get("/static/app.js").headers["cache-control"] == "no-cache"
-    plotly = client.get("/vendor/plotly.min.js?v=1")
+    plotly = client.get("/vendor/plotly.min.js?v=1", headers={"accept-encoding": "gzip"})
     assert plotly.headers["cache-control"].endswith("immutable")
+    assert plotly.headers["content-encoding"] == "gzip"  # the client unpacked it
+    assert int(plotly.headers["content-length"]) < len(plotly.content) / 2
+    assert plotly.content.startswith(b"/**") or b"Plotly" in plotly.content[:2000]
+    plain = client.get("/vendor/plotly.min.js?v=1", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == plotly.content
     assert client.get("/vendor/plotly.min.js?v=1", headers={
         "if-none-match": plotly.headers["etag"]}).status_code == 304
 

@@ -400,6 +400,15 @@ def _asset_hashes() -> dict[str, str]:
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+@functools.lru_cache(maxsize=1)
+def _gzipped(path: Path) -> bytes:
+    """A file's gzip, made once per process (plotly.min.js: compressed once, then served
+    from memory to every browser that has not cached it yet)."""
+    import gzip
+
+    return gzip.compress(path.read_bytes(), compresslevel=6)
+
+
 class CachedStaticFiles(StaticFiles):
     """Static files a browser keeps: for a year when asked for by their content hash
     (`?v=`, see VizApp.asset_url), otherwise revalidated by ETag on each use."""
@@ -553,6 +562,11 @@ def create_app(spec: AppSpec | str | Path | dict[str, Any], *, url: str | None =
         headers = {"cache-control": IMMUTABLE, "etag": etag}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
+        headers["vary"] = "accept-encoding"
+        if "gzip" in request.headers.get("accept-encoding", ""):  # 4.8 MB -> about 1.4 MB
+            body = await run_in_threadpool(_gzipped, plotly_path)
+            return Response(body, media_type="text/javascript",
+                            headers={**headers, "content-encoding": "gzip"})
         return FileResponse(plotly_path, media_type="text/javascript", headers=headers)
 
     routes = [
