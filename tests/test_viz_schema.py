@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -18,8 +19,6 @@ from datajoint_sa.viz.spec import SpecError
 
 from .test_viz_browser_app import app_spec
 from .test_viz_layouts import spec_of
-
-jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIES = [ROOT / "datajoint_sa" / "viz" / "spec.schema.json", ROOT / "docs" / "spec.schema.json"]
