@@ -1,4 +1,4 @@
-"""Arrow results through an ADBC driver (PostgreSQL: binary COPY; SQLite), for the columnar
+"""Arrow results through an ADBC driver (PostgreSQL: binary COPY), for the columnar
 fetch: the driver fills Arrow columns in C, so no Python object is made per value.
 
 The ADBC connection is a second session of its own (autocommit, one per process and thread),

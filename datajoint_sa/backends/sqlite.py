@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from . import adbc
 from .base import Backend, with_on_conflict
 
 SEPARATOR = "."
@@ -107,14 +106,12 @@ class SQLiteBackend(Backend):
             conn.exec_driver_sql(f"BEGIN {mode}")
 
     def read_arrow(self, url: sa.URL, select: sa.Select[Any], dialect: Any) -> Any | None:
-        """Through adbc-driver-sqlite, on the same database file (an in-memory database
-        belongs to its one connection: those read rows)."""
-        path = url.database
-        if not path or path == ":memory:" or path.startswith("file:") or url.query:
-            return None
-        compiled = adbc.positional(select, dialect)  # pysqlite's qmark style is ADBC's too
-        return None if compiled is None else adbc.read("sqlite", os.path.abspath(path),
-                                                       *compiled)
+        """Never through ADBC: adbc-driver-sqlite links its own copy of SQLite, and two SQLite
+        libraries in one process on one database file release each other's POSIX locks when
+        either closes the file (SQLite's "How To Corrupt An SQLite Database File", 2.2.1).
+        The benchmark met it as `disk I/O error`; it can corrupt a file that writers share.
+        SQLite's Arrow results are built from the row fetch instead."""
+        return None
 
     def autoincrement_type(self) -> sa.types.TypeEngine[Any] | None:
         return sa.Integer()  # only INTEGER PRIMARY KEY is the rowid alias
