@@ -13,6 +13,8 @@ import datajoint_sa as dj
 from datajoint_sa import declare
 from datajoint_sa.jobs import JOBS_TABLE, key_hash
 
+from .test_jobs import _pipeline as _jobs_pipeline
+
 OLD_LAYOUT = """
 # job reservations and errors of populate
 table_name : varchar(255)
@@ -56,26 +58,8 @@ def _create_old_job_table(schema: dj.Schema) -> sa.Table:
 
 
 def _pipeline(schema: dj.Schema, calls: list[int]) -> tuple[Any, Any]:
-    @schema
-    class Item(dj.Manual):
-        definition = """
-        item : int32
-        """
-
-    @schema
-    class Doubled(dj.Computed):
-        definition = """
-        -> Item
-        ---
-        doubled : int32
-        """
-
-        def make(self, key: dict[str, Any]) -> None:
-            calls.append(key["item"])
-            self.insert1(dict(key, doubled=2 * key["item"]))
-
-    Item.insert([(i,) for i in range(6)])
-    return Item, Doubled
+    """Item (0..5) and Doubled, as the job table's own tests declare them."""
+    return _jobs_pipeline(schema, calls, set())
 
 
 def test_old_job_table_is_upgraded_in_place(schema: dj.Schema) -> None:
