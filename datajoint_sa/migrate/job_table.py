@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 
 def upgrade_job_table(connection: Connection, sa_table: sa.Table, schema_name: str,
-                      key_codec: Any, key_hash: Any) -> list[str]:
-    """Migrate the stored job table to `sa_table`'s layout; return the changed column names.
+                      key_codec: Any, key_hash: Any) -> None:
+    """Migrate the stored job table to `sa_table`'s layout.
 
     `key_codec` decodes the stored `key` blob and `key_hash` computes the current hash (both
     from `jobs`, passed in so this room does not import the tables room)."""
@@ -34,22 +34,9 @@ def upgrade_job_table(connection: Connection, sa_table: sa.Table, schema_name: s
         scope.default_schema = sa_conn.dialect.default_schema_name
     scope.only = {scope.key(sa_table.schema, sa_table.name)}
     upgrade = produce(connection, scope)
-    changed = sorted({name for name in _column_names(upgrade)})
     if upgrade.ops:
         apply(connection, scope, upgrade)
     _rehash(connection, sa_table, key_codec, key_hash)
-    return changed
-
-
-def _column_names(upgrade: Any) -> list[str]:
-    names = []
-    for op in upgrade.ops:
-        for sub in getattr(op, "ops", [op]):
-            column = getattr(sub, "column", None)
-            name = column.name if column is not None else getattr(sub, "column_name", None)
-            if name:
-                names.append(name)
-    return names
 
 
 def _rehash(connection: Connection, table: sa.Table, key_codec: Any, key_hash: Any) -> None:
