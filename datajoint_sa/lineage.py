@@ -68,16 +68,31 @@ def _ensure(sa_conn: Any, table: sa.Table) -> None:
     sa_conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
 
 
+def create(sa_conn: Any, backend: Backend, schema: str) -> None:
+    """Create the lineage table of a schema being created (in the same transaction)."""
+    sa_conn.execute(sa.schema.CreateTable(lineage_table(backend, schema), if_not_exists=True))
+
+
+def mark_seen(sa_conn: Any, backend: Backend, schema: str) -> None:
+    """Remember a lineage table created by a committed transaction: no catalog query."""
+    table = lineage_table(backend, schema)
+    sa_conn.info.setdefault(SEEN, set()).add((table.schema, table.name))
+
+
 def forget_seen(sa_conn: Any) -> None:
     """Ask the catalog again for lineage tables (after a failure, or a schema dropped)."""
     sa_conn.info.pop(SEEN, None)
 
 
-def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading) -> None:
-    """Write the lineage rows of a table just created (replacing any left behind)."""
+def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading, *,
+           replace: bool = True) -> None:
+    """Write the lineage rows of a table just created (replacing any left behind).
+    `replace=False`: the schema's lineage table exists and has no rows of `table` (the
+    schema was created by this session's Schema and the table is new): two queries fewer."""
     target = lineage_table(backend, schema)
-    _ensure(sa_conn, target)
-    sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
+    if replace:
+        _ensure(sa_conn, target)
+        sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
     rows = entries(schema, table, heading)
     if rows:
         sa_conn.execute(sa.insert(target), rows)

@@ -68,6 +68,11 @@ class Schema:
         self.metadata = declare.new_metadata()
         self._deferred: list[tuple[type[Table], Mapping[str, Any]]] = []
         self._classes: dict[str, type[Table]] = {}
+        #: this object created the schema: a table name it has not declared yet is missing
+        #: (and has no comment or lineage rows), unless another session created it meanwhile
+        self._fresh = False
+        #: table names declared through this object (these are checked in the catalog)
+        self._declared: set[str] = set()
         #: names given to activate(add_objects=...): they resolve definitions too
         self.add_objects: dict[str, Any] = dict(add_objects or {})
         if name is not None:
@@ -107,11 +112,20 @@ class Schema:
         if not _declare_only.get() and not self.exists:
             if not self.create_schema:
                 raise DataJointError(f"Schema {name!r} does not exist and create_schema=False")
-            with self.connection.session(write=True) as sa_conn:
-                self.connection.backend_impl.create_schema(sa_conn, name)
+            self._create()
         waiting, self._deferred = self._deferred, []
         for cls, context in waiting:
             self._declare_class(cls, context)
+
+    def _create(self) -> None:
+        """Create the schema with its lineage table, in one transaction. Its tables are
+        then known to be missing: each is created without asking the catalog first."""
+        backend = self.connection.backend_impl
+        with self.connection.session(write=True) as sa_conn:
+            backend.create_schema(sa_conn, self.database)
+            lineage.create(sa_conn, backend, self.database)
+        lineage.mark_seen(self.connection.sa, backend, self.database)
+        self._fresh = True
 
     @property
     def is_activated(self) -> bool:
@@ -209,17 +223,11 @@ class Schema:
         if before:  # `renamed_from`: migrations rename the old table instead (migrate/)
             sa_table.info["dj_renamed_from"] = list(before)
         if self.create_tables and not _declare_only.get():
+            fresh = self._fresh and name not in self._declared and not before
+            self._declared.add(name)
             try:
-                with self.connection.session(write=True) as sa_conn:
-                    inspector = sa.inspect(sa_conn)
-                    if not inspector.has_table(sa_name, schema=sa_schema) and not any(
-                            inspector.has_table(backend.table_identity(self.database, old)[1],
-                                                schema=sa_schema) for old in before or ()):
-                        backend.create_table(sa_conn, sa_table)
-                        backend.after_create(sa_conn, sa_table)
-                        lineage.record(sa_conn, backend, self.database, name, spec.heading)
-                    elif before and not inspector.has_table(sa_name, schema=sa_schema):
-                        sa_table.info["dj_rename_pending"] = True
+                if not (fresh and self._create_new(sa_table, name, spec)):
+                    self._create_missing(sa_table, name, spec, before or [])
             except sa.exc.DBAPIError as error:
                 lineage.forget_seen(self.connection.sa)
                 self.metadata.remove(sa_table)
@@ -230,6 +238,42 @@ class Schema:
         cls._spec = spec
         cls._table_heading = spec.heading
         cls._declaration_context = dict(context)  # re-declaring (alter, migrate) resolves again
+
+    def _create_new(self, sa_table: sa.Table, name: str, spec: declare.TableSpec) -> bool:
+        """Create a table known to be missing, with its comment and lineage rows, in one
+        transaction and without reading the catalog. False when the CREATE failed (e.g.
+        another session created the table meanwhile): nothing was written, and
+        `_create_missing` decides with the catalog."""
+        backend = self.connection.backend_impl
+        created = False
+        try:
+            with self.connection.session(write=True) as sa_conn:
+                backend.create_table(sa_conn, sa_table)
+                created = True
+                backend.after_create(sa_conn, sa_table, replace=False)
+                lineage.record(sa_conn, backend, self.database, name, spec.heading,
+                               replace=False)
+        except sa.exc.DBAPIError:
+            if created:  # the CREATE went through (and stays, where DDL commits at once)
+                raise
+            return False
+        return True
+
+    def _create_missing(self, sa_table: sa.Table, name: str, spec: declare.TableSpec,
+                        before: list[str]) -> None:
+        """Create the table unless it (or the table it is `renamed_from`) exists."""
+        backend = self.connection.backend_impl
+        sa_schema, sa_name = backend.table_identity(self.database, name)
+        with self.connection.session(write=True) as sa_conn:
+            inspector = sa.inspect(sa_conn)
+            if not inspector.has_table(sa_name, schema=sa_schema) and not any(
+                    inspector.has_table(backend.table_identity(self.database, old)[1],
+                                        schema=sa_schema) for old in before):
+                backend.create_table(sa_conn, sa_table)
+                backend.after_create(sa_conn, sa_table)
+                lineage.record(sa_conn, backend, self.database, name, spec.heading)
+            elif before and not inspector.has_table(sa_name, schema=sa_schema):
+                sa_table.info["dj_rename_pending"] = True
 
     def _existing_definition(self, cls: type[Table], name: str, display: str,
                              context: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -329,9 +373,9 @@ class Schema:
 
     def drop(self, force: bool = False) -> None:
         """Drop every table of the schema (and dependents in other schemas), then the schema."""
-        if not self.exists:
-            return
         if self._drop_alone(force):
+            return
+        if not self.exists:
             return
         graph = Dependencies.load(self.connection)
         own = [n for n in graph.nodes if n.split(".", 1)[0] == self.database]
@@ -348,30 +392,45 @@ class Schema:
             self.connection.backend_impl.drop_schema(sa_conn, self.database)
             lineage.forget_seen(sa_conn)
         self.forget_tables(sorted(nodes))
-        self.metadata.clear()
+        self._forget_all()
 
     def _drop_alone(self, force: bool) -> bool:
-        """Drop the schema with its tables in one statement when no other schema refers to
-        it (PostgreSQL, MySQL): no graph of every schema, no table-by-table DROP. False
-        when the backend cannot, or dependents elsewhere must be dropped first."""
+        """Drop the schema with its tables in one transaction when no other schema refers
+        to it: no graph of every schema, no table-by-table DROP (the backend drops the
+        schema's tables at once). False when the backend cannot, or dependents elsewhere
+        must be dropped first (then `drop` reads the graph). With `force` (or safemode
+        off) nothing is read but the referring schemas, in the drop's own transaction."""
         connection = self.connection
         backend = connection.backend_impl
         if not backend.drops_tables_with_schema:
             return False
-        with connection.session(write=False) as sa_conn:
-            if backend.referencing_schemas(sa_conn, self.database) != set():
-                return False
-            own = [f"{self.database}.{t}" for t in backend.list_tables(sa_conn, self.database)]
         if not force and config["safemode"]:
-            if not confirm(f"Drop schema {self.database!r} with {len(own)} table(s)?"):
+            with connection.session(write=False) as sa_conn:
+                if not backend.schema_exists(sa_conn, self.database):
+                    return True
+                if backend.referencing_schemas(sa_conn, self.database) != set():
+                    return False
+                count = len(backend.list_tables(sa_conn, self.database))
+            if not confirm(f"Drop schema {self.database!r} with {count} table(s)?"):
                 print("Drop cancelled")
                 return True
         with connection.session(write=True) as sa_conn:
+            if backend.referencing_schemas(sa_conn, self.database) != set():
+                return False  # nothing written: the session ends empty
             backend.drop_schema(sa_conn, self.database)
             lineage.forget_seen(sa_conn)
-        self.forget_tables(own)
-        self.metadata.clear()
+        self._forget_all()
         return True
+
+    def _forget_all(self) -> None:
+        """Every class of the schema is undeclared (its tables are gone)."""
+        for cls in self._classes.values():
+            for table_cls in [cls, *getattr(cls, "_parts", [])]:
+                table_cls._sa_table = None
+                table_cls._table_heading = None
+        self._classes.clear()
+        self.metadata.clear()
+        self._fresh = False
 
     def __iter__(self) -> Any:
         return iter(self._classes.values())

@@ -105,8 +105,11 @@ class Backend:
         """CREATE TABLE with its indexes and comments (SQLAlchemy's statements, one by one)."""
         table.create(conn)
 
-    def after_create(self, conn: SAConnection, table: sa.Table) -> None:
-        """Record what the DDL could not (comments on backends without them)."""
+    def after_create(self, conn: SAConnection, table: sa.Table, *, replace: bool = True
+                     ) -> None:
+        """Record what the DDL could not (comments on backends without them); `replace`:
+        rows a table of that name left behind may exist (False: the table is new in a
+        schema just created, so there is nothing to delete first)."""
 
     def before_drop(self, conn: SAConnection, table: sa.Table) -> None:
         """Forget what after_create recorded."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import graphlib
 import os
 import sqlite3
 import threading
@@ -20,6 +21,19 @@ SEPARATOR = "."
 COMMENTS_TABLE = "~comments"
 BUSY_TIMEOUT_MS = 30_000
 TURN_SUFFIX = "-writer"
+
+#: the schema's tables with the tables they refer to (a table without foreign keys once,
+#: with NULL): one read of the catalog for a whole schema's drop
+_SCHEMA_TABLES = (
+    'SELECT m.name, f."table" FROM sqlite_master AS m '
+    "LEFT JOIN pragma_foreign_key_list(m.name) AS f "
+    "WHERE m.type = 'table' AND substr(m.name, 1, ?1) = ?2")
+#: tables outside the schema with foreign keys into it
+_REFERRING = (
+    "SELECT DISTINCT m.name FROM sqlite_master AS m "
+    "JOIN pragma_foreign_key_list(m.name) AS f "
+    "WHERE m.type = 'table' AND substr(f.\"table\", 1, ?1) = ?2 "
+    "AND substr(m.name, 1, ?1) <> ?2")
 
 try:
     import fcntl
@@ -141,10 +155,39 @@ class SQLiteBackend(Backend):
         return schema, table
 
     def create_schema(self, conn: SAConnection, schema: str) -> None:
-        _comments_table(schema).create(conn, checkfirst=True)
+        conn.execute(sa.schema.CreateTable(_comments_table(schema), if_not_exists=True))
+
+    #: drop_schema drops every table of the prefix, children first, in the caller's
+    #: transaction: one COMMIT (one sync of the file) for the whole schema
+    drops_tables_with_schema = True
 
     def drop_schema(self, conn: SAConnection, schema: str) -> None:
-        _comments_table(schema).drop(conn, checkfirst=True)
+        prefix = schema + SEPARATOR
+        # straight to the driver's cursor, in the caller's transaction: SQLAlchemy's
+        # execution path would cost more than SQLite spends dropping a table
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            rows = cursor.execute(_SCHEMA_TABLES, (len(prefix), prefix)).fetchall()
+            sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+            names = {name for name, _ in rows}
+            for name, parent in rows:
+                sorter.add(name)
+                if parent in names and parent != name:
+                    sorter.add(parent, name)  # the parent waits for its children
+            quote = conn.dialect.identifier_preparer.quote
+            for name in sorter.static_order():
+                cursor.execute(f"DROP TABLE {quote(name)}")
+        finally:
+            cursor.close()
+
+    def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
+        prefix = schema + SEPARATOR
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            rows = cursor.execute(_REFERRING, (len(prefix), prefix)).fetchall()
+        finally:
+            cursor.close()
+        return {self.split_identity(None, name)[0] for (name,) in rows}
 
     def list_schemas(self, conn: SAConnection) -> list[str]:
         suffix = SEPARATOR + COMMENTS_TABLE
@@ -160,7 +203,8 @@ class SQLiteBackend(Backend):
         )
 
     # ---- comments -----------------------------------------------------------------------
-    def after_create(self, conn: SAConnection, table: sa.Table) -> None:
+    def after_create(self, conn: SAConnection, table: sa.Table, *, replace: bool = True
+                     ) -> None:
         schema, name = self.split_identity(None, table.name)
         rows = [{"table_name": name, "column_name": "", "comment": table.comment or ""}]
         rows += [
@@ -168,7 +212,8 @@ class SQLiteBackend(Backend):
             for c in table.columns
         ]
         comments = _comments_table(schema)
-        conn.execute(sa.delete(comments).where(comments.c.table_name == name))
+        if replace:
+            conn.execute(sa.delete(comments).where(comments.c.table_name == name))
         conn.execute(comments.insert(), rows)
 
     def before_drop(self, conn: SAConnection, table: sa.Table) -> None:
