@@ -14,15 +14,15 @@ import datetime
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
 
 from .errors import QueryError, UnknownAttributeError
 from .heading import Heading
@@ -33,7 +33,8 @@ from .sqlexpr.jsonpath import parse_path
 if TYPE_CHECKING:
     from .expression import Parts, QueryExpression
 
-__all__ = ["AndList", "Not", "Top", "assert_join_compatibility", "normalize", "to_clause"]
+__all__ = ["AndList", "Not", "Top", "assert_join_compatibility", "condition_shape", "normalize",
+           "to_clause"]
 
 
 # ---- the public condition helpers -------------------------------------------------------------
@@ -434,12 +435,19 @@ def to_clause(node: Any, parts: Parts) -> ColumnElement[Any]:
     if node is False:
         return sa.false()
     if isinstance(node, Equal):
-        terms = [columns[n].is_(None) if v is None else columns[n] == v for n, v in node.items]
+        terms = [columns[n].is_(None) if v is None else
+                 columns[n] == (v.bind(columns[n], operators.eq) if isinstance(v, Slot) else v)
+                 for n, v in node.items]
         return terms[0] if len(terms) == 1 else sa.and_(*terms)
     if isinstance(node, In):
+        targets = [columns[n] for n in node.names]
+        rows: list[Any] = list(node.rows)
+        if rows and isinstance(rows[0][0], Slot):  # a cached statement's shape: named binds
+            rows = [tuple(v.bind(c, operators.in_op) for v, c in zip(row, targets))
+                    for row in rows]
         if len(node.names) == 1:
-            return columns[node.names[0]].in_([row[0] for row in node.rows])
-        return sa.tuple_(*(columns[n] for n in node.names)).in_(list(node.rows))
+            return targets[0].in_([row[0] for row in rows])
+        return sa.tuple_(*targets).in_(rows)
     if isinstance(node, Text):
         return fragment_clause(node.fragment, columns)
     if isinstance(node, Or):
@@ -483,3 +491,78 @@ def _exists(node: Semijoin, parts: Parts) -> ColumnElement[Any]:
     derived = inner.select(list(node.common)).subquery()
     match = [derived.c[n] == parts.columns[n] for n in node.common]
     return sa.exists(sa.select(one).select_from(derived).where(*match))
+
+
+# ---- shapes (cached statements) ---------------------------------------------------------------
+#: a restriction by more rows than this is not cached: its SQL would differ for every count
+MAX_CACHED_IN_ROWS = 32
+
+
+class Slot:
+    """A value of a condition in a cached statement's shape (see `statements.py`): bound
+    under a name of its own, `djslot<index>`, so that the statement's SQL is the same for
+    every value and each run binds the values of its own conditions in their places."""
+
+    __slots__ = ("index", "value")
+
+    def __init__(self, index: int, value: Any) -> None:
+        self.index = index
+        self.value = value
+
+    def bind(self, column: ColumnElement[Any], operator: Any) -> BindParameter[Any]:
+        """The bind SQLAlchemy makes for `column <operator> value`, under the slot's name
+        (the same type, so the same bind processor)."""
+        return sa.bindparam(f"djslot{self.index}", self.value,
+                            type_=column.type.coerce_compared_value(operator, self.value))
+
+
+def _take(values: list[Any], value: Any, slotted: bool) -> Any:
+    """Append a condition's value to `values`; a Slot in its place when `slotted`."""
+    slot = Slot(len(values), value) if slotted else value
+    values.append(value)
+    return slot
+
+
+def fragment_shape(fragment: Fragment) -> Hashable:
+    """A fragment's part of a shape: its text and its literals (a dict restriction of a json
+    path keeps the value out of the text)."""
+    return fragment, tuple(value for value, _ in fragment._literals)
+
+
+def condition_shape(node: Any, values: list[Any], slotted: bool
+                    ) -> tuple[Hashable, Any] | None:
+    """The shape of a normalised condition: a key equal for every condition that compiles
+    to the same SQL with other values (the values are appended to `values`, in a fixed
+    order), and the condition itself, or with `slotted` a copy holding Slots instead of the
+    values. None: not cached (a user's SQLAlchemy clause, a long IN list)."""
+    if node is True or node is False:
+        return node, node
+    if isinstance(node, Equal):
+        key = tuple((n, None if v is None else type(v)) for n, v in node.items)
+        items = tuple((n, v if v is None else _take(values, v, slotted)) for n, v in node.items)
+        return ("=", key), Equal(items) if slotted else node
+    if isinstance(node, In):
+        if not node.rows or len(node.rows) > MAX_CACHED_IN_ROWS:
+            return None
+        kinds = tuple(type(v) for row in node.rows for v in row)
+        rows = tuple(tuple(_take(values, v, slotted) for v in row) for row in node.rows)
+        return ("in", node.names, len(rows), kinds), In(node.names, rows) if slotted else node
+    if isinstance(node, Text):
+        return ("text", fragment_shape(node.fragment)), node
+    if isinstance(node, (Or, And)):
+        shapes = [condition_shape(item, values, slotted) for item in node.items]
+        if any(s is None for s in shapes):
+            return None
+        key = (type(node).__name__, tuple(s[0] for s in shapes))  # type: ignore[index]
+        return key, type(node)(tuple(s[1] for s in shapes)) if slotted else node  # type: ignore[index]
+    if isinstance(node, Negation):
+        inner = condition_shape(node.item, values, slotted)
+        return None if inner is None else (("not", inner[0]),
+                                           Negation(inner[1]) if slotted else node)
+    if isinstance(node, Semijoin):
+        shape = node.expr._shape(values, slotted)
+        return None if shape is None else (("semijoin", shape[0], node.common),
+                                           Semijoin(shape[1], node.common) if slotted else node)
+    if isinstance(node, TopSpec):
+        return ("top", node.order, node.limit, node.offset), node
+    return None  # a Clause: the user's SQLAlchemy expression

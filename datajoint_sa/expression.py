@@ -15,7 +15,7 @@ compiler and in sqlexpr's per-dialect rendering of SQL fragments.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,8 @@ from .condition import (
     Top,
     TopSpec,
     assert_join_compatibility,
+    condition_shape,
+    fragment_shape,
     json_names,
     normalize,
     to_clause,
@@ -302,6 +304,39 @@ class QueryExpression:
             self.__dict__["_parts"] = parts
         return parts
 
+    # ---- shapes: what a cached statement is keyed by (statements.py) -------------------
+    def _base_shape(self, values: list[Any], slotted: bool
+                    ) -> tuple[Hashable, QueryExpression] | None:
+        """The shape of this node before its own restrictions (each node class says how,
+        next to its `_base_parts`): a key, and this node, or with `slotted` a copy whose
+        operands hold Slots. None: not cached."""
+        return None
+
+    def _shape(self, values: list[Any], slotted: bool
+               ) -> tuple[Hashable, QueryExpression] | None:
+        """A key equal for every expression that compiles to the same SQL up to the values
+        of its conditions, which are appended to `values` in a fixed order; and with
+        `slotted` a copy of the expression whose conditions hold Slots instead of values
+        (compiled once, it binds any values of the same shape). None: not cached (a node
+        class that builds its parts without saying its shape, a user's SQLAlchemy clause)."""
+        if not _shapes_itself(type(self)):
+            return None
+        base = self._base_shape(values, slotted)
+        if base is None:
+            return None
+        keys = []
+        conditions = []
+        for condition in self._conditions:
+            shape = condition_shape(condition, values, slotted)
+            if shape is None:
+                return None
+            keys.append(shape[0])
+            conditions.append(shape[1])
+        copy = base[1]
+        if slotted and conditions:
+            copy = _clone(copy, _conditions=tuple(conditions))
+        return (base[0], tuple(keys)), copy
+
     def to_select(self) -> sa.Select[Any]:
         """The SQLAlchemy Select of this expression: one column per attribute, in heading
         order, labelled by attribute name."""
@@ -476,6 +511,56 @@ class QueryExpression:
         return preview_text(self, limit=limit)
 
 
+_SHAPED: dict[type, bool] = {}
+
+
+def _shapes_itself(cls: type) -> bool:
+    """Whether the class that builds this node's parts also says its shape (a subclass
+    overriding `_base_parts` alone would be cached by its parent's shape: never)."""
+    known = _SHAPED.get(cls)
+    if known is None:
+        for klass in cls.__mro__:
+            parts, shape = "_base_parts" in vars(klass), "_base_shape" in vars(klass)
+            if parts or shape:
+                known = parts and shape
+                break
+        _SHAPED[cls] = known = bool(known)
+    return known
+
+
+def _clone(node: Any, **changes: Any) -> Any:
+    """A shallow copy of an expression node with some attributes replaced (its compiled
+    parts dropped)."""
+    copy = object.__new__(type(node))
+    copy.__dict__.update(node.__dict__)
+    copy.__dict__.pop("_parts", None)
+    copy.__dict__.update(changes)
+    return copy
+
+
+def _operands_shape(node: Any, name: str, operands: tuple[Any, ...], extra: Hashable,
+                    values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+    """The shape of a node made of query operands (None where an operand is not cached;
+    a dj.U operand is its attributes)."""
+    keys: list[Hashable] = []
+    copies: list[Any] = []
+    for operand in operands:
+        if isinstance(operand, U):
+            keys.append(("U", operand.attributes))
+            copies.append(operand)
+            continue
+        shape = operand._shape(values, slotted)
+        if shape is None:
+            return None
+        keys.append(shape[0])
+        copies.append(shape[1])
+    key = (name, *keys, extra)
+    if not slotted:
+        return key, node
+    changes = dict(zip(("a", "b"), copies))
+    return key, _clone(node, **changes)
+
+
 def _operand(other: Any, what: str) -> QueryExpression:
     if isinstance(other, type) and issubclass(other, QueryExpression):
         other = other()
@@ -569,6 +654,9 @@ class Join(QueryExpression):
         columns.update((n, c) for n, c in b.columns.items() if n not in columns)
         return Parts(froms, columns, where, tables=a.tables | b.tables)
 
+    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+        return _operands_shape(self, "join", (self.a, self.b), self.left, values, slotted)
+
 
 # ---- projection ---------------------------------------------------------------------------
 _NAME = re.compile(r"^\s*([A-Za-z_]\w*)\s*$")
@@ -661,6 +749,11 @@ class Projection(QueryExpression):
             columns[new] = source[old] if old is not None else \
                 fragment_clause(fragment, source)  # type: ignore[arg-type]
         return parts.replace(columns=columns)
+
+    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+        items = tuple((new, old, None if fragment is None else fragment_shape(fragment))
+                      for new, old, fragment in self.items)
+        return _operands_shape(self, "proj", (self.a,), items, values, slotted)
 
 
 _TYPE_NAMES = (
@@ -800,6 +893,11 @@ class Aggregation(QueryExpression):
                                             else outside)
         return Parts(froms, columns, tuple(where), group_by=tuple(grouped), tables=tables)
 
+    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+        extra = (self.group_names, tuple(self.computed.items()), self.outer,
+                 tuple(self.available), self.json)
+        return _operands_shape(self, "aggr", (self.a, self.b), extra, values, slotted)
+
 
 def _with_marker(b: Parts, common: list[str], heading: Heading
                  ) -> tuple[Parts, ColumnElement[Any]]:
@@ -857,6 +955,9 @@ class Union(QueryExpression):
             compound = sa.union_all(first, second)
         derived = compound.subquery()
         return Parts(derived, {n: derived.c[n] for n in names}, tables=frozenset((derived,)))
+
+    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+        return _operands_shape(self, "union", (self.a, self.b), None, values, slotted)
 
 
 def _branch(parts: Parts, names: list[str]) -> sa.Select[Any]:
@@ -937,6 +1038,9 @@ class Distinct(QueryExpression):
             parts = parts.wrap()
         return parts.replace(columns={n: parts.columns[n] for n in self.names}, distinct=True)
 
+    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+        return _operands_shape(self, "distinct", (self.a,), self.names, values, slotted)
+
 
 class Rekeyed(QueryExpression):
     """`dj.U(attrs) * a`: a with attrs added to its primary key."""
@@ -950,3 +1054,7 @@ class Rekeyed(QueryExpression):
 
     def _base_parts(self) -> Parts:
         return self.a._compile()
+
+    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+        return _operands_shape(self, "rekey", (self.a,), tuple(self.primary_key), values,
+                               slotted)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
+from . import statements
 from .codecs import CodecContext
 from .errors import DataJointError
 from .transfers import decode_all
@@ -143,10 +144,26 @@ def _run(connection: Connection, select: sa.Select[Any], names: list[str]
 def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = None,
                   limit: int | None = None, offset: int | None = None, squeeze: bool = False,
                   download_path: str | None = None, any_order: bool = False) -> Columns:
-    """Run the query once and return its decoded columns."""
-    select = _prepared(expr, names, order_by=order_by, limit=limit, offset=offset,
-                       any_order=any_order)
+    """Run the query once and return its decoded columns: through its cached statement
+    where its shape has one (statements.py), else built, compiled and run by SQLAlchemy."""
+    select_options = {"order_by": order_by, "limit": limit, "offset": offset,
+                      "any_order": any_order}
     connection = expr.connection
+    order_key = tuple(order_by) if isinstance(order_by, list) else order_by
+    cached = statements.lookup(expr, names, (order_key, limit, offset, any_order),
+                               lambda slotted: _prepared(slotted, names, **select_options))
+    if cached is not None:
+        statement, values = cached
+        rows, description = connection.retrying(
+            lambda: statements.run(connection, statement, values))
+        codes = tuple(d[1] for d in description)
+        plan = statement.plans.get(codes)
+        if plan is None:
+            plan = statement.plans[codes] = decode_plan(expr, names, statement.types,
+                                                        description)
+        return decode_planned(expr, names, plan, rows, squeeze=squeeze,
+                              download_path=download_path)
+    select = _prepared(expr, names, **select_options)
     rows, description = connection.retrying(lambda: _run(connection, select, names))
     return decode_rows(expr, names, select, rows, description, squeeze=squeeze,
                        download_path=download_path)
@@ -183,9 +200,17 @@ def decode_rows(expr: QueryExpression, names: list[str], select: sa.Select[Any],
                 download_path: str | None = None) -> Columns:
     """Driver rows of `select` as decoded columns (result processors, then codecs); without
     a cursor `description` the rows are SQLAlchemy's, already processed."""
+    plan = decode_plan(expr, names, [c.type for c in select.selected_columns], description)
+    return decode_planned(expr, names, plan, rows, squeeze=squeeze,
+                          download_path=download_path)
+
+
+def decode_plan(expr: QueryExpression, names: list[str], types: Sequence[Any],
+                description: Any) -> list[tuple[int, Any, Any]]:
+    """How each column of a result is decoded: (position, result processor, codec) for the
+    columns that need it. It depends on the heading, the selected types and the driver's
+    type codes only, so a cached statement keeps it."""
     dialect = expr.connection.engine.dialect
-    selected = select.selected_columns
-    length = len(rows)
     heading = expr.heading
     steps: list[tuple[int, Any, Any]] = []  # (position, result processor, codec)
     for i, name in enumerate(names):
@@ -197,13 +222,23 @@ def decode_rows(expr: QueryExpression, names: list[str], select: sa.Select[Any],
             if category == "uint64":
                 steps.append((i, _decimal_to_int, None))
             continue
-        processor = None if description is None else selected[i].type.dialect_impl(
+        processor = None if description is None else types[i].dialect_impl(
             dialect).result_processor(dialect, description[i][1])
         codec = attr.codec if category is not None else None
         if processor is not None or codec is not None:
             steps.append((i, processor, codec))
+    return steps
+
+
+def decode_planned(expr: QueryExpression, names: list[str], steps: list[tuple[int, Any, Any]],
+                   rows: list[Any], *, squeeze: bool = False,
+                   download_path: str | None = None) -> Columns:
+    """Rows decoded by a `decode_plan`: the driver's tuples as they are when nothing needs
+    decoding, else columns, each decoded once."""
+    length = len(rows)
     if not steps or not length:
         return Columns(list(names), length, rows=rows)
+    heading = expr.heading
     with gc_paused():
         values: list[Sequence[Any]] = list(zip(*rows))
         keys: list[dict[str, Any]] | None = None

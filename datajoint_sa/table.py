@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -131,6 +131,13 @@ class Table(QueryExpression, metaclass=TableMeta):
         if table is None:
             raise DataJointError(f"Table {type(self).__name__} is not declared")
         return table_parts(table, self.heading)
+
+    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Table] | None:
+        """A table's statements are those of its declaration (its SQLAlchemy table and
+        heading): redeclared or altered, it has new ones."""
+        if self._sa_table is None:
+            return None
+        return ("table", self._sa_table, id(self.heading)), self
 
     # ---- writing ------------------------------------------------------------------------
     def insert1(self, row: Any, **options: Any) -> None:

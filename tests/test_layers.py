@@ -30,7 +30,7 @@ ROOMS: dict[str, set[str]] = {
     "values": {"codecs", "stores", "types", "heading", "legacy_external", "values", "store_gc",
                "objects", "transfers"},
     "sql": {"sqlexpr", "connection", "cursor", "declare", "dependencies", "lineage"},
-    "algebra": {"condition", "expression", "fetch", "columnar", "preview"},
+    "algebra": {"condition", "expression", "statements", "fetch", "columnar", "preview"},
     "tables": {"table", "insert", "delete", "describe", "schema", "jobs", "reflect",
                "tiers", "diagram", "diagram_svg", "staged", "relatives"},
     "computing": {"populate", "worker", "scheduler", "heartbeat"},

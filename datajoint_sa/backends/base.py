@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, cast
 
@@ -176,6 +176,11 @@ class Backend:
         """Execution options for a fetch whose columns have these types (PostgreSQL asks
         for binary results when bytea comes back: text would hex-encode every byte)."""
         return {}
+
+    def read_cursor(self, dbapi_connection: Any, options: Mapping[str, Any]) -> Any:
+        """A driver cursor for a cached statement with these `result_options` (it runs on
+        the driver's cursor, without SQLAlchemy's execution context; statements.py)."""
+        return dbapi_connection.cursor()
 
     def read_arrow(self, url: sa.URL, select: sa.Select[Any], dialect: Any) -> Any | None:
         """The result of `select` as an Arrow table from a columnar driver (ADBC) on a

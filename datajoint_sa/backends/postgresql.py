@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -173,6 +173,12 @@ class PostgreSQLBackend(Backend):
         if any(isinstance(t, sa.LargeBinary) for t in impls) and all(map(_binary_safe, types)):
             return {"dj_binary_results": True}
         return {}
+
+    def read_cursor(self, dbapi_connection: Any, options: Mapping[str, Any]) -> Any:
+        cursor = dbapi_connection.cursor()
+        if options.get("dj_binary_results"):
+            cursor.format = BINARY
+        return cursor
 
     def read_arrow(self, url: sa.URL, select: sa.Select[Any], dialect: Any) -> Any | None:
         """Through adbc-driver-postgresql, which reads the result as binary COPY."""
