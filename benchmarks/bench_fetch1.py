@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 import datajoint_sa as dj
 from datajoint_sa import blob

@@ -538,23 +538,24 @@ def condition_shape(node: Any, values: list[Any], slotted: bool
     if node is True or node is False:
         return node, node
     if isinstance(node, Equal):
-        key = tuple((n, None if v is None else type(v)) for n, v in node.items)
+        kinds = tuple((n, None if v is None else type(v)) for n, v in node.items)
         items = tuple((n, v if v is None else _take(values, v, slotted)) for n, v in node.items)
-        return ("=", key), Equal(items) if slotted else node
+        return ("=", kinds), Equal(items) if slotted else node
     if isinstance(node, In):
         if not node.rows or len(node.rows) > MAX_CACHED_IN_ROWS:
             return None
-        kinds = tuple(type(v) for row in node.rows for v in row)
+        types = tuple(type(v) for row in node.rows for v in row)
         rows = tuple(tuple(_take(values, v, slotted) for v in row) for row in node.rows)
-        return ("in", node.names, len(rows), kinds), In(node.names, rows) if slotted else node
+        return ("in", node.names, len(rows), types), In(node.names, rows) if slotted else node
     if isinstance(node, Text):
         return ("text", fragment_shape(node.fragment)), node
     if isinstance(node, (Or, And)):
         shapes = [condition_shape(item, values, slotted) for item in node.items]
         if any(s is None for s in shapes):
             return None
-        key = (type(node).__name__, tuple(s[0] for s in shapes))  # type: ignore[index]
-        return key, type(node)(tuple(s[1] for s in shapes)) if slotted else node  # type: ignore[index]
+        parts = [s for s in shapes if s is not None]
+        return ((type(node).__name__, tuple(s[0] for s in parts)),
+                type(node)(tuple(s[1] for s in parts)) if slotted else node)
     if isinstance(node, Negation):
         inner = condition_shape(node.item, values, slotted)
         return None if inner is None else (("not", inner[0]),

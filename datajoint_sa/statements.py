@@ -124,7 +124,7 @@ def lookup(expr: QueryExpression, names: Sequence[str], options: tuple[Any, ...]
             if len(_cache) >= MAX_STATEMENTS:
                 _cache.clear()
             _cache[key] = statement
-    if statement is _UNCACHED:
+    if not isinstance(statement, Statement):
         return None
     return statement, values
 
@@ -150,6 +150,11 @@ def run(connection: Connection, statement: Statement, values: Sequence[Any]
     """The rows and the cursor description of one run of `statement` (a read, in the open
     transaction or one of its own; driver errors translated)."""
     parameters = statement.parameters(values)
+    if connection.backend_impl.reads_in_autocommit and not connection.in_transaction:
+        sa_conn = connection.sa
+        if not sa_conn.in_transaction() and not sa_conn.engine.echo:
+            with connection.translating():
+                return _execute(connection, sa_conn, statement, parameters)
     with connection.translating(), connection.session(write=False) as sa_conn:
         if sa_conn.engine.echo:  # SQLAlchemy logs what it runs
             result = sa_conn.exec_driver_sql(statement.sql, parameters,

@@ -177,6 +177,11 @@ class Backend:
         for binary results when bytea comes back: text would hex-encode every byte)."""
         return {}
 
+    #: one SELECT outside a transaction needs none of its own: the driver runs it in
+    #: autocommit, a consistent read by itself (SQLite), and a cached statement skips the
+    #: BEGIN and COMMIT; elsewhere the driver opens a transaction the read must end
+    reads_in_autocommit: ClassVar[bool] = False
+
     def read_cursor(self, dbapi_connection: Any, options: Mapping[str, Any]) -> Any:
         """A driver cursor for a cached statement with these `result_options` (it runs on
         the driver's cursor, without SQLAlchemy's execution context; statements.py)."""

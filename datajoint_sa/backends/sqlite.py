@@ -111,6 +111,8 @@ class SQLiteBackend(Backend):
         cursor.execute("PRAGMA temp_store=MEMORY")  # a cascading delete's key tables
         cursor.close()
 
+    reads_in_autocommit = True  # pysqlite's isolation_level is None (on_connect)
+
     def install_events(self, engine: sa.Engine) -> None:
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: SAConnection) -> None:
