@@ -269,3 +269,24 @@ def test_errors_are_translated_on_the_cached_path(schema: dj.Schema,
     assert type(cached_error.value) is type(usual_error.value)
     assert (Lone & {"lone": 1}).fetch1 is not None  # the connection still works
     assert len(schema.connection.query("SELECT 1")) == 1
+
+
+def test_a_cached_read_in_a_transaction_sees_its_writes(t: SimpleNamespace) -> None:
+    connection = t.Thing.connection
+    key = {"name": "new one", "seen": datetime.datetime(2025, 1, 1)}
+    (t.Thing & {"name": NASTY[0], "seen": t.rows[0]["seen"]}).fetch1("n")  # the shape cached
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo):
+        with connection.transaction:
+            t.Thing.insert1(dict(key, n=99))
+            assert (t.Thing & key).fetch1("n") == 99
+            raise Undo
+    assert len(t.Thing & key) == 0
+    with sent(connection) as log:
+        assert (t.Thing & {"name": NASTY[1], "seen": t.rows[1]["seen"]}).fetch1("n") is None
+    begins = [sql for sql, _ in log if sql.lstrip().upper().startswith("BEGIN")]
+    if connection.backend_impl.reads_in_autocommit:  # one SELECT, no transaction around it
+        assert begins == [] and len(log) == 1
