@@ -251,6 +251,8 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
     Raises UnknownAttributeError / QueryError (naming the attribute or fragment) for a bad
     condition; runs no SQL.
     """
+    if type(condition) is dict:  # the most common condition first: a key
+        return _equal(condition.items(), heading)
     from .expression import QueryExpression, U  # back-edge: a query restricts a query
 
     if isinstance(condition, Permissive):

@@ -156,11 +156,9 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
         statement, values = cached
         rows, description = connection.retrying(
             lambda: statements.run(connection, statement, values))
-        codes = tuple(d[1] for d in description)
-        plan = statement.plans.get(codes)
+        plan = statement.plan
         if plan is None:
-            plan = statement.plans[codes] = decode_plan(expr, names, statement.types,
-                                                        description)
+            plan = statement.plan = decode_plan(expr, names, statement.types, description)
         return decode_planned(expr, names, plan, rows, squeeze=squeeze,
                               download_path=download_path)
     select = _prepared(expr, names, **select_options)

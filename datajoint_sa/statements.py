@@ -44,10 +44,10 @@ class Statement:
     """One compiled shape: SQL text, where each parameter comes from, the result's types.
 
     `binds` lists, in the driver's order, (name, slot index or None, bind processor or None,
-    the value for a constant); `plans` keeps the decoding plan of each cursor description
-    seen (fetch.py)."""
+    the value for a constant); `plan` keeps how the result is decoded (fetch.py), made from
+    the cursor description of the first run: the shape fixes the tables and their types."""
 
-    __slots__ = ("sql", "binds", "positional", "types", "options", "plans", "source")
+    __slots__ = ("sql", "binds", "positional", "types", "options", "plan", "source")
 
     def __init__(self, sql: str, binds: list[tuple[str, int | None, Any, Any]],
                  positional: bool, types: list[Any], options: dict[str, Any],
@@ -57,7 +57,7 @@ class Statement:
         self.positional = positional
         self.types = types
         self.options = options
-        self.plans: dict[Any, Any] = {}
+        self.plan: Any = None
         self.source = source  # keeps the shape's tables and headings (its key's ids) alive
 
     def parameters(self, values: Sequence[Any]) -> Any:
@@ -147,14 +147,15 @@ def clear() -> None:
 
 def run(connection: Connection, statement: Statement, values: Sequence[Any]
         ) -> tuple[list[Any], Any]:
-    """The rows and the cursor description of one run of `statement` (a read, in the open
-    transaction or one of its own; driver errors translated)."""
+    """The rows of one run of `statement` and, until its `plan` is made, the cursor
+    description (a read, in the open transaction or one of its own; driver errors
+    translated)."""
     parameters = statement.parameters(values)
-    if connection.backend_impl.reads_in_autocommit and not connection.in_transaction:
+    if not connection.in_transaction:
         sa_conn = connection.sa
         if not sa_conn.in_transaction() and not sa_conn.engine.echo:
             with connection.translating():
-                return _execute(connection, sa_conn, statement, parameters)
+                return _read_alone(connection, sa_conn, statement, parameters)
     with connection.translating(), connection.session(write=False) as sa_conn:
         if sa_conn.engine.echo:  # SQLAlchemy logs what it runs
             result = sa_conn.exec_driver_sql(statement.sql, parameters,
@@ -165,6 +166,27 @@ def run(connection: Connection, statement: Statement, values: Sequence[Any]
             result.close()
             return rows if isinstance(rows, list) else list(rows), description
         return _execute(connection, sa_conn, statement, parameters)
+
+
+def _read_alone(connection: Connection, sa_conn: SAConnection, statement: Statement,
+                parameters: Any) -> tuple[list[Any], Any]:
+    """One read outside any transaction, run as the driver itself would run it: in
+    autocommit where the backend reads so (`Backend.reads_in_autocommit`), else in the
+    transaction the driver opens, ended by its commit (by its rollback after an error).
+    SQLAlchemy's transaction bookkeeping has nothing to do for one SELECT."""
+    if connection.backend_impl.reads_in_autocommit:
+        return _execute(connection, sa_conn, statement, parameters)
+    dbapi_connection = sa_conn.connection.dbapi_connection
+    try:
+        result = _execute(connection, sa_conn, statement, parameters)
+    except BaseException:
+        try:
+            dbapi_connection.rollback()
+        except Exception:  # a lost connection: the error being raised says so
+            pass
+        raise
+    dbapi_connection.commit()
+    return result
 
 
 def _execute(connection: Connection, sa_conn: SAConnection, statement: Statement,
@@ -180,7 +202,7 @@ def _execute(connection: Connection, sa_conn: SAConnection, statement: Statement
         for after in dispatch.after_cursor_execute:
             after(sa_conn, cursor, sql, parameters, None, False)
         rows = cursor.fetchall()
-        description = cursor.description
+        description = cursor.description if statement.plan is None else None
     finally:
         cursor.close()
     return rows if isinstance(rows, list) else list(rows), description

@@ -177,9 +177,9 @@ class Backend:
         for binary results when bytea comes back: text would hex-encode every byte)."""
         return {}
 
-    #: one SELECT outside a transaction needs none of its own: the driver runs it in
-    #: autocommit, a consistent read by itself (SQLite), and a cached statement skips the
-    #: BEGIN and COMMIT; elsewhere the driver opens a transaction the read must end
+    #: the driver runs one SELECT outside a transaction in autocommit, a consistent read by
+    #: itself (SQLite): a cached statement sends no BEGIN and COMMIT around it; elsewhere
+    #: the driver opens a transaction that the read ends with a commit
     reads_in_autocommit: ClassVar[bool] = False
 
     def read_cursor(self, dbapi_connection: Any, options: Mapping[str, Any]) -> Any:
