@@ -15,6 +15,7 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,8 +74,8 @@ class Columns:
 
     def dicts(self, names: list[str] | None = None) -> list[dict[str, Any]]:
         names = self.names if names is None else names
-        if names == self.names and self.rows is not None:
-            return [dict(zip(names, row)) for row in self.rows]
+        if names == self.names and self.rows is not None:  # map: no bytecode per row
+            return list(map(dict, map(zip, repeat(names), self.rows)))
         picked = [self.column(n) for n in names]
         return [dict(zip(names, row)) for row in zip(*picked)] if picked else \
             [{} for _ in range(self.length)]
