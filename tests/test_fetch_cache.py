@@ -144,6 +144,14 @@ def queries(t: SimpleNamespace, row: dict[str, Any]) -> dict[str, Callable[[], A
         "antijoin": lambda: (Thing - (Event & key)).fetch("name", order_by="KEY"),
         "top": lambda: (Event & key & dj.Top(2, "score desc")).fetch("score"),
         "aggr": lambda: (Thing & key).aggr(Event, total="sum(score)").fetch1("total"),
+        "union": lambda: ((Thing & key).proj("n") + (Thing & {"n": 5}).proj("n")).fetch(
+            "n", order_by="KEY"),
+        "union of extended": lambda: ((Thing & key).proj("n", "flag") + (
+            Thing & [key, {"n": 6}]).proj("n", "born")).to_dicts(order_by="KEY"),
+        "dj.U": lambda: (dj.U("event") & (Event & key)).fetch("event"),
+        "dj.U aggr": lambda: dj.U("event").aggr(Event & key & {"event": 1},
+                                                n="count(*)").to_dicts(),
+        "order limit": lambda: (Event & key).fetch("score", order_by="score desc", limit=2),
     }
 
 
