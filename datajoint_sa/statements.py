@@ -176,7 +176,7 @@ def _read_alone(connection: Connection, sa_conn: SAConnection, statement: Statem
     SQLAlchemy's transaction bookkeeping has nothing to do for one SELECT."""
     if connection.backend_impl.reads_in_autocommit:
         return _execute(connection, sa_conn, statement, parameters)
-    dbapi_connection = sa_conn.connection.dbapi_connection
+    dbapi_connection: Any = sa_conn.connection.dbapi_connection
     try:
         result = _execute(connection, sa_conn, statement, parameters)
     except BaseException:
