@@ -63,3 +63,48 @@ def _todo_select(table: Any, restrictions: tuple[Any, ...]) -> tuple[sa.Select[A
     return select, names
 
 
+
+
+
+class TodoAmong:
+    """The keys to do of `table` whose attributes `names` take one of many given values: the
+    downstream keys that a batch of committed upstream keys made ready, in ONE query.
+
+    Built once per table and attribute set, with the values bound at execution as an
+    expanding parameter, so the statement compiles once however many keys a batch holds
+    (a restriction by a list of keys would be a new statement for every batch). Several
+    names are matched as a row value, `(a, b) IN (...)`, plus `a IN (...)` on the first:
+    SQLite uses an index for the latter only. No names: every key to do.
+    """
+
+    def __init__(self, table: Any, names: tuple[str, ...]) -> None:
+        source = _restricted_source(table, ())
+        self.names = names
+        self.keys: list[str] = list(source.primary_key)
+        sub = source.to_select().subquery("key_source")
+        missing = [n for n in names if n not in sub.c]
+        if missing:
+            raise DataJointError(f"The key source of {type(table).__name__} has no attribute "
+                                 f"{', '.join(missing)}")
+        select = sa.select(*(sub.c[n] for n in self.keys)).where(
+            ~_done_clause(table, sub, self.keys))
+        if names:
+            first = sub.c[names[0]]
+            select = select.where(first.in_(sa.bindparam("among_first", expanding=True)))
+        if len(names) > 1:
+            select = select.where(sa.tuple_(*(sub.c[n] for n in names)).in_(
+                sa.bindparam("among", expanding=True)))
+        self.select = select.order_by(*(sub.c[n] for n in self.keys))
+        self.connection = table.connection
+
+    def __call__(self, values: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """The keys to do among `values` (tuples in the order of `names`)."""
+        params: dict[str, Any] = {}
+        if self.names:
+            if not values:
+                return []
+            params["among_first"] = list(dict.fromkeys(v[0] for v in values))
+        if len(self.names) > 1:
+            params["among"] = values
+        rows = self.connection.query(self.select, params or None)
+        return [dict(zip(self.keys, row)) for row in rows]

@@ -2,10 +2,11 @@
 
 Every Imported/Computed table of the pipeline is a step. A key of a step is submitted as
 soon as the upstream rows it needs are committed, with no barrier between tables: when the
-make of an upstream key commits, the task that ran it asks the database which keys of each
-downstream step that commit made ready (the step's key source restricted by the committed
-key, minus what the step holds: one query per downstream step, in the worker), and the
-scheduler queues them (one insert per table for the keys that arrive together).
+makes of upstream keys commit, the scheduler asks the database which keys of each downstream
+step they made ready (the step's key source restricted by the committed keys, minus what
+the step holds) and queues them. Keys that commit close together share that work: one
+listing and one queue insert per downstream step for the whole batch (`ReadyBelow`); the
+listing waits for more keys only while the queue holds keys that run first anyway.
 Independent branches run side by side; a failed key stops only the keys below it.
 
 A step is scheduled key by key when its keys are exactly its key source (the default one,
@@ -48,6 +49,11 @@ logger = logging.getLogger("datajoint_sa")
 IN_FLIGHT_PER_WORKER = 2
 #: database sessions a worker thread may hold at once (its own and its bookkeeping one)
 SESSIONS_PER_THREAD = 2
+#: committed keys whose downstream listing may wait for more to share it (while the queue
+#: holds keys that run first anyway): one listing and one queue insert per batch
+BELOW_BATCH = 256
+#: restrictions per listing statement
+LISTING_CHUNK = 1000
 
 
 @dataclass
@@ -65,6 +71,7 @@ class Step:
     listed: bool = False  # its key source was listed (at the start, or once drained)
     queued: int = 0
     in_flight: int = 0
+    awaiting: int = 0  # committed upstream keys whose ready keys here are not listed yet
     submitted: int = 0
 
     @property
@@ -187,31 +194,71 @@ def task_name(step: Step, key: Mapping[str, Any]) -> str:
     return f"{step.name}-{text}-{uuid.uuid4().hex}"
 
 
-def run_step(table: Any, key: dict[str, Any], options: dict[str, Any],
-             below: list[tuple[str, Any, dict[str, str], frozenset[str]]]
-             ) -> tuple[dict[str, Any], str, BaseException | None, dict[str, list[Any]]]:
-    """A task of the scheduler: the make of one key, then (in the worker, so that the
-    scheduler does no per-key database work) the keys of each key-level downstream table
-    that this key made ready: `below` lists (node, table reference, renames, key source
-    attributes) of those tables."""
-    from .make import ERROR
-    from .workers import resolve_table, run_task
+class ReadyBelow:
+    """Committed keys waiting for the listing of the downstream keys they made ready.
 
-    key, status, error = run_task(table, key, options)
-    ready: dict[str, list[Any]] = {}
-    if status != ERROR:
-        for node, ref, renames, names in below:
+    Per committed key and key-level downstream step, the restriction is the key renamed to
+    the step's attributes and cut to its key source's; `take` then lists each downstream
+    step's ready keys for ALL the waiting restrictions of one attribute set in one query
+    (`TodoAmong`, compiled once per step), instead of one listing per committed key. A key
+    is added only once its make has committed, so a listed downstream key always finds its
+    own upstream rows; a failed key is never added, so it stops only the keys below it.
+    """
+
+    def __init__(self, steps: Mapping[str, Step], chosen: set[str] | None = None) -> None:
+        self.steps = steps
+        self.chosen = chosen
+        self.waiting: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], None]] = {}
+        self.listings: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.count = 0  # restrictions waiting, over all steps
+
+    def add(self, node: str, key: Mapping[str, Any]) -> None:
+        """`key` of step `node` committed: its key-level downstream keys are to be listed."""
+        for child_node in self.steps[node].children:
+            child = self.steps[child_node]
+            if not child.keyed or (self.chosen is not None and child_node not in self.chosen):
+                continue
+            renames = child.renames.get(node, {})
             restriction = {renames.get(a, a): v for a, v in key.items()}
-            restriction = {a: v for a, v in restriction.items() if a in names}
-            child: Any = resolve_table(ref)()
-            ready[node] = child._keys_to_do((restriction,) if restriction else ())
-    return key, status, error, ready
+            names = tuple(a for a in restriction if a in child.source_names)
+            values = self.waiting.setdefault((child_node, names), {})
+            value = tuple(restriction[a] for a in names)
+            if value not in values:
+                values[value] = None
+                child.awaiting += 1
+                self.count += 1
+
+    def nodes(self) -> set[str]:
+        """The steps with keys waiting to be listed."""
+        return {child for child, _ in self.waiting}
+
+    def take(self) -> dict[str, list[dict[str, Any]]]:
+        """List the ready keys of every waiting step: one query per step and attribute set
+        (per thousand restrictions); the waiting restrictions are then gone."""
+        from .keysource import TodoAmong
+
+        waiting, self.waiting, self.count = self.waiting, {}, 0
+        ready: dict[str, list[dict[str, Any]]] = {}
+        for (child_node, names), values in waiting.items():
+            child = self.steps[child_node]
+            child.awaiting = 0
+            listing = self.listings.get((child_node, names))
+            if listing is None:
+                listing = TodoAmong(child.table_class(), names)
+                self.listings[(child_node, names)] = listing
+            rows = list(values)
+            found = ready.setdefault(child_node, [])
+            for start in range(0, max(1, len(rows)), LISTING_CHUNK):
+                found.extend(listing(rows[start:start + LISTING_CHUNK]))
+        return ready
 
 
 # ------------------------------------------------------------------------------ scheduler
 
 class Scheduler:
     """Runs the steps' keys on an executor in dependency order, key by key."""
+
+    below: ReadyBelow
 
     def __init__(self, steps: list[Step], connection: Connection, *,
                  reserve_jobs: bool = False, suppress_errors: bool = False,
@@ -262,13 +309,18 @@ class Scheduler:
         self.first_error: BaseException | None = None
 
     # ---- keys ---------------------------------------------------------------------------
-    def _rank(self, step: Step, key: Mapping[str, Any]) -> int:
-        from ..jobs import DEFAULT_PRIORITY
-
+    def _priority_of(self, step: Step) -> Any:
+        """The priority given for `step`: None, a number, or a function of the key."""
         chosen = self.priority
         if isinstance(chosen, Mapping):
             chosen = next((chosen[k] for k in (step.table_class, step.name, step.node)
                            if k in chosen), None)
+        return chosen
+
+    def _rank(self, step: Step, key: Mapping[str, Any]) -> int:
+        from ..jobs import DEFAULT_PRIORITY
+
+        chosen = self._priority_of(step)
         if callable(chosen):
             chosen = chosen(dict(key))
         return DEFAULT_PRIORITY if chosen is None else int(chosen)
@@ -330,7 +382,7 @@ class Scheduler:
         if node in seen:
             return True
         seen.add(node)
-        return step.listed and not step.queued and not step.in_flight and all(
+        return step.listed and not (step.queued or step.in_flight or step.awaiting) and all(
             self._drained(up, seen) for up in step.upstream)
 
     def _start_waiting(self) -> None:
@@ -401,59 +453,91 @@ class Scheduler:
                 f"connection with dj.Connection(url, pool_size={needed}) or use fewer threads")
 
     def _loop(self, executor: cf.Executor, ref: Callable[[Step], Any]) -> None:
-        below = {node: [(c, ref(self.steps[c]), self.steps[c].renames.get(node, {}),
-                         frozenset(self.steps[c].source_names))
-                        for c in step.children if self.steps[c].keyed]
-                 for node, step in self.steps.items()}
+        from .workers import run_task
+
         limit = 1 if isinstance(executor, _Inline) else max(
             1, self._workers(executor)) * IN_FLIGHT_PER_WORKER
         dask = _is_dask(executor)
         running: dict[cf.Future[Any], tuple[Step, dict[str, Any]]] = {}
+        self.below = ReadyBelow(self.steps)
         for step in self.steps.values():
             if step.keyed or not step.upstream:
                 self._list(step)
         try:
             while True:
                 self._start_waiting()
-                while self.heap and len(running) < limit:
+                while len(running) < limit:
+                    if self.below.count and self._list_below_now():
+                        self._push_below()
+                        self._start_waiting()
+                        continue
+                    if not self.heap:
+                        break
                     _, _, _, node, key = heapq.heappop(self.heap)
                     step = self.steps[node]
                     step.queued -= 1
                     step.in_flight += 1
-                    args = (ref(step), key, self.options[node], below[node])
+                    args = (ref(step), key, self.options[node])
                     if dask:  # the ClientExecutor hands `key` to Client.submit: the task name
                         submit: Any = executor.submit
-                        future = submit(run_step, *args, key=task_name(step, key))
+                        future = submit(run_task, *args, key=task_name(step, key))
                     else:
-                        future = executor.submit(run_step, *args)
+                        future = executor.submit(run_task, *args)
                     running[future] = (step, key)
                 if not running:
                     if self.heap or self._sweep():
                         continue
                     return
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
-                ready: dict[str, list[Any]] = {}
                 for future in done:
                     step, key = running.pop(future)
                     step.in_flight -= 1
-                    for node, keys in self._finished(step, key, future).items():
-                        ready.setdefault(node, []).extend(keys)
-                for node, keys in ready.items():  # queued together: one insert per table
-                    self._push(self.steps[node], keys)
+                    if self._finished(step, key, future):
+                        self.below.add(step.node, key)
         except BaseException:
             for future in running:
                 future.cancel()
             raise
 
-    def _finished(self, step: Step, key: dict[str, Any], future: cf.Future[Any]
-                  ) -> dict[str, list[Any]]:
-        """Count the outcome of a task; returns the downstream keys it made ready."""
+    def _list_below_now(self) -> bool:
+        """Whether the waiting downstream listing must run before the next queued key: when
+        the queue is empty, the batch is full, or a key it may find would run first (a
+        lower priority value, or an upstream step on a tie). Otherwise the next queued key
+        runs before any key the listing would find anyway, so more committed keys can
+        share the listing at no cost to the order."""
+        if not self.heap or self.below.count >= BELOW_BATCH:
+            return True
+        rank, index = self.heap[0][:2]
+        for node in self.below.nodes():
+            step = self.steps[node]
+            if (self._least_rank(step), step.index) < (rank, index):
+                return True
+        return False
+
+    def _least_rank(self, step: Step) -> float:
+        """The lowest priority value a key of `step` can have (-inf when it depends on
+        the key)."""
+        from ..jobs import DEFAULT_PRIORITY
+
+        chosen = self._priority_of(step)
+        if callable(chosen):
+            return float("-inf")
+        return DEFAULT_PRIORITY if chosen is None else int(chosen)
+
+    def _push_below(self) -> None:
+        """List the downstream keys the committed keys made ready, and queue them (one
+        query and one queue insert per step)."""
+        for node, keys in self.below.take().items():
+            self._push(self.steps[node], keys)
+
+    def _finished(self, step: Step, key: dict[str, Any], future: cf.Future[Any]) -> bool:
+        """Count the outcome of a task; True when its downstream keys may be ready (the
+        make committed, or the key was done or taken elsewhere)."""
         from ..jobs import error_text
         from .make import ERROR, SUCCESS
 
-        ready: dict[str, list[Any]] = {}
         try:
-            _, status, error, ready = future.result()
+            _, status, error = future.result()
         except Exception as failure:  # the task itself failed (e.g. the worker was lost)
             status, error = ERROR, failure
         result = self.results[step.node]
@@ -466,7 +550,7 @@ class Scheduler:
             logger.info("%s %s failed: %s; the keys below it wait", step.name, key, error)
         if self.bar is not None:
             self.bar.update()
-        return ready
+        return status != ERROR
 
     def _result(self) -> dict[str, Any]:
         if self.first_error is not None and not self.suppress_errors:

@@ -4,9 +4,10 @@ A worker keeps taking keys from the job tables of a pipeline until it is idle fo
 `max_idle` seconds, has made `max_jobs` keys, or is stopped. It lists the keys to do once
 when it starts (and again when it runs out of queued keys, at most every `rescan`
 seconds), queueing them as `pending`; then it takes the next queued key, lowest priority
-value first, with one UPDATE that only one worker wins, and runs the make. When a make
-commits, the keys it made ready below it are queued at once, so many workers form the
-same key-level dataflow as `dj.populate`.
+value first, with one UPDATE that only one worker wins, and runs the make. The keys that
+committed makes made ready below them are listed and queued before the worker next reads
+the queue (one query and one insert per downstream table for all of them), so many workers
+form the same key-level dataflow as `dj.populate`.
 
 Each reservation carries a heartbeat, refreshed while the make runs (heartbeat.py); a
 reservation whose heartbeat is older than the lease is taken over by any worker on any host.
@@ -63,7 +64,7 @@ class Worker:
                  make_kwargs: dict[str, Any] | None = None) -> None:
         from .. import jobs
         from .make import RetryPolicy, Runner
-        from .scheduling import plan
+        from .scheduling import ReadyBelow, plan
 
         if lease is not None:
             jobs.set_lease(lease)
@@ -99,6 +100,7 @@ class Worker:
                          self.steps[n].table_class.table_name): n  # type: ignore[attr-defined]
                         for n in chosen}
         self.batch: list[tuple[int, float, int, str, dict[str, Any]]] = []
+        self.below = ReadyBelow(self.steps, chosen)
         self.stop_reason = ""
         self.in_make = False
 
@@ -127,17 +129,18 @@ class Worker:
         return queued
 
     def _queue_below(self, node: str, key: dict[str, Any]) -> None:
-        """Queue the keys that the committed `key` of `node` made ready downstream."""
-        step = self.steps[node]
-        for child_node in step.children:
-            child = self.steps[child_node]
-            if child_node not in self.chosen or not child.keyed:
-                continue
-            renames = child.renames.get(node, {})
-            restriction = {renames.get(a, a): v for a, v in key.items()}
-            restriction = {a: v for a, v in restriction.items() if a in child.source_names}
-            table: Any = child.table_class()
-            keys = table._keys_to_do((restriction,) if restriction else ())
+        """Note that `key` of `node` committed: the keys it made ready below it are listed
+        and queued with those of the keys committed after it, before this worker next
+        reads the queue (it would not take them sooner), or once BATCH keys wait."""
+        self.below.add(node, key)
+        if self.below.count >= BATCH:
+            self._flush_below()
+
+    def _flush_below(self) -> None:
+        """List and queue the keys made ready below the committed keys: one query and one
+        insert per downstream table."""
+        for child_node, keys in self.below.take().items():
+            table: Any = self.steps[child_node].table_class
             if keys:
                 table._schema.jobs.enqueue(table.table_name, keys)
 
@@ -147,6 +150,7 @@ class Worker:
 
         for _ in range(2):
             if not self.batch:
+                self._flush_below()
                 self._read_batch()
             while self.batch and not self.stop_reason:
                 _, _, schema_id, table_name, key = self.batch.pop(0)
@@ -166,6 +170,16 @@ class Worker:
         found.sort(key=lambda row: row[:2])
         self.batch = found
 
+    def _flush_at_exit(self) -> None:
+        """Queue what the last committed keys made ready, for the next worker (a failure
+        here only leaves them to the next worker's listing of the key sources)."""
+        if not self.below.count:
+            return
+        try:
+            self._flush_below()
+        except Exception as error:
+            logger.warning("worker: could not queue the keys made ready downstream: %s", error)
+
     # ---- the loop -----------------------------------------------------------------------
     def run(self) -> WorkerStats:
         """Work until idle, done or stopped; installs SIGTERM/SIGINT handlers when it runs
@@ -180,6 +194,7 @@ class Worker:
         except WorkerStop:
             pass
         finally:
+            self._flush_at_exit()
             for number, handler in handlers.items():
                 signal.signal(number, handler)
         stats.stopped_by = stats.stopped_by or self.stop_reason
