@@ -11,6 +11,7 @@ per table, a different key in each), key by key (`dj.populate`) against table by
 
     python -m benchmarks.bench_scale [--quick] [--keys N] [--workers 1,2,4,8,16]
                                      [--make-ms 3] [--url URL]
+                                     [--skew docs|KEYS:SECONDS,...] [--skew-only]
 
 `--quick` (the default; `--full` for 10^4 keys) sizes the run to a couple of minutes on a
 small shared machine. `python -m benchmarks scale` runs the quick form on PostgreSQL.
@@ -94,10 +95,12 @@ def _declare(schema: dj.Schema) -> list[Any]:
 
 
 class _JobStatements:
-    """Statements on the job table and the time they took, from cursor events."""
+    """Statements on the job table and the time they took, and all statements, from cursor
+    events (threads only: the events of other processes are not seen here)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.count = 0
+        self.total = 0
         self.seconds = 0.0
         self.lock = threading.Lock()
         self.local = threading.local()
@@ -106,6 +109,8 @@ class _JobStatements:
 
     def before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.local.start = time.perf_counter() if "~jobs" in statement else None
+        with self.lock:
+            self.total += 1
 
     def after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         start = getattr(self.local, "start", None)
@@ -149,6 +154,7 @@ def throughput(url: str, keys: int, workers: int, mode: str) -> dict[str, Any]:
             "workers": workers, "keys": keys, "makes": makes, "seconds": elapsed,
             "makes_per_s": makes / elapsed, "duplicates": _duplicates(log)}
         if counter is not None:
+            row["statements_per_make"] = counter.total / makes
             row["job_statements_per_make"] = counter.count / makes
             row["job_ms_per_make"] = 1000 * counter.seconds / makes
         return row
@@ -171,8 +177,9 @@ def skewed(url: str, keys: int, workers: int, straggler_s: float) -> dict[str, A
             os.environ[LOG] = str(log)
             connection, schema, tables = _fresh(url, keys, workers)
             row["backend"] = connection.backend
+            counter = _JobStatements(connection.engine)
             try:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 with cf.ThreadPoolExecutor(workers) as executor:
                     if schedule == "key_by_key":
                         dj.populate(schema, executor=executor, reserve_jobs=True)
@@ -180,6 +187,9 @@ def skewed(url: str, keys: int, workers: int, straggler_s: float) -> dict[str, A
                         for table in tables[1:]:
                             table.populate(executor=executor, reserve_jobs=True)
                 row[f"{schedule}_s"] = time.perf_counter() - start
+                row[f"{schedule}_statements_per_make"] = counter.total / (4 * keys)
+                row[f"{schedule}_cpu_ms_per_make"] = 1000 * (
+                    time.process_time() - cpu) / (4 * keys)
                 assert len(tables[-1]) == keys
                 duplicates += _duplicates(log)
             finally:
@@ -192,10 +202,15 @@ def skewed(url: str, keys: int, workers: int, straggler_s: float) -> dict[str, A
     return row
 
 
+#: the skewed-chain cases of docs/scale-out.md: (keys, straggler seconds)
+SKEW_CASES = ((40, 0.5), (40, 2.0), (200, 2.0), (1250, 0.5))
+
+
 def run(urls: dict[str, str], *, keys: int = 300, workers: tuple[int, ...] = (1, 2, 4, 8, 16),
-        modes: tuple[str, ...] = ("threads", "processes"), make_ms: float = 3.0
-        ) -> list[dict[str, Any]]:
-    """The quick form on PostgreSQL (the harness's entry point)."""
+        modes: tuple[str, ...] = ("threads", "processes"), make_ms: float = 3.0,
+        skew: tuple[tuple[int, float], ...] | None = None) -> list[dict[str, Any]]:
+    """The quick form on PostgreSQL (the harness's entry point); `skew` replaces the one
+    skewed case of the quick form by the given (keys, straggler seconds) cases."""
     url = urls.get("postgresql")
     if url is None:
         return []
@@ -205,8 +220,9 @@ def run(urls: dict[str, str], *, keys: int = 300, workers: tuple[int, ...] = (1,
         for count in workers:
             rows.append(throughput(url, keys, count, mode))
             _print(rows[-1])
-    rows.append(skewed(url, max(40, keys // 8), 4, straggler_s=0.5))
-    _print(rows[-1])
+    for skew_keys, straggler in skew if skew is not None else ((max(40, keys // 8), 0.5),):
+        rows.append(skewed(url, skew_keys, 4, straggler_s=straggler))
+        _print(rows[-1])
     return rows
 
 
@@ -225,11 +241,22 @@ def main() -> None:
     parser.add_argument("--modes", default="threads,processes")
     parser.add_argument("--make-ms", type=float, default=3.0)
     parser.add_argument("--url", default=URL)
+    parser.add_argument("--skew", default=None, metavar="KEYS:SECONDS,...|docs",
+                        help="skewed-chain cases (4 threads), e.g. 40:0.5,200:2; 'docs' for "
+                             "the four of docs/scale-out.md")
+    parser.add_argument("--skew-only", action="store_true",
+                        help="only the skewed-chain cases, no throughput runs")
     args = parser.parse_args()
     keys = args.keys or (10_000 if args.full else 300)
+    skew: tuple[tuple[int, float], ...] | None = None
+    if args.skew == "docs":
+        skew = SKEW_CASES
+    elif args.skew:
+        skew = tuple((int(k), float(t)) for k, _, t in
+                     (case.partition(":") for case in args.skew.split(",")))
     run({"postgresql": args.url}, keys=keys,
-        workers=tuple(int(w) for w in args.workers.split(",")),
-        modes=tuple(args.modes.split(",")), make_ms=args.make_ms)
+        workers=() if args.skew_only else tuple(int(w) for w in args.workers.split(",")),
+        modes=tuple(args.modes.split(",")), make_ms=args.make_ms, skew=skew)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ class TodoAmong:
 
     def __init__(self, table: Any, names: tuple[str, ...]) -> None:
         source = _restricted_source(table, ())
+        self.table_name: str = type(table).__name__
         self.names = names
         self.keys: list[str] = list(source.primary_key)
         sub = source.to_select().subquery("key_source")
