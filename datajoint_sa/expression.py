@@ -478,22 +478,26 @@ class QueryExpression:
         return fetching.tail(self, limit, **kwargs)
 
     # ---- sizes, membership, iteration, previews -----------------------------------------
-    def __len__(self) -> int:
+    def _count_select(self) -> sa.Select[Any]:
         parts = self._compile()
         if parts.plain:
-            select = sa.select(sa.func.count()).select_from(parts.froms).where(*parts.where)
-        else:
-            select = sa.select(sa.func.count()).select_from(parts.select().subquery())
-        return int(self.connection.query(select)[0][0])
+            return sa.select(sa.func.count()).select_from(parts.froms).where(*parts.where)
+        return sa.select(sa.func.count()).select_from(parts.select().subquery())
 
-    def __bool__(self) -> bool:
+    def _exists_select(self) -> sa.Select[Any]:
         parts = self._compile()
         one: ColumnElement[Any] = sa.literal_column("1")
         if parts.plain:
             select = sa.select(one).select_from(parts.froms).where(*parts.where)
         else:
             select = sa.select(one).select_from(parts.select().subquery())
-        return bool(self.connection.query(select.limit(1)))
+        return select.limit(1)
+
+    def __len__(self) -> int:
+        return int(fetching.query_rows(self, "#count", QueryExpression._count_select)[0][0])
+
+    def __bool__(self) -> bool:
+        return bool(fetching.query_rows(self, "#exists", QueryExpression._exists_select))
 
     def __contains__(self, item: Any) -> bool:
         return bool(self & item)

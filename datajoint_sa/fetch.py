@@ -12,7 +12,7 @@ integer types in a DataFrame.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from itertools import repeat
@@ -166,6 +166,21 @@ def query_columns(expr: QueryExpression, names: list[str], *, order_by: Any = No
     rows, description = connection.retrying(lambda: _run(connection, select, names))
     return decode_rows(expr, names, select, rows, description, squeeze=squeeze,
                        download_path=download_path)
+
+
+def query_rows(expr: QueryExpression, what: str,
+               build: Callable[[QueryExpression], sa.Select[Any]]) -> list[Any]:
+    """The driver's rows of a Select `build` makes of the expression (`len`, `bool`: `what`
+    names it in the statement cache), through the cached statement of its shape where it
+    has one."""
+    connection = expr.connection
+    cached = statements.lookup(expr, (what,), (), build)
+    if cached is None:
+        return list(connection.query(build(expr)))
+    statement, values = cached
+    rows, _ = connection.retrying(lambda: statements.run(connection, statement, values))
+    statement.plan = ()  # nothing to decode: no description needed
+    return rows
 
 
 def iter_columns(expr: QueryExpression, names: list[str], batch_size: int, *,

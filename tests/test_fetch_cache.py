@@ -152,6 +152,11 @@ def queries(t: SimpleNamespace, row: dict[str, Any]) -> dict[str, Callable[[], A
         "dj.U aggr": lambda: dj.U("event").aggr(Event & key & {"event": 1},
                                                 n="count(*)").to_dicts(),
         "order limit": lambda: (Event & key).fetch("score", order_by="score desc", limit=2),
+        "len": lambda: len(Event & key & "score > 10"),
+        "len of join": lambda: len((Thing & key) * Event),
+        "bool": lambda: bool(Thing & key & {"n": 3}),
+        "in": lambda: key in Thing,
+        "in a projection": lambda: {"name": row["name"]} in Thing.proj(),
     }
 
 
@@ -183,6 +188,9 @@ def test_a_shape_compiles_once(t: SimpleNamespace, monkeypatch: pytest.MonkeyPat
         assert len((t.Thing & {"n": 3}).fetch("name")) == 1
         assert len((t.Thing & {"n": 4}).fetch("name")) == 1
         assert len(made) == 3
+        assert [len(t.Event & {"name": r["name"]}) for r in t.rows] == [3] * len(NASTY)
+        assert all({"name": r["name"], "seen": r["seen"]} in t.Thing for r in t.rows)
+        assert len(made) == 5
 
 
 def test_values_are_bound_never_written_into_the_sql(t: SimpleNamespace) -> None:
