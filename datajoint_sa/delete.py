@@ -13,6 +13,7 @@ unless the caller asks for those masters too (`force_masters`) or for the parts 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,11 +59,24 @@ def load_graph(connection: Connection, attempts: int = 3, *, around: str | None 
     for attempt in range(attempts):
         try:
             schemas = _reaching(connection, around) if around is not None else None
-            return Dependencies.load(connection, schemas)
+            graph = Dependencies.load(connection, schemas)
+            _remember_parents(connection, graph)
+            return graph
         except (sa.exc.NoSuchTableError, sa.exc.OperationalError, sa.exc.ProgrammingError):
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+#: per connection, the tables that had dependent tables when the graph was last read: a
+#: delete from one of them reads the graph at once instead of trying a plain DELETE first
+_PARENTS: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _remember_parents(connection: Connection, graph: Dependencies) -> None:
+    known = _PARENTS.setdefault(connection, set())
+    known -= graph.nodes
+    known |= {e.parent for e in graph.edges if e.child != e.parent}
 
 
 def _reaching(connection: Connection, schema: str) -> list[str] | None:
@@ -371,10 +385,13 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
     rows deleted per table ("schema.table" -> count): False rolls everything back (the web
     app's forms show the cascade this way before anything is deleted)."""
     connection = table.connection
+    ask = (config["safemode"] if safemode is None else safemode) and not connection.in_transaction
+    alone = _delete_alone(table, ask, decide)
+    if alone is not None:
+        return alone
     graph = load_graph(connection, around=table.database)
     if table.node_name not in graph.nodes:
         raise DataJointError(f"{label(table)} is not in the database")
-    ask = (config["safemode"] if safemode is None else safemode) and not connection.in_transaction
     counts: dict[str, int] = {}
     temporaries = _Temporaries(connection)
     try:
@@ -400,23 +417,68 @@ def cascade_delete(table: Table, *, safemode: bool | None, force_parts: bool = F
                 pending += [_Round(connection, graph, *cascade.masters_of_orphans(part))
                             for part, _, _ in orphaned]
             temporaries.drop(sa_conn)
-            if decide is not None:
-                if not decide(dict(counts)):
-                    raise _Cancelled
-            elif ask:
-                reached = [(n, c) for n, c in counts.items() if c]
-                if not reached:
-                    print("Nothing to delete.")
-                else:
-                    for node, count in reached:
-                        print(f"Deleting {count} row{'s' if count != 1 else ''} from {node}")
-                    if not confirm("Commit deletes?"):
-                        raise _Cancelled
+            _confirm(counts, ask, decide)
     except _Cancelled:
         if decide is None:
             print("Delete cancelled")
         return 0
     return counts.get(table.node_name, 0)
+
+
+def _delete_alone(table: Table, ask: bool, decide: Callable[[dict[str, int]], bool] | None
+                  ) -> int | None:
+    """The rows deleted by one plain DELETE of the table's rows, or None where the cascade
+    must be planned on the foreign-key graph.
+
+    Reading the graph costs more catalog queries than deleting a leaf table's rows (5 on
+    PostgreSQL, 10 on MySQL, ~40 on SQLite for a schema of 7 tables). The database enforces
+    every foreign key, so a plain DELETE that no dependent row refers to does exactly what
+    the cascade would; one that some row refers to fails, is rolled back, and the cascade is
+    planned after all. Not tried for part tables (their master rows must be checked),
+    inside an open transaction (the failure would end it), or for tables this connection
+    last saw with dependents (the DELETE would likely fail: a wasted statement)."""
+    connection = table.connection
+    sa_table = table._sa_table
+    if sa_table is None or connection.in_transaction or _PART_NAME.match(table.table_name) \
+            or table.node_name in _PARENTS.get(connection, ()):
+        return None
+    statement = sa.delete(sa_table)
+    if table.restrictions:
+        statement = statement.where(_restriction_clause(table, sa_table))
+    try:
+        with connection.translating(table, "delete from"):
+            try:
+                with connection.session(write=True) as sa_conn:
+                    count = int(sa_conn.execute(statement).rowcount)
+                    _confirm({table.node_name: count}, ask, decide)
+            except sa.exc.DBAPIError as error:
+                kind = connection.backend_impl.error_kind(getattr(error, "orig", error))
+                if kind in ("foreign_key", "missing_table"):  # dependent rows; gone table
+                    return None
+                raise
+    except _Cancelled:
+        if decide is None:
+            print("Delete cancelled")
+        return 0
+    return count
+
+
+def _confirm(counts: dict[str, int], ask: bool,
+             decide: Callable[[dict[str, int]], bool] | None) -> None:
+    """Ask `decide` or the user (with safemode) before the transaction commits; raise
+    _Cancelled to roll it back."""
+    if decide is not None:
+        if not decide(dict(counts)):
+            raise _Cancelled
+    elif ask:
+        reached = [(n, c) for n, c in counts.items() if c]
+        if not reached:
+            print("Nothing to delete.")
+        else:
+            for node, count in reached:
+                print(f"Deleting {count} row{'s' if count != 1 else ''} from {node}")
+            if not confirm("Commit deletes?"):
+                raise _Cancelled
 
 
 class _Cancelled(Exception):

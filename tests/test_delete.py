@@ -267,3 +267,78 @@ def test_cascade_through_a_long_chain(make_schema: Callable[..., dj.Schema]) -> 
     assert [len(t) for t in tables] == [2] * levels  # type: ignore[arg-type]
     (tables[0] & {"k0": 1}).delete(safemode=False)  # type: ignore[operator]
     assert [len(t) for t in tables] == [1] + [0] * (levels - 1)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------- a plain DELETE where nothing depends
+
+def _statements(connection: dj.Connection, action: Callable[[], object]) -> list[str]:
+    """The SQL statements (BEGIN/COMMIT aside) that `action` sends."""
+    import sqlalchemy as sa
+
+    sent: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT")):
+            sent.append(statement)
+
+    sa.event.listen(connection.engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        sa.event.remove(connection.engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_deleting_from_a_leaf_table_sends_one_delete(t: SimpleNamespace) -> None:
+    connection = t.Pairing.connection
+    sent = _statements(connection, lambda: (t.Pairing & {"pairing": 1}).delete(safemode=False))
+    assert len(sent) == 1 and sent[0].lstrip().upper().startswith("DELETE"), sent
+    sent = _statements(connection, lambda: t.Pairing.delete(safemode=False))
+    assert len(sent) == 1, sent
+    assert counts(t) == (3, 6, 18, 6, 0)
+
+
+def test_rows_nothing_refers_to_go_with_one_delete(t: SimpleNamespace) -> None:
+    t.Subject.insert1({"subject_id": 9, "name": "alone"})
+    deleted = (t.Subject & {"subject_id": 9}).delete(safemode=False)
+    assert deleted == 1 and counts(t) == (3, 6, 18, 6, 3)
+
+
+def test_a_dependent_declared_after_a_plain_delete_is_reached(
+        make_schema: Callable[..., dj.Schema]) -> None:
+    """The first delete finds no dependent table; the second one's plain DELETE meets rows
+    of a table declared since, is rolled back, and the cascade reaches them."""
+    schema = make_schema()
+
+    @schema
+    class Animal(dj.Manual):
+        definition = """
+        animal : int16
+        """
+
+    Animal.insert([(1,), (2,), (3,)])
+    assert (Animal & {"animal": 3}).delete(safemode=False) == 1
+
+    @schema
+    class Weighing(dj.Manual):
+        definition = """
+        -> Animal
+        day : int16
+        """
+
+    Weighing.insert([(1, 1), (1, 2), (2, 1)])
+    assert (Animal & {"animal": 1}).delete(safemode=False) == 1
+    assert len(Animal) == 1 and Weighing.to_dicts() == [{"animal": 2, "day": 1}]
+
+
+def test_plain_delete_prompt_counts_and_can_cancel(t: SimpleNamespace,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    answers = iter(["no", "yes"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    assert (t.Pairing & "pairing < 3").delete(safemode=True) == 0
+    shown = capsys.readouterr().out
+    assert "Deleting 2 rows from" in shown and "pairing" in shown and "cancelled" in shown
+    assert len(t.Pairing) == 3
+    assert (t.Pairing & "pairing < 3").delete(safemode=True) == 2
+    assert len(t.Pairing) == 1
