@@ -50,6 +50,7 @@ def check_column(attr: Attribute, values: list[Any], where: str, backend: Backen
     info = attr.type_info
     category = info.category
     kinds = set(map(type, values))
+    nulls = type(None) in kinds
     kinds.discard(type(None))
     if not kinds:
         return values
@@ -59,18 +60,21 @@ def check_column(attr: Attribute, values: list[Any], where: str, backend: Backen
                         "string" if category in _STRINGS else category)
     if check is None:
         return values
-    return check(attr, values, kinds, where, backend)
+    # the non-NULL values, without a pass over the column when it has no NULL
+    present = [v for v in values if v is not None] if nulls else values
+    return check(attr, values, present, kinds, where, backend)
 
 
 # ----------------------------------------------------------------------------- numbers
 
-def _integers(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-              backend: Backend) -> list[Any]:
+def _integers(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+              where: str, backend: Backend) -> list[Any]:
     if bool in kinds:  # every backend then binds an integer (PostgreSQL refuses a bool)
         values = [int(v) if type(v) is bool else v for v in values]
     low, high = attr.type_info.value_range or (None, None)
     stored = backend.max_integer if high is None else min(high, backend.max_integer)
-    present = [v for v in values if v is not None]
+    if bool in kinds:
+        present = [v for v in values if v is not None]
     if present and (max(present) > stored or (low is not None and min(present) < low)):
         bad = next(v for v in present if v > stored or (low is not None and v < low))
         if high is not None and bad > stored and stored < high:
@@ -81,8 +85,8 @@ def _integers(attr: Attribute, values: list[Any], kinds: set[type], where: str,
     return values
 
 
-def _floats(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-            backend: Backend) -> list[Any]:
+def _floats(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+            where: str, backend: Backend) -> list[Any]:
     single = attr.type_info.category == "float32"
     if kinds - {float}:  # ints and bools: exactly representable ones only
         converted = []
@@ -97,10 +101,11 @@ def _floats(attr: Attribute, values: list[Any], kinds: set[type], where: str,
                 v = number
             converted.append(v)
         values = converted
-    present = [v for v in values if v is not None]
+        present = [v for v in values if v is not None]
     if not present:
         return values
-    if not all(map(math.isfinite, present)):
+    # a finite sum (one C loop) means every value is finite; inf, -inf and NaN make it not
+    if not math.isfinite(sum(present)) and not all(map(math.isfinite, present)):
         bad = next(v for v in present if not math.isfinite(v))
         raise refused(attr, bad, where, "infinite values are not portable (MySQL has none); "
                       "store None for a missing value")
@@ -115,8 +120,8 @@ def _floats(attr: Attribute, values: list[Any], kinds: set[type], where: str,
     return values
 
 
-def _decimals(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-              backend: Backend) -> list[Any]:
+def _decimals(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+              where: str, backend: Backend) -> list[Any]:
     precision, scale = attr.type_info.args
     unit = Decimal(1).scaleb(-scale)
     limit = backend.max_decimal_digits
@@ -149,14 +154,14 @@ def _decimals(attr: Attribute, values: list[Any], kinds: set[type], where: str,
 
 # ----------------------------------------------------------------------------- strings
 
-def _strings(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-             backend: Backend) -> list[Any]:
+def _strings(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+             where: str, backend: Backend) -> list[Any]:
     info = attr.type_info
     odd = [k for k in kinds if not issubclass(k, str)]
     if any(issubclass(k, _BYTES) for k in odd):
         raw = next(v for v in values if isinstance(v, _BYTES))
         raise refused(attr, raw, where, "bytes are not text; decode them first")
-    strings = [v for v in values if isinstance(v, str)]
+    strings = present if kinds == {str} else [v for v in values if isinstance(v, str)]
     if not strings:
         return values
     joined = "\x1f".join(strings)
@@ -205,8 +210,8 @@ def _fraction_unit(attr: Attribute) -> int:
 TIMESTAMP_RANGE = (datetime.datetime(1970, 1, 1, 0, 0, 1), datetime.datetime(2038, 1, 19, 3, 14, 7))
 
 
-def _datetimes(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-               backend: Backend) -> list[Any]:
+def _datetimes(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+               where: str, backend: Backend) -> list[Any]:
     unit = _fraction_unit(attr)
     low, high = TIMESTAMP_RANGE if attr.type_info.category == "timestamp" else (None, None)
     for v in values:
@@ -238,8 +243,8 @@ def _precision_advice(attr: Attribute, kind: str) -> str:
             + (f"; declare {kind}(6) or round the value" if digits < 6 else ""))
 
 
-def _times(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-           backend: Backend) -> list[Any]:
+def _times(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+           where: str, backend: Backend) -> list[Any]:
     unit = _fraction_unit(attr)
     converted = []
     for v in values:
@@ -257,8 +262,8 @@ def _times(attr: Attribute, values: list[Any], kinds: set[type], where: str,
     return converted
 
 
-def _dates(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-           backend: Backend) -> list[Any]:
+def _dates(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+           where: str, backend: Backend) -> list[Any]:
     if datetime.datetime in kinds:
         raise refused(attr, next(v for v in values if type(v) is datetime.datetime), where,
                       "a date has no time of day; pass .date()")
@@ -267,8 +272,8 @@ def _dates(attr: Attribute, values: list[Any], kinds: set[type], where: str,
 
 # ----------------------------------------------------------------------------- json
 
-def _json(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-          backend: Backend) -> list[Any]:
+def _json(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+          where: str, backend: Backend) -> list[Any]:
     for v in values:
         if v is None:
             continue
@@ -281,15 +286,15 @@ def _json(attr: Attribute, values: list[Any], kinds: set[type], where: str,
     return values
 
 
-def _bytes(attr: Attribute, values: list[Any], kinds: set[type], where: str,
-           backend: Backend) -> list[Any]:
+def _bytes(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
+           where: str, backend: Backend) -> list[Any]:
     if kinds - {bytes, bytearray, memoryview}:
         bad = next(v for v in values if v is not None and not isinstance(v, _BYTES))
         raise refused(attr, bad, where, "bytes attributes take bytes")
     return values
 
 
-_Check = Callable[["Attribute", list[Any], set[type], str, "Backend"], list[Any]]
+_Check = Callable[["Attribute", list[Any], list[Any], set[type], str, "Backend"], list[Any]]
 _CHECKS: dict[str, _Check] = {
     "int": _integers, "float32": _floats, "float64": _floats, "decimal": _decimals,
     "string": _strings, "datetime": _datetimes, "timestamp": _datetimes, "time": _times,
