@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 import datajoint_sa as dj
@@ -78,3 +79,36 @@ def test_large_values_take_the_servers_fast_compression(schema: dj.Schema,
         method = sa_conn.execute(sa.select(sa.func.pg_column_compression(sa_table.c.raw))
                                  ).scalar_one()
     assert method == "lz4"
+
+
+def test_row_batches_insert_skip_and_replace_exactly(schema: dj.Schema) -> None:
+    """A batch of several multi-row statements and a shorter last one (SQLite sends 200
+    rows a statement), then skip_duplicates and replace over part of it, and a duplicate
+    that refuses the whole insert."""
+
+    @schema
+    class Reading(dj.Manual):
+        definition = """
+        rid : int32
+        ---
+        x : float64
+        label : varchar(20)
+        note = null : varchar(20)
+        """
+
+    rows = [{"rid": i, "x": i / 3, "label": f"r{i}", "note": None if i % 5 else "five"}
+            for i in range(1234)]
+    Reading.insert(rows)
+    assert Reading.to_dicts(order_by="rid") == rows
+    more = [{"rid": i, "x": -1.0, "label": "new", "note": None} for i in range(1200, 1500)]
+    Reading.insert(more, skip_duplicates=True)
+    assert len(Reading) == 1500
+    assert (Reading & {"rid": 1210}).fetch1("label") == "r1210"
+    assert (Reading & {"rid": 1400}).fetch1("label") == "new"
+    Reading.insert([dict(r, label="again") for r in rows[:450]], replace=True)
+    assert (Reading & "label = 'again'").to_dicts(order_by="rid") == [
+        dict(r, label="again") for r in rows[:450]]
+    clash = [{"rid": 5000 + i, "x": 0.0, "label": "c"} for i in range(300)] + [rows[7]]
+    with pytest.raises(dj.errors.DuplicateError):
+        Reading.insert(clash)
+    assert len(Reading) == 1500  # nothing of the refused insert stayed

@@ -7,6 +7,7 @@ behaviour lives here; `sqlite.py`, `postgresql.py` and `mysql.py` override only 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -381,6 +382,45 @@ def _insert_sql(backend: Backend, dialect: Any, table: sa.Table, columns: tuple[
     stmt = backend.insert_statement(table, columns, mode=mode, key=key)
     sql, order = _compile_for_driver(dialect, stmt, columns)
     return sql, tuple(order)
+
+
+@functools.lru_cache(maxsize=512)
+def values_sql(sql: str, rows: int) -> str:
+    """The one-row INSERT `sql` with its VALUES group repeated for `rows` rows."""
+    head, found, tail = sql.partition(" VALUES (")
+    if not found:
+        raise ValueError(f"not a one-row INSERT: {sql}")
+    depth, end = 1, 0
+    while depth:
+        depth += {"(": 1, ")": -1}.get(tail[end], 0)
+        end += 1
+    group = "(" + tail[:end]
+    return f"{head} VALUES {', '.join([group] * rows)}{tail[end:]}"
+
+
+def insert_multirow(conn: SAConnection, backend: Backend, table: sa.Table,
+                    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, mode: str,
+                    key: Sequence[str], max_parameters: int, max_rows: int) -> None:
+    """Rows as multi-row INSERTs of up to `max_rows` rows and `max_parameters` parameters
+    each: one statement per group of rows where executemany runs one per row."""
+    sql, order = _insert_sql(backend, conn.dialect, table, tuple(columns), mode, tuple(key))
+    if list(order) != list(columns):
+        positions = [list(columns).index(name) for name in order]
+        rows = [tuple(row[p] for p in positions) for row in rows]
+    width = max(1, len(columns))
+    step = max(1, min(max_rows, max_parameters // width))
+    flat = list(itertools.chain.from_iterable(rows))
+    cursor = conn.connection.cursor()
+    try:
+        full = len(rows) - len(rows) % step
+        if full:
+            statement = values_sql(sql, step)
+            for start in range(0, full * width, step * width):
+                cursor.execute(statement, flat[start:start + step * width])
+        if full < len(rows):
+            cursor.execute(values_sql(sql, len(rows) - full), flat[full * width:])
+    finally:
+        cursor.close()
 
 
 def insert_many(conn: SAConnection, backend: Backend, table: sa.Table, columns: Sequence[str],

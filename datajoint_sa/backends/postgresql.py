@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Connection as SAConnection
 
 from . import adbc
 from .base import Backend, _insert_sql, with_on_conflict
+from .base import values_sql as _values_sql
 
 _SQLSTATE_KINDS = {
     "23505": "duplicate",
@@ -110,20 +110,6 @@ def _copy(conn: SAConnection, target: str, columns: Sequence[str],
                 write(row)
     finally:
         cursor.close()
-
-
-@functools.lru_cache(maxsize=512)
-def _values_sql(sql: str, rows: int) -> str:
-    """The one-row INSERT `sql` with its VALUES group repeated for `rows` rows."""
-    head, found, tail = sql.partition(" VALUES (")
-    if not found:
-        raise ValueError(f"not a one-row INSERT: {sql}")
-    depth, end = 1, 0
-    while depth:
-        depth += {"(": 1, ")": -1}.get(tail[end], 0)
-        end += 1
-    group = "(" + tail[:end]
-    return f"{head} VALUES {', '.join([group] * rows)}{tail[end:]}"
 
 
 def _insert_values(conn: SAConnection, backend: Backend, table: sa.Table,
