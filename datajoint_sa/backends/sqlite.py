@@ -25,9 +25,6 @@ TURN_SUFFIX = "-writer"
 MAX_PARAMETERS = 999
 #: rows of one multi-row INSERT: past ~200 a longer statement gains nothing
 MAX_ROWS = 200
-#: a row whose binary values pass this size goes by executemany: a multi-row INSERT would
-#: hold a copy of every blob of the statement at once (sqlite3 binds blobs as copies)
-LARGE_BINARY = 64 * 1024
 
 #: the schema's tables with the tables they refer to (a table without foreign keys once,
 #: with NULL): one read of the catalog for a whole schema's drop
@@ -265,10 +262,11 @@ class SQLiteBackend(Backend):
     ) -> None:
         """Multi-row INSERTs of up to 200 rows: SQLite runs one statement per group of
         rows in about half the time of executemany's statement per row (30,000 rows of 4
-        columns: 19 ms against 38 ms). One row, and rows of large blobs, go as they are."""
-        if len(rows) < 2 or sum(
-                len(v) for v in rows[0] if isinstance(v, (bytes, bytearray, memoryview))
-        ) > LARGE_BINARY:
+        columns: 19 ms against 38 ms). One row, and rows with binary columns, go as they
+        are: sqlite3 binds a blob as a copy, so a statement of 200 rows of blobs would hold
+        a copy of all of them at once."""
+        if len(rows) < 2 or any(isinstance(getattr(t, "impl_instance", t), sa.LargeBinary)
+                                for t in (table.c[c].type for c in columns)):
             super().insert_rows(conn, table, columns, rows, mode=mode, key=key)
             return
         insert_multirow(conn, self, table, columns, rows, mode=mode, key=key,
