@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -179,11 +180,15 @@ class _Parser:
                     server_default_for(default, info)
                 except DataJointError as error:
                     raise self.error(str(error)) from None
-        self.add(Attribute(
+        attribute = Attribute(
             name=name, type=info.type, in_key=in_key, nullable=nullable, default=default,
             comment=(comment or "").strip(), autoincrement=autoincrement,
             lineage=f"{self.spec.schema}.{self.spec.name}.{name}",
-        ))
+        )
+        # the resolved type is the attribute's (a cached property): compile() does not
+        # resolve the written-back type again
+        attribute.__dict__["type_info"] = info
+        self.add(attribute)
 
     def add(self, attribute: Attribute) -> None:
         if any(a.name == attribute.name for a in self.spec.attributes):
@@ -350,9 +355,14 @@ def server_default_for(default: str, info: TypeInfo) -> Any:
 
 # ---------------------------------------------------------------------------- compiling
 
+@functools.cache
+def _dialects_checking(category: str) -> tuple[str, ...]:
+    return tuple(name for name, backend in BACKENDS.items() if backend.needs_check(category))
+
+
 def _checked_where_needed(check: sa.CheckConstraint, category: str) -> sa.CheckConstraint:
     """Emit the CHECK only on backends whose column type does not already enforce it."""
-    dialects = tuple(name for name, backend in BACKENDS.items() if backend.needs_check(category))
+    dialects = _dialects_checking(category)
     return check.ddl_if(dialect=dialects)  # type: ignore[arg-type]  # a tuple is documented
 
 

@@ -84,15 +84,19 @@ def forget_seen(sa_conn: Any) -> None:
     sa_conn.info.pop(SEEN, None)
 
 
-def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading, *,
-           replace: bool = True) -> None:
-    """Write the lineage rows of a table just created (replacing any left behind).
-    `replace=False`: the schema's lineage table exists and has no rows of `table` (the
-    schema was created by this session's Schema and the table is new): two queries fewer."""
+def insert(backend: Backend, schema: str, table: str, heading: Heading) -> sa.Insert | None:
+    """The INSERT of a new table's lineage rows, values inline (None: it has none); a
+    backend may send it with the CREATE TABLE (`Backend.create_table(then=...)`)."""
+    rows = entries(schema, table, heading)
+    return sa.insert(lineage_table(backend, schema)).values(rows) if rows else None
+
+
+def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading
+           ) -> None:
+    """Write the lineage rows of a table just created (replacing any left behind)."""
     target = lineage_table(backend, schema)
-    if replace:
-        _ensure(sa_conn, target)
-        sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
+    _ensure(sa_conn, target)
+    sa_conn.execute(sa.delete(target).where(target.c.table_name == table))
     rows = entries(schema, table, heading)
     if rows:
         sa_conn.execute(sa.insert(target), rows)

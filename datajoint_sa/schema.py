@@ -245,14 +245,17 @@ class Schema:
         another session created the table meanwhile): nothing was written, and
         `_create_missing` decides with the catalog."""
         backend = self.connection.backend_impl
+        # the schema's lineage table exists and has no rows of this new table
+        rows = lineage.insert(backend, self.database, name, spec.heading)
         created = False
         try:
             with self.connection.session(write=True) as sa_conn:
-                backend.create_table(sa_conn, sa_table)
+                unsent = backend.create_table(sa_conn, sa_table,
+                                              then=[rows] if rows is not None else [])
                 created = True
                 backend.after_create(sa_conn, sa_table, replace=False)
-                lineage.record(sa_conn, backend, self.database, name, spec.heading,
-                               replace=False)
+                for statement in unsent:
+                    sa_conn.execute(statement)
         except sa.exc.DBAPIError:
             if created:  # the CREATE went through (and stays, where DDL commits at once)
                 raise

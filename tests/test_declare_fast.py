@@ -140,10 +140,11 @@ def test_a_declaration_failing_half_way_leaves_nothing_behind(
     schema = make_schema()
     connection = schema.connection
 
-    def failing(sa_conn: Any, *args: Any, **kwargs: Any) -> None:
-        sa_conn.exec_driver_sql("SELECT no_such_column FROM no_such_table")
+    def failing(schema: str, table: str, heading: Any) -> list[dict[str, Any]]:
+        # a lineage row the database refuses (its origin is NOT NULL), after the CREATE
+        return [{"table_name": table, "attribute_name": "box", "lineage": None}]
 
-    monkeypatch.setattr(lineage, "record", failing)
+    monkeypatch.setattr(lineage, "entries", failing)
     with pytest.raises(dj.DataJointError, match="Cannot create table"):
         @schema
         class Box(dj.Manual):

@@ -102,9 +102,14 @@ class Backend:
         return sorted(sa.inspect(conn).get_table_names(schema=schema))
 
     # ---- comments -----------------------------------------------------------------------
-    def create_table(self, conn: SAConnection, table: sa.Table) -> None:
-        """CREATE TABLE with its indexes and comments (SQLAlchemy's statements, one by one)."""
+    def create_table(self, conn: SAConnection, table: sa.Table, *,
+                     then: Sequence[sa.Insert] = ()) -> list[sa.Insert]:
+        """CREATE TABLE with its indexes and comments (SQLAlchemy's statements, one by one).
+        `then`: statements with literal values (e.g. the table's lineage rows) that belong
+        in the same transaction; returns those it did not send, which the caller runs
+        (PostgreSQL sends them in the CREATE's own round trip)."""
         table.create(conn)
+        return list(then)
 
     def after_create(self, conn: SAConnection, table: sa.Table, *, replace: bool = True
                      ) -> None:

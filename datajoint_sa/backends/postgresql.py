@@ -232,14 +232,15 @@ class PostgreSQLBackend(Backend):
 
     drops_tables_with_schema = True
 
-    def create_table(self, conn: SAConnection, table: sa.Table) -> None:
+    def create_table(self, conn: SAConnection, table: sa.Table, *,
+                     then: Sequence[sa.Insert] = ()) -> list[sa.Insert]:
         """SQLAlchemy's CREATE TABLE, CREATE INDEX and COMMENT ON statements sent as one
         script: one round trip per table instead of one per index and comment."""
         if any(isinstance(c.type, sa.types.SchemaType) or isinstance(c.default, sa.Sequence)
                for c in table.columns) or getattr(table, "_creator_ddl", None) is not None or (
                 table.dispatch.before_create or table.dispatch.after_create):
-            super().create_table(conn, table)  # types, sequences or listeners: as is
-            return
+            # types, sequences or listeners: as is
+            return super().create_table(conn, table, then=then)
         statements: list[Any] = [sa.schema.CreateTable(table)]
         statements += [sa.schema.CreateIndex(index) for index in table.indexes]
         if table.comment is not None:
@@ -251,8 +252,11 @@ class PostgreSQLBackend(Backend):
         # compiled for a driver that formats parameters, so literal percent signs are
         # doubled; the script goes without parameters (several statements), so undo that
         script = ";\n".join(str(s.compile(dialect=conn.dialect)).strip() for s in statements)
+        script += "".join(";\n" + str(s.compile(
+            dialect=conn.dialect, compile_kwargs={"literal_binds": True})).strip() for s in then)
         conn.exec_driver_sql(script.replace("%%", "%"),
                              execution_options={"no_parameters": True})
+        return []
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
         rows = conn.execute(sa.text(

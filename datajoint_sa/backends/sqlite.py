@@ -39,6 +39,23 @@ _REFERRING = (
     "WHERE m.type = 'table' AND substr(f.\"table\", 1, ?1) = ?2 "
     "AND substr(m.name, 1, ?1) <> ?2")
 
+_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+
+
+@contextmanager
+def _driver_cursor(conn: SAConnection) -> Iterator[sqlite3.Cursor]:
+    """The driver's cursor of `conn`, inside its transaction: for the DDL path's small
+    statements, where SQLAlchemy's execution path costs more than SQLite spends on them.
+    Driver errors come out as SQLAlchemy's, as from `conn.execute`."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except sqlite3.Error as error:
+        raise sa.exc.DBAPIError.instance(None, None, error, sqlite3.Error) from error
+    finally:
+        cursor.close()
+
+
 try:
     import fcntl
 except ImportError:  # Windows: writers poll on the busy timeout
@@ -169,10 +186,7 @@ class SQLiteBackend(Backend):
 
     def drop_schema(self, conn: SAConnection, schema: str) -> None:
         prefix = schema + SEPARATOR
-        # straight to the driver's cursor, in the caller's transaction: SQLAlchemy's
-        # execution path would cost more than SQLite spends dropping a table
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _driver_cursor(conn) as cursor:
             rows = cursor.execute(_SCHEMA_TABLES, (len(prefix), prefix)).fetchall()
             sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
             names = {name for name, _ in rows}
@@ -183,17 +197,18 @@ class SQLiteBackend(Backend):
             quote = conn.dialect.identifier_preparer.quote
             for name in sorter.static_order():
                 cursor.execute(f"DROP TABLE {quote(name)}")
-        finally:
-            cursor.close()
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
         prefix = schema + SEPARATOR
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _driver_cursor(conn) as cursor:
             rows = cursor.execute(_REFERRING, (len(prefix), prefix)).fetchall()
-        finally:
-            cursor.close()
         return {self.split_identity(None, name)[0] for (name,) in rows}
+
+    def schema_exists(self, conn: SAConnection, schema: str) -> bool:
+        # one index lookup in the catalog, not a listing of every table in the file
+        with _driver_cursor(conn) as cursor:
+            return cursor.execute(_EXISTS, (f"{schema}{SEPARATOR}{COMMENTS_TABLE}",)
+                                  ).fetchone() is not None
 
     def list_schemas(self, conn: SAConnection) -> list[str]:
         suffix = SEPARATOR + COMMENTS_TABLE
@@ -212,15 +227,15 @@ class SQLiteBackend(Backend):
     def after_create(self, conn: SAConnection, table: sa.Table, *, replace: bool = True
                      ) -> None:
         schema, name = self.split_identity(None, table.name)
-        rows = [{"table_name": name, "column_name": "", "comment": table.comment or ""}]
-        rows += [
-            {"table_name": name, "column_name": c.name, "comment": c.comment or ""}
-            for c in table.columns
-        ]
-        comments = _comments_table(schema)
-        if replace:
-            conn.execute(sa.delete(comments).where(comments.c.table_name == name))
-        conn.execute(comments.insert(), rows)
+        rows = [(name, "", table.comment or "")]
+        rows += [(name, c.name, c.comment or "") for c in table.columns]
+        comments = conn.dialect.identifier_preparer.quote(
+            f"{schema}{SEPARATOR}{COMMENTS_TABLE}")
+        with _driver_cursor(conn) as cursor:
+            if replace:
+                cursor.execute(f"DELETE FROM {comments} WHERE table_name = ?", (name,))
+            cursor.executemany(f"INSERT INTO {comments} (table_name, column_name, comment) "
+                               "VALUES (?, ?, ?)", rows)
 
     def before_drop(self, conn: SAConnection, table: sa.Table) -> None:
         schema, name = self.split_identity(None, table.name)
