@@ -214,9 +214,14 @@ def test_populate_speed_hooks(connection: dj.Connection, impl: Backend,
                          sa.Column("word", sa.String(8), comment="a word"),
                          sa.Index(f"ix_{sa_name}_word", "word", unique=True),
                          schema=sa_schema, comment="things: 'q' %s")
-        impl.create_table(sa_conn, table)
+        # rows sent with the CREATE (in its script on PostgreSQL), literal % and quotes kept
+        unsent = impl.create_table(sa_conn, table,
+                                   then=[table.insert().values(id=9, word="5% 'x'")])
+        for statement in unsent:
+            sa_conn.execute(statement)
         impl.after_create(sa_conn, table)
         assert impl.list_tables(sa_conn, own_schema) == ["thing"]
+        assert sa_conn.execute(sa.select(table.c.word)).scalar_one() == "5% 'x'"
         sa_conn.execute(table.insert(), [{"id": 1, "word": "a"}])
         found = impl.read_comments(sa_conn, own_schema, "thing")
         if found is None:  # comments native to the server
