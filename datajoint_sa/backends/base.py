@@ -502,9 +502,3 @@ def with_on_conflict(stmt: Any, columns: Sequence[str], *, mode: str, key: Seque
         result = stmt.on_conflict_do_update(index_elements=list(key), set_=update) if update \
             else stmt.on_conflict_do_nothing(index_elements=list(key))
     return cast(sa.Insert, result)
-    if mode == "replace":
-        update = {c: stmt.excluded[c] for c in columns if c not in key}
-        if not update:
-            return stmt.on_conflict_do_nothing(index_elements=list(key))
-        return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
-    return stmt
