@@ -104,6 +104,16 @@ class Connection:
     def _allowed_inserts(self, value: set[str]) -> None:
         self._local.allowed = set(value)
 
+    @property
+    def write_buffer(self) -> Any:
+        """The write buffer of a grouped populate running in this thread (populate/batch.py),
+        or None: plain inserts of the make go there instead of to the database."""
+        return getattr(self._local, "write_buffer", None)
+
+    @write_buffer.setter
+    def write_buffer(self, value: Any) -> None:
+        self._local.write_buffer = value
+
     # ---- identity -----------------------------------------------------------------------
     @property
     def backend(self) -> str:

@@ -402,7 +402,8 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
     where = label(table)
     with gc_paused():
         groups = _prepared_rows(table, rows, ignore_extra_fields, where)
-        if groups:
+        buffer = table.connection.write_buffer  # a grouped populate's make: written later
+        if groups and not (buffer is not None and buffer.take(table, groups, mode)):
             table.connection.retrying(partial(_write, table, groups, mode, chunk_size))
         del groups  # freed while paused, so the collector never scans the row tuples
 

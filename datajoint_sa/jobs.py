@@ -26,7 +26,7 @@ import threading
 import traceback
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -233,6 +233,13 @@ class JobTable(Table):
                 .execution_options(preserve_rowcount=True),
                 "upsert": backend.insert_statement(table, columns, mode="replace", key=key),
                 "complete": sa.delete(table).where(own),
+                # a group of keys (populate/batch.py): one plain INSERT of them all (any
+                # held key fails it whole) and one DELETE that completes them all
+                "reserve_all": sa.insert(table),
+                "complete_all": sa.delete(table).where(
+                    c.table_name == sa.bindparam("t_name"),
+                    c.key_hash.in_(sa.bindparam("t_hashes", expanding=True)),
+                    c.host == sa.bindparam("t_host"), c.pid == sa.bindparam("t_pid")),
                 # one statement only one worker can win: the row changes hands once
                 "claim": sa.update(table).where(
                     c.table_name == sa.bindparam("t_name"),
@@ -365,6 +372,38 @@ class JobTable(Table):
         worker = _worker(self.connection)
         sa_conn.execute(self._compiled()["complete"], {
             "t_name": table_name, "t_hash": hashed, "t_host": worker["host"],
+            "t_pid": worker["pid"]})
+
+    def reserve_all(self, table_name: str, keys: Sequence[Mapping[str, Any]],
+                    hashes: Sequence[str]) -> bool:
+        """Reserve every key of a group in one transaction (one multi-row INSERT where the
+        driver folds rows), committed at once; False (nothing reserved) when any of them has
+        a job row already or the insert lost a lock conflict: then `reserve` decides key by
+        key."""
+        if not keys:
+            return True
+        connection = self.connection
+        rows = [self._row(table_name, k, h, "reserved") for k, h in zip(keys, hashes)]
+        try:  # one transaction of the main session (the side one commits row by row)
+            with connection.session(write=True) as sa_conn:
+                sa_conn.execute(self._compiled()["reserve_all"], rows)
+        except sa.exc.DBAPIError as error:
+            classified = connection.classify(error, JOBS_TABLE)
+            if isinstance(classified, DuplicateError) or connection.backend_impl.is_transient(
+                    error):
+                return False
+            raise classified from error
+        heartbeat.hold(self)
+        return True
+
+    def complete_all_in(self, sa_conn: SAConnection, table_name: str,
+                        hashes: Sequence[str]) -> None:
+        """Delete this process's reservations of `hashes` in the caller's transaction."""
+        if not hashes:
+            return
+        worker = _worker(self.connection)
+        sa_conn.execute(self._compiled()["complete_all"], {
+            "t_name": table_name, "t_hashes": list(hashes), "t_host": worker["host"],
             "t_pid": worker["pid"]})
 
     def complete(self, table_name: str, key: Mapping[str, Any]) -> None:

@@ -30,7 +30,7 @@ SERVER_KEYS = {"database.host": "DJ_HOST", "database.user": "DJ_USER",
 #: classic DataJoint spoke only MySQL: classic server keys mean MySQL unless this says otherwise
 BACKEND_DRIVERS = {"mysql": "mysql+pymysql", "postgresql": "postgresql+psycopg"}
 #: sections whose nested form ({"database": {"host": ...}}) is read as dotted keys
-SECTIONS = ("database", "display", "connection", "insert")
+SECTIONS = ("database", "display", "connection", "insert", "populate")
 
 DEFAULTS: dict[str, Any] = {
     "database.url": None,
@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "custom": {},
     "download_path": ".",
     "insert.chunk_size": 10_000,
+    # a serial populate runs makes in groups that commit together (see populate/batch.py)
+    "populate.batch_size": 50,
+    "populate.batch_seconds": 1.0,
     "transfer_workers": 16,  # concurrent store transfers of a column (see transfers.py)
 }
 

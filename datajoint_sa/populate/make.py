@@ -158,15 +158,19 @@ class Runner:
                 return ERROR, error
         return self.run_reserved(key, hashed)
 
-    def run_reserved(self, key: dict[str, Any], hashed: str = ""
-                     ) -> tuple[str, BaseException | None]:
+    def run_reserved(self, key: dict[str, Any], hashed: str = "",
+                     failed: Exception | None = None) -> tuple[str, BaseException | None]:
         """(status, error) of a key this process has reserved (or that needs no reservation):
-        the make, tried again on the errors the table marks retryable, then the bookkeeping."""
+        the make, tried again on the errors the table marks retryable, then the bookkeeping.
+        `failed`: the make has run once already (in a group, see batch.py) and raised it."""
         jobs = self.jobs
         tries = 0
         try:
             while True:
                 try:
+                    if failed is not None:
+                        first, failed = failed, None
+                        raise first
                     done = self._attempts(key, hashed)
                     break
                 except Exception as error:

@@ -9,14 +9,17 @@ import logging
 import os
 import random
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..errors import DataJointError
+from ..settings import config
 
 if TYPE_CHECKING:
     from ..expression import QueryExpression
+from .batch import GroupRunner
 from .keysource import _done_clause, _restricted_source, _todo_select, default_key_source
 from .make import ERROR, SUCCESS, RetryPolicy, Runner, _arguments, _is_tripartite
 from .workers import _run_distributed
@@ -83,7 +86,8 @@ class AutoPopulate:
                  processes: int | None = 1,
                  make_kwargs: Mapping[str, Any] | None = None,
                  executor: cf.Executor | None = None, priority: Any = None,
-                 retry_on: Any = None, max_retries: int | None = None) -> dict[str, Any]:
+                 retry_on: Any = None, max_retries: int | None = None,
+                 batch_size: int | None = None) -> dict[str, Any]:
         """Call `make` for every key of the key source (restricted by `restrictions`) that
         the table does not hold yet.
 
@@ -95,7 +99,9 @@ class AutoPopulate:
         `processes=None` runs one worker process per CPU (at most one per key).
         `priority` (a number or a function of the key; lower runs first) orders the keys;
         `retry_on` (exception classes) and `max_retries` try those errors again with backoff
-        (see RetryPolicy).
+        (see RetryPolicy). `batch_size` (default `dj.config["populate.batch_size"]`) is how
+        many keys a serial populate makes in one transaction (see populate/batch.py); 1 makes
+        each key in its own.
         """
         table: Any = self
         name = type(self).__name__
@@ -108,6 +114,10 @@ class AutoPopulate:
             raise DataJointError(f"populate of {name}: give either processes or executor")
         if max_calls is not None and (not isinstance(max_calls, int) or max_calls < 0):
             raise DataJointError(f"populate of {name}: max_calls must be a non-negative integer")
+        if batch_size is None:
+            batch_size = config["populate.batch_size"]
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise DataJointError(f"populate of {name}: batch_size must be a positive integer")
         if make_kwargs is not None and not isinstance(make_kwargs, Mapping):
             raise DataJointError(f"populate of {name}: make_kwargs must be a dict")
         connection = table.connection
@@ -150,10 +160,16 @@ class AutoPopulate:
             if executor is None and processes == 1:
                 runner = Runner(table, **options)
                 with runner.durable_at_end():
-                    for key in todo:
-                        status, error = runner.run(key)
-                        outcome.add(key, status, error)
-                        bar.update()
+                    if batch_size > 1 and len(todo) > 1 and not runner.tripartite:
+                        with closing(GroupRunner(runner, batch_size).run(todo)) as results:
+                            for key, status, error in results:
+                                outcome.add(key, status, error)
+                                bar.update()
+                    else:
+                        for key in todo:
+                            status, error = runner.run(key)
+                            outcome.add(key, status, error)
+                            bar.update()
             else:
                 _run_distributed(table, todo, options, outcome, bar, executor=executor,
                                  processes=processes)
