@@ -195,7 +195,9 @@ def test_a_killed_worker_leaves_no_rows_and_its_reservation_is_cleared(
     monkeypatch.setenv("DJ_TEST_STALL", str(stall))
     _, Square = _squares(schema, keys)
     connection.close()
-    child = fork.Process(target=Square.populate, kwargs={"reserve_jobs": True})
+    # key by key: a grouped populate reserves its whole group (all three keys) at once
+    child = fork.Process(target=Square.populate, kwargs={"reserve_jobs": True,
+                                                         "batch_size": 1})
     child.start()
     deadline = time.monotonic() + 60
     while not stall.exists() and time.monotonic() < deadline:
