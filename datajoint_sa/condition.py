@@ -518,7 +518,7 @@ class Slot:
                             type_=column.type.coerce_compared_value(operator, self.value))
 
 
-def _take(values: list[Any], value: Any, slotted: bool) -> Any:
+def _take(values: list[Any], value: Any, slotted: int) -> Any:
     """Append a condition's value to `values`; a Slot in its place when `slotted`."""
     slot = Slot(len(values), value) if slotted else value
     values.append(value)
@@ -531,7 +531,7 @@ def fragment_shape(fragment: Fragment) -> Hashable:
     return fragment, tuple(value for value, _ in fragment._literals)
 
 
-def condition_shape(node: Any, values: list[Any], slotted: bool
+def condition_shape(node: Any, values: list[Any], slotted: int
                     ) -> tuple[Hashable, Any] | None:
     """The shape of a normalised condition: a key equal for every condition that compiles
     to the same SQL with other values (the values are appended to `values`, in a fixed

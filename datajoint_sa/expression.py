@@ -24,7 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from . import columnar
+from . import columnar, statements
 from . import fetch as fetching
 from .condition import (
     AndList,
@@ -305,14 +305,14 @@ class QueryExpression:
         return parts
 
     # ---- shapes: what a cached statement is keyed by (statements.py) -------------------
-    def _base_shape(self, values: list[Any], slotted: bool
+    def _base_shape(self, values: list[Any], slotted: int
                     ) -> tuple[Hashable, QueryExpression] | None:
         """The shape of this node before its own restrictions (each node class says how,
         next to its `_base_parts`): a key, and this node, or with `slotted` a copy whose
         operands hold Slots. None: not cached."""
         return None
 
-    def _shape(self, values: list[Any], slotted: bool
+    def _shape(self, values: list[Any], slotted: int
                ) -> tuple[Hashable, QueryExpression] | None:
         """A key equal for every expression that compiles to the same SQL up to the values
         of its conditions, which are appended to `values` in a fixed order; and with
@@ -542,8 +542,25 @@ def _clone(node: Any, **changes: Any) -> Any:
     return copy
 
 
+def table_shape(node: Any, table: sa.Table, heading: Heading, values: list[Any],
+                slotted: int) -> tuple[Hashable, Any]:
+    """A table's part of a shape: its columns and heading (`statements.table_signature`),
+    not its name, so that tables of the same definition in other schemas share statements;
+    the table itself goes into `values`, and a statement's SQL names it there. With
+    `slotted == statements.PLACEHOLDERS` the copy reads a stand-in table whose name the
+    SQL text leaves to be filled in."""
+    memo = table.info.get("dj_signature")
+    if memo is None or memo[0] is not heading:
+        memo = table.info["dj_signature"] = (heading, statements.table_signature(table, heading))
+    index = len(values)
+    values.append(table)
+    if slotted != statements.PLACEHOLDERS:
+        return ("table", memo[1]), node
+    return ("table", memo[1]), _clone(node, _sa_table=statements.placeholder(table, index))
+
+
 def _operands_shape(node: Any, name: str, operands: tuple[Any, ...], extra: Hashable,
-                    values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+                    values: list[Any], slotted: int) -> tuple[Hashable, Any] | None:
     """The shape of a node made of query operands (None where an operand is not cached;
     a dj.U operand is its attributes)."""
     keys: list[Hashable] = []
@@ -658,7 +675,7 @@ class Join(QueryExpression):
         columns.update((n, c) for n, c in b.columns.items() if n not in columns)
         return Parts(froms, columns, where, tables=a.tables | b.tables)
 
-    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+    def _base_shape(self, values: list[Any], slotted: int) -> tuple[Hashable, Any] | None:
         return _operands_shape(self, "join", (self.a, self.b), self.left, values, slotted)
 
 
@@ -754,7 +771,7 @@ class Projection(QueryExpression):
                 fragment_clause(fragment, source)  # type: ignore[arg-type]
         return parts.replace(columns=columns)
 
-    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+    def _base_shape(self, values: list[Any], slotted: int) -> tuple[Hashable, Any] | None:
         items = tuple((new, old, None if fragment is None else fragment_shape(fragment))
                       for new, old, fragment in self.items)
         return _operands_shape(self, "proj", (self.a,), items, values, slotted)
@@ -897,7 +914,7 @@ class Aggregation(QueryExpression):
                                             else outside)
         return Parts(froms, columns, tuple(where), group_by=tuple(grouped), tables=tables)
 
-    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+    def _base_shape(self, values: list[Any], slotted: int) -> tuple[Hashable, Any] | None:
         extra = (self.group_names, tuple(self.computed.items()), self.outer,
                  tuple(self.available), self.json)
         return _operands_shape(self, "aggr", (self.a, self.b), extra, values, slotted)
@@ -960,7 +977,7 @@ class Union(QueryExpression):
         derived = compound.subquery()
         return Parts(derived, {n: derived.c[n] for n in names}, tables=frozenset((derived,)))
 
-    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+    def _base_shape(self, values: list[Any], slotted: int) -> tuple[Hashable, Any] | None:
         return _operands_shape(self, "union", (self.a, self.b), None, values, slotted)
 
 
@@ -1042,7 +1059,7 @@ class Distinct(QueryExpression):
             parts = parts.wrap()
         return parts.replace(columns={n: parts.columns[n] for n in self.names}, distinct=True)
 
-    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+    def _base_shape(self, values: list[Any], slotted: int) -> tuple[Hashable, Any] | None:
         return _operands_shape(self, "distinct", (self.a,), self.names, values, slotted)
 
 
@@ -1059,6 +1076,6 @@ class Rekeyed(QueryExpression):
     def _base_parts(self) -> Parts:
         return self.a._compile()
 
-    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Any] | None:
+    def _base_shape(self, values: list[Any], slotted: int) -> tuple[Hashable, Any] | None:
         return _operands_shape(self, "rekey", (self.a,), tuple(self.primary_key), values,
                                slotted)

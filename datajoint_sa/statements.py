@@ -10,8 +10,12 @@ under a name of its own (`condition.Slot`); on a hit the new values are bound in
 places (through the same bind processors SQLAlchemy would apply) and the SQL text runs on
 the driver's cursor. Values are always bound, never written into the SQL.
 
-A shape names its tables by their SQLAlchemy table and heading objects, so a table that is
-redeclared or altered (new objects) never meets the statements of its predecessor.
+A shape holds its tables' columns and headings, not their names: a statement is compiled
+over stand-in tables, and each run's SQL text names the tables that expression reads
+(`Statement.text`), so tables of the same definition in other schemas (a pipeline
+declared again, a test schema) share statements, and an altered table gets new ones. A
+statement is kept only if its text, named for the tables it was first compiled for, equals
+what SQLAlchemy compiles for them directly.
 Listeners of SQLAlchemy's `before_cursor_execute` / `after_cursor_execute` events still see
 every statement (with `context=None`, as SQLAlchemy documents for statements without an
 execution context); an engine with `echo` on takes SQLAlchemy's own path.
@@ -20,6 +24,7 @@ execution context); an engine with `echo` on takes SQLAlchemy's own path.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,6 +39,10 @@ if TYPE_CHECKING:
 
 #: statements kept (per process); the cache starts afresh when full
 MAX_STATEMENTS = 2048
+#: `QueryExpression._shape(values, slotted)`: values taken out (0), bound as slots (1), and
+#: tables read as stand-ins named in the SQL text (2)
+SLOTS, PLACEHOLDERS = 1, 2
+_TOKEN = secrets.token_hex(6)  # stand-in table names: no user's text contains them
 _SLOT = re.compile(r"^djslot(\d+)$")
 _UNCACHED = object()  # a shape that compiles to SQL we do not run ourselves
 _cache: dict[Hashable, Any] = {}
@@ -47,18 +56,36 @@ class Statement:
     the value for a constant); `plan` keeps how the result is decoded (fetch.py), made from
     the cursor description of the first run: the shape fixes the tables and their types."""
 
-    __slots__ = ("sql", "binds", "positional", "types", "options", "plan", "source")
+    __slots__ = ("sql", "binds", "positional", "types", "options", "plan", "tables",
+                 "rendered")
 
     def __init__(self, sql: str, binds: list[tuple[str, int | None, Any, Any]],
-                 positional: bool, types: list[Any], options: dict[str, Any],
-                 source: Any) -> None:
+                 positional: bool, types: list[Any], options: dict[str, Any]) -> None:
         self.sql = sql
         self.binds = binds
         self.positional = positional
         self.types = types
         self.options = options
         self.plan: Any = None
-        self.source = source  # keeps the shape's tables and headings (its key's ids) alive
+        #: (position in the values, stand-in name) of each table the SQL text reads
+        self.tables: list[tuple[int, str]] = []
+        self.rendered: dict[tuple[Any, ...], str] = {}  # the SQL text per set of tables
+
+    def text(self, values: Sequence[Any], dialect: Any) -> str:
+        """The SQL text reading the tables of one expression of this shape."""
+        if not self.tables:
+            return self.sql
+        tables = tuple(values[i] for i, _ in self.tables)
+        sql = self.rendered.get(tables)
+        if sql is None:
+            sql = self.sql
+            preparer = dialect.identifier_preparer
+            for (_, name), table in zip(self.tables, tables):
+                sql = sql.replace(name, preparer.format_table(table))
+            if len(self.rendered) >= 64:
+                self.rendered.clear()
+            self.rendered[tables] = sql
+        return sql
 
     def parameters(self, values: Sequence[Any]) -> Any:
         """The driver's parameters for the values of one expression of this shape."""
@@ -74,8 +101,31 @@ class Statement:
         return {name: value for (name, *_), value in zip(self.binds, out)}
 
 
-def compile_statement(select: sa.Select[Any], dialect: Any, options: dict[str, Any],
-                      source: Any) -> Statement | None:
+def table_signature(table: sa.Table, heading: Any) -> Hashable:
+    """What a table contributes to the SQL of a statement besides its name: its columns and
+    their types, and the heading's attributes as orderings and decoding read them."""
+    columns = tuple((c.key, c.name, repr(c.type)) for c in table.columns)
+    attributes = tuple((a.name, a.type, a.in_key, a.nullable, a.lineage is None,
+                        a.autoincrement) for a in heading.attributes)
+    return columns, attributes
+
+
+def placeholder(table: sa.Table, index: int) -> sa.Table:
+    """A stand-in for `table` (the same columns) under a name the SQL text replaces by
+    the name of the table each run reads."""
+    return sa.Table(f"djsa{index}t{_TOKEN}", sa.MetaData(),
+                    *(sa.Column(c.name, c.type, key=c.key) for c in table.columns))
+
+
+def _dialect_key(dialect: Any) -> Hashable:
+    """Dialects that compile a statement alike (engines of the same kind of server)."""
+    preparer = dialect.identifier_preparer
+    return (type(dialect), dialect.server_version_info, dialect.paramstyle,
+            type(preparer), preparer.initial_quote, getattr(dialect, "is_mariadb", None))
+
+
+def compile_statement(select: sa.Select[Any], dialect: Any, options: dict[str, Any]
+                      ) -> Statement | None:
     """The Statement of a Select built from a slotted expression, or None when its SQL needs
     SQLAlchemy at run time (parameters expanded or rendered when executed)."""
     compiled: Any = select.compile(dialect=dialect)
@@ -99,7 +149,7 @@ def compile_statement(select: sa.Select[Any], dialect: Any, options: dict[str, A
             binds.append((escaped.get(name, name), None, None,
                           value if processor is None else processor(value)))
     types = [column.type for column in select.selected_columns]
-    return Statement(compiled.string, binds, positional, types, options, source)
+    return Statement(compiled.string, binds, positional, types, options)
 
 
 def lookup(expr: QueryExpression, names: Sequence[str], options: tuple[Any, ...],
@@ -109,17 +159,17 @@ def lookup(expr: QueryExpression, names: Sequence[str], options: tuple[Any, ...]
     the values to bind; compiled through `build` (expression -> the fetch's Select) on the
     first use of its shape. None: this query is not cached (run it the usual way)."""
     values: list[Any] = []
-    shape = expr._shape(values, False)
+    shape = expr._shape(values, 0)
     if shape is None:
         return None
     dialect = expr.connection.engine.dialect
-    key = (shape[0], tuple(names), options, id(dialect))
+    key = (shape[0], tuple(names), options, _dialect_key(dialect))
     try:
         statement = _cache.get(key)
     except TypeError:  # an unhashable literal or option: not cached
         return None
     if statement is None:
-        statement = _build(expr, build, dialect) or _UNCACHED
+        statement = _build(expr, values, build, dialect) or _UNCACHED
         with _lock:
             if len(_cache) >= MAX_STATEMENTS:
                 _cache.clear()
@@ -129,14 +179,31 @@ def lookup(expr: QueryExpression, names: Sequence[str], options: tuple[Any, ...]
     return statement, values
 
 
-def _build(expr: QueryExpression, build: Callable[[QueryExpression], sa.Select[Any]],
-           dialect: Any) -> Statement | None:
-    shape = expr._shape([], True)
-    assert shape is not None  # the same tree as a moment ago
-    slotted = shape[1]
-    select = build(slotted)
+def _build(expr: QueryExpression, values: list[Any],
+           build: Callable[[QueryExpression], sa.Select[Any]], dialect: Any
+           ) -> Statement | None:
+    """The statement of a shape: compiled over stand-in tables, and kept only when its text
+    with this expression's tables is exactly what compiling over them gives."""
+    shapes = [expr._shape([], slotted) for slotted in (PLACEHOLDERS, SLOTS)]
+    if shapes[0] is None or shapes[1] is None:  # the same tree as a moment ago
+        return None
+    select = build(shapes[0][1])
     options = dict(select.get_execution_options())
-    return compile_statement(select, dialect, options, (slotted, dialect))
+    statement = compile_statement(select, dialect, options)
+    if statement is None:
+        return None
+    statement.tables = [(i, f"djsa{i}t{_TOKEN}") for i, v in enumerate(values)
+                        if isinstance(v, sa.Table)]
+    if statement.tables:
+        direct: Any = build(shapes[1][1]).compile(dialect=dialect)
+        if direct.string != statement.text(values, dialect):
+            return None
+    return statement
+
+
+def count() -> int:
+    """How many shapes have a statement kept (tests)."""
+    return sum(isinstance(s, Statement) for s in list(_cache.values()))
 
 
 def clear() -> None:
@@ -151,34 +218,35 @@ def run(connection: Connection, statement: Statement, values: Sequence[Any]
     description (a read, in the open transaction or one of its own; driver errors
     translated)."""
     parameters = statement.parameters(values)
+    sql = statement.text(values, connection.engine.dialect)
     if not connection.in_transaction:
         sa_conn = connection.sa
         if not sa_conn.in_transaction() and not sa_conn.engine.echo:
             with connection.translating():
-                return _read_alone(connection, sa_conn, statement, parameters)
+                return _read_alone(connection, sa_conn, statement, sql, parameters)
     with connection.translating(), connection.session(write=False) as sa_conn:
         if sa_conn.engine.echo:  # SQLAlchemy logs what it runs
-            result = sa_conn.exec_driver_sql(statement.sql, parameters,
+            result = sa_conn.exec_driver_sql(sql, parameters,
                                              execution_options=statement.options)
             cursor = result.cursor
             assert cursor is not None
             rows, description = cursor.fetchall(), cursor.description
             result.close()
             return rows if isinstance(rows, list) else list(rows), description
-        return _execute(connection, sa_conn, statement, parameters)
+        return _execute(connection, sa_conn, statement, sql, parameters)
 
 
 def _read_alone(connection: Connection, sa_conn: SAConnection, statement: Statement,
-                parameters: Any) -> tuple[list[Any], Any]:
+                sql: str, parameters: Any) -> tuple[list[Any], Any]:
     """One read outside any transaction, run as the driver itself would run it: in
     autocommit where the backend reads so (`Backend.reads_in_autocommit`), else in the
     transaction the driver opens, ended by its commit (by its rollback after an error).
     SQLAlchemy's transaction bookkeeping has nothing to do for one SELECT."""
     if connection.backend_impl.reads_in_autocommit:
-        return _execute(connection, sa_conn, statement, parameters)
+        return _execute(connection, sa_conn, statement, sql, parameters)
     dbapi_connection: Any = sa_conn.connection.dbapi_connection
     try:
-        result = _execute(connection, sa_conn, statement, parameters)
+        result = _execute(connection, sa_conn, statement, sql, parameters)
     except BaseException:
         try:
             dbapi_connection.rollback()
@@ -190,11 +258,10 @@ def _read_alone(connection: Connection, sa_conn: SAConnection, statement: Statem
 
 
 def _execute(connection: Connection, sa_conn: SAConnection, statement: Statement,
-             parameters: Any) -> tuple[list[Any], Any]:
+             sql: str, parameters: Any) -> tuple[list[Any], Any]:
     dbapi_connection = sa_conn.connection.dbapi_connection
     cursor = connection.backend_impl.read_cursor(dbapi_connection, statement.options)
     try:
-        sql = statement.sql
         dispatch = sa_conn.dispatch
         for before in dispatch.before_cursor_execute:
             sql, parameters = before(sa_conn, cursor, sql, parameters, None, False)

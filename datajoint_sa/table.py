@@ -12,7 +12,7 @@ from . import relatives
 from .delete import cascade_delete, delete_quick, drop_tables, drop_with_dependents
 from .describe import describe_table
 from .errors import DataJointError, UnknownAttributeError
-from .expression import QueryExpression, restricted_copy, table_parts
+from .expression import QueryExpression, restricted_copy, table_parts, table_shape
 from .heading import Heading
 from .insert import insert_rows, update_row
 from .relatives import PartClasses
@@ -132,12 +132,12 @@ class Table(QueryExpression, metaclass=TableMeta):
             raise DataJointError(f"Table {type(self).__name__} is not declared")
         return table_parts(table, self.heading)
 
-    def _base_shape(self, values: list[Any], slotted: bool) -> tuple[Hashable, Table] | None:
-        """A table's statements are those of its declaration (its SQLAlchemy table and
-        heading): redeclared or altered, it has new ones."""
+    def _base_shape(self, values: list[Any], slotted: int) -> tuple[Hashable, Table] | None:
+        """A table's statements are those of its columns and heading, whatever its name
+        (expression.table_shape): altered, it has new ones."""
         if self._sa_table is None:
             return None
-        return ("table", self._sa_table, id(self.heading)), self
+        return table_shape(self, self._sa_table, self.heading, values, slotted)
 
     # ---- writing ------------------------------------------------------------------------
     def insert1(self, row: Any, **options: Any) -> None:

@@ -306,3 +306,40 @@ def test_a_cached_read_in_a_transaction_sees_its_writes(t: SimpleNamespace) -> N
     begins = [sql for sql, _ in log if sql.lstrip().upper().startswith("BEGIN")]
     if connection.backend_impl.reads_in_autocommit:  # one SELECT, no transaction around it
         assert begins == [] and len(log) == 1
+
+
+def test_tables_of_one_definition_share_statements(make_schema: Callable[..., dj.Schema],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Statements are compiled over stand-in tables: a pipeline declared again in another
+    schema (the same definitions) reuses them, each run reading its own tables."""
+    statements.clear()
+    pairs = []
+    for number in range(3):
+        schema = make_schema()
+
+        @schema
+        class Subject(dj.Manual):
+            definition = """
+            subject_id : int32
+            ---
+            weight : float64
+            """
+
+        @schema
+        class Session(dj.Manual):
+            definition = """
+            -> Subject
+            session : int16
+            """
+
+        Subject.insert([(i, 20.0 + number) for i in range(4)])
+        Session.insert([(i, s) for i in range(4) for s in range(number + 1)])
+        pairs.append((Subject, Session))
+    with compiles(monkeypatch) as made:
+        for number, (Subject, Session) in enumerate(pairs):
+            assert (Subject & {"subject_id": 2}).fetch1("weight") == 20.0 + number
+            rows = ((Subject & "subject_id < 3") * Session & "weight >= 20").to_dicts()
+            assert len(rows) == 3 * (number + 1)
+            assert len(Session & {"subject_id": 1}) == number + 1
+        assert len(made) == 3  # one per shape, not per schema
+    assert statements.count() == 3  # and each one kept (its text checked)
