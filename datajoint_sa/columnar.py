@@ -1,15 +1,19 @@
 """Columnar fetches: `fetch(format="arrow" | "polars")`, and DataFrames built from Arrow.
 
-Where the backend has a columnar driver (ADBC: PostgreSQL reads the result as binary COPY,
-SQLite) and no transaction is open, the query's SQL (compiled from the expression exactly as
-the row fetch compiles it) runs there and its columns arrive as Arrow arrays filled in C.
-Every column then takes the Arrow type its attribute has on every backend (`arrow_type`):
-columns that already have it, or reach it by an exact cast (int64 -> int16, numeric text ->
-decimal128), stay in Arrow; the others (blobs and other codecs, json, SQLite's dates held
-as text ...) go through the same result processors and codecs as the row fetch. Elsewhere
-(MySQL, inside a transaction, no driver installed) the row fetch's decoded columns are
-converted. Either way the values are those of the plain fetch; a value the attribute's Arrow
-type cannot hold exactly is refused with a DataJointError naming the attribute.
+Where the backend has a columnar driver (ADBC: PostgreSQL reads the result as binary COPY)
+and no transaction is open, the query's SQL (compiled from the expression exactly as the row
+fetch compiles it) runs there and its columns arrive as Arrow arrays filled in C. Every
+column then takes the Arrow type its attribute has on every backend (`arrow_type`): columns
+that already have it, or reach it by an exact cast (int64 -> int16, numeric text ->
+decimal128), stay in Arrow; the others (blobs and other codecs, json ...) go through the
+same result processors and codecs as the row fetch. Elsewhere (MySQL, SQLite, inside a
+transaction, no driver installed) the rows are read from a server-side cursor in batches,
+each decoded as the row fetch decodes it and appended at once to Arrow columns (a
+DataFrame's numbers to numpy arrays), so only one batch of Python objects is alive at a
+time; a result with a codec is read whole by the row fetch (decoding may query the
+database, which a pending streamed result forbids on MySQL). Either way the values are those
+of the plain fetch; a value the attribute's Arrow type cannot hold exactly is refused with a
+DataJointError naming the attribute.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ def fetch(expr: QueryExpression, *attrs: str, format: str | None = None,
     "frame" built from Arrow where a columnar driver reads the result. The primary key is
     among the columns of a table format. Everything else is the row fetch (fetch.py)."""
     fetching.check_format(format, as_dict, _FORMATS)
-    columnar_frame = format == "frame" and batch_size is None and columnar_reader(expr)
+    columnar_frame = format == "frame" and batch_size is None and _frame_from_arrow(expr, attrs)
     if format not in ("arrow", "polars") and not columnar_frame:
         return fetching.fetch(expr, *attrs, format=format, as_dict=as_dict,
                               batch_size=batch_size, squeeze=squeeze,
@@ -110,7 +114,7 @@ def fetch(expr: QueryExpression, *attrs: str, format: str | None = None,
         return _batches(expr, names, batch_size, shape, squeeze=squeeze,
                         download_path=download_path, **select_options)
     return shape(expr, fetch_result(expr, names, squeeze=squeeze, download_path=download_path,
-                                    **select_options))
+                                    frame=format == "frame", **select_options))
 
 
 def _batches(expr: QueryExpression, names: list[str], batch_size: int, shape: Any,
@@ -130,6 +134,18 @@ def columnar_reader(expr: QueryExpression) -> bool:
     if type(connection.backend_impl).read_arrow is Backend.read_arrow:
         return False
     return importlib.util.find_spec("pyarrow") is not None
+
+
+def _frame_from_arrow(expr: QueryExpression, attrs: Sequence[str]) -> bool:
+    """Whether a DataFrame is built from Arrow columns: where a columnar driver reads the
+    result, or where the rows can be read in batches into Arrow columns (`_streamed`): a
+    whole list of row tuples would hold a Python object per value, several times the
+    frame's own size, until the frame is built."""
+    if columnar_reader(expr):
+        return True
+    if importlib.util.find_spec("pyarrow") is None:
+        return False
+    return _streams(expr, fetching.fetch_names(expr, attrs, "frame"))
 
 
 def to_arrow(expr: QueryExpression, **kwargs: Any) -> Any:
@@ -158,16 +174,162 @@ class ArrowResult:
 
 
 def fetch_result(expr: QueryExpression, names: list[str], *, squeeze: bool = False,
-                 download_path: str | None = None, **select_options: Any) -> ArrowResult:
-    """The result of the query: from the columnar driver where there is one, else rows."""
+                 download_path: str | None = None, frame: bool = False,
+                 **select_options: Any) -> ArrowResult:
+    """The result of the query: from the columnar driver where there is one, else rows,
+    read in batches into Arrow columns (`frame`: shaped for a DataFrame, see `_streamed`)."""
     result = _read_columnar(expr, names, squeeze=squeeze, download_path=download_path,
                             **select_options)
     if result is not None:
         return result
+    if _streams(expr, names):
+        connection = expr.connection
+        return connection.retrying(lambda: _streamed(expr, names, frame=frame,
+                                                         **select_options))
     columns = query_columns(expr, names, squeeze=squeeze, download_path=download_path,
                             **select_options)
     return ArrowResult(list(names), columns.length,
                        {n: list(columns.column(n)) for n in names})
+
+
+#: rows read from the cursor at a time when a result is built into Arrow columns from rows
+ROW_BATCH = 20_000
+
+
+def _streams(expr: QueryExpression, names: list[str]) -> bool:
+    """Whether the result can be read in batches from a server-side cursor: not with codecs,
+    whose decoding may query the database (external tables) while the cursor still holds the
+    session (MySQL refuses that)."""
+    heading = expr.heading
+    return not any(heading[n].codec is not None for n in names)
+
+
+def _streamed(expr: QueryExpression, names: list[str], *, frame: bool = False,
+              **select_options: Any) -> ArrowResult:
+    """The result read `ROW_BATCH` rows at a time from a server-side cursor, each batch
+    decoded as the row fetch decodes it and its columns appended at once to columns of the
+    attributes' Arrow types: the Python objects of only one batch are alive, so the peak
+    memory is about the columns' own size (a whole list of row tuples is several times
+    that). A column whose values Arrow cannot hold exactly stays a list of the decoded
+    values (the row fetch's values, as in `fetch_result`). For a DataFrame (`frame`), numbers
+    go straight into the numpy array the frame keeps and text into large_string, which a
+    DataFrame holds without a copy."""
+    pa = _pyarrow()
+    pool = pa.system_memory_pool()  # chunks freed while a frame is built: memory numpy reuses
+    heading = expr.heading
+    columns = [_collector(pa, pool, heading[n], frame) for n in names]
+    length = 0
+    with gc_paused():
+        for batch in _row_batches(expr, names, **select_options):
+            length += batch.length
+            for i, name in enumerate(names):
+                columns[i] = columns[i].add(batch.column(name))
+            del batch
+    return ArrowResult(list(names), length,
+                       {n: c.result() for n, c in zip(names, columns)})
+
+
+def _collector(pa: Any, pool: Any, attr: Attribute, frame: bool) -> Any:
+    """What collects one attribute's batches: numpy for a frame's numbers, Arrow chunks for
+    values of a fixed Arrow type, else a list."""
+    target = arrow_type(attr)
+    if target is None:
+        return _Values([])
+    category = _category(attr) or ""
+    if frame and category in _NUMPY_TYPES and category != "bool":
+        return _Numbers(pa, pool, target, np.dtype(_NUMPY_TYPES[category]))
+    if frame and target == pa.string():
+        target = pa.large_string()
+    return _Chunks(pa, pool, target)
+
+
+class _Values:
+    """Decoded Python values, as the row fetch gives them."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+
+    def add(self, values: Sequence[Any]) -> _Values:
+        self.values.extend(values)
+        return self
+
+    def result(self) -> list[Any]:
+        return self.values
+
+
+class _Chunks:
+    """Arrow chunks of one type; values it cannot hold exactly turn it into _Values."""
+
+    def __init__(self, pa: Any, pool: Any, target: Any) -> None:
+        self.pa, self.pool, self.target = pa, pool, target
+        self.chunks: list[Any] = []
+
+    def add(self, values: Sequence[Any]) -> _Chunks | _Values:
+        pa = self.pa
+        try:
+            self.chunks.append(pa.array(values, type=self.target, from_pandas=False,
+                                        memory_pool=self.pool))
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            held = [v for chunk in self.chunks for v in chunk.to_pylist()]
+            return _Values(held).add(values)
+        return self
+
+    def result(self) -> Any:
+        return self.pa.chunked_array(self.chunks, type=self.target)
+
+
+class _Numbers:
+    """A frame's numeric column as one numpy array, grown in place (realloc: no second copy
+    while it grows), so the frame takes it as it is. Float NULLs are NaN, as in the row
+    fetch's frame; an integer NULL (or a value the dtype cannot hold) turns it into Arrow
+    chunks, which the frame shapes as the row fetch does."""
+
+    def __init__(self, pa: Any, pool: Any, target: Any, dtype: np.dtype[Any]) -> None:
+        self.pa, self.pool, self.target = pa, pool, target
+        self.array = np.empty(0, dtype=dtype)
+        self.size = 0
+
+    def add(self, values: Sequence[Any]) -> _Numbers | _Chunks | _Values:
+        try:
+            batch = np.array(values, dtype=self.array.dtype)
+        except (TypeError, ValueError, OverflowError):
+            chunks = _Chunks(self.pa, self.pool, self.target)
+            chunks.chunks.append(self.pa.array(self.array[:self.size], type=self.target))
+            return chunks.add(values)
+        end = self.size + len(batch)
+        if end > len(self.array):
+            self.array.resize(max(end, 2 * len(self.array)), refcheck=False)
+        self.array[self.size:end] = batch
+        self.size = end
+        return self
+
+    def result(self) -> np.ndarray:
+        self.array.resize(self.size, refcheck=False)
+        return self.array
+
+
+def _row_batches(expr: QueryExpression, names: list[str], **select_options: Any
+                 ) -> Iterator[fetching.Columns]:
+    """The decoded columns of the query, `ROW_BATCH` rows at a time, read from the driver's
+    server-side cursor as plain tuples (SQLAlchemy's Row objects would cost more than the
+    driver's own read); the first row is the one SQLAlchemy reads ahead, taken through its
+    result and so already processed."""
+    select = fetching._prepared(expr, names, **select_options).execution_options(
+        stream_results=True, max_row_buffer=ROW_BATCH)
+    connection = expr.connection
+    with connection.translating(), connection.session(write=False) as sa_conn:
+        result = sa_conn.execute(select)
+        try:
+            first = result.fetchone()
+            if first is None:
+                return
+            yield fetching.decode_rows(expr, names, select, [tuple(first)], None)
+            cursor = result.cursor
+            description = cursor.description
+            while rows := cursor.fetchmany(ROW_BATCH):
+                yield fetching.decode_rows(expr, names, select, list(rows), description)
+        finally:
+            result.close()
 
 
 def _read_columnar(expr: QueryExpression, names: list[str], *, squeeze: bool,
@@ -294,7 +456,9 @@ def pandas_frame(expr: QueryExpression, result: ArrowResult) -> Any:
             attr = expr.heading[name]
             column = result.columns.pop(name)  # each Arrow column freed once converted
             category = _category(attr) or ""
-            if isinstance(column, list):
+            if isinstance(column, np.ndarray):  # a frame's numbers, read as numpy
+                data[name] = column
+            elif isinstance(column, list):
                 array = to_numpy(attr, column)
                 nullable = _PANDAS_NULLABLE.get(category)
                 data[name] = pd.array(array.tolist(), dtype=nullable) if (

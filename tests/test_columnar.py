@@ -256,3 +256,59 @@ def test_read_arrow_hook_declines_what_it_cannot_read(connection: dj.Connection)
         assert table.column("one").to_pylist() == [1]
     else:
         assert table is None
+
+
+@pytest.mark.parametrize("batch", [7, 20_000])
+def test_frames_and_arrow_read_in_batches_equal_the_row_fetch(
+        schema: dj.Schema, reads: list[bool], monkeypatch: pytest.MonkeyPatch,
+        batch: int) -> None:
+    """Without a columnar driver (MySQL, SQLite, PostgreSQL inside a transaction) frames
+    and Arrow tables are read in batches into Arrow and numpy columns: the values are the
+    row fetch's, NULLs included, whichever batch a NULL falls in (row 0 is all NULL: first
+    in one order, last in the other, where the numeric columns already hold numbers)."""
+    monkeypatch.setattr(columnar, "ROW_BATCH", batch)
+    streamed: list[int] = []
+    original = columnar._streamed
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        streamed.append(result.length)
+        return result
+
+    monkeypatch.setattr(columnar, "_streamed", spy)
+    Values = _table(schema)
+    query = Values.proj(*ARROW_ATTRS[1:], "doc")  # no codec: blobs take the row path
+
+    def check() -> None:
+        for order in ("vid", "vid DESC"):
+            for part in (query, query & "vid > 0", query & "vid < 3"):
+                fast = part.fetch(format="frame", order_by=order)
+                rows = fetching.fetch(part, format="frame", order_by=order)
+                pd.testing.assert_frame_equal(fast, rows)
+            empty = query & "vid < 0"  # no values: the columns' dtypes are the Arrow types'
+            assert list(empty.to_pandas().columns) == list(ARROW_ATTRS[1:]) + ["doc"]
+            table = query.fetch(format="arrow", order_by=order)
+            plain = query.to_dicts(order_by=order)
+            for name in ARROW_ATTRS:
+                values = table.column(name).to_pylist()
+                assert all(_same(a, b) for a, b in zip(values, [r[name] for r in plain])), name
+
+    if schema.connection.backend == "postgresql":
+        with schema.connection.transaction:  # the session reads: no ADBC
+            check()
+    else:
+        check()
+    assert reads == [] and streamed and max(streamed) == 40
+
+
+def test_a_frame_of_blobs_is_read_whole(schema: dj.Schema,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Codecs may query the database while decoding, which a streamed result forbids
+    (MySQL): a frame with a blob comes from the row fetch, its arrays intact."""
+    monkeypatch.setattr(columnar, "_streamed", None)  # would fail if called
+    Values = _table(schema, rows=5)
+    if columnar.columnar_reader(Values()):
+        pytest.skip("the columnar driver reads this backend's frames")
+    frame = Values.proj("data").to_pandas(order_by="vid")
+    assert frame["data"].iloc[0] is None
+    assert _same(frame["data"].iloc[3], _row(3)["data"])
