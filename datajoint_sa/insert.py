@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import itemgetter
@@ -78,6 +79,9 @@ class Columns:
 def to_columns(table: Table, rows: Any, *, ignore_extra_fields: bool) -> Columns:
     """Columns from dicts, sequences in heading order, records, a DataFrame or an Arrow
     table (or record batch)."""
+    if type(rows) in (list, tuple) and rows and type(rows[0]) is dict:  # a make's rows
+        return _dict_columns(table, rows if type(rows) is list else list(rows),
+                             ignore_extra_fields)
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(rows, pandas.DataFrame):
         frame = rows.reset_index() if any(n is not None for n in rows.index.names) else rows
@@ -319,6 +323,11 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
     values = _as_list(attr, values, where)
     kinds = set(map(type, values))
     codec = attr.codec
+    if codec is None and len(kinds) == 1 and (
+            (int in kinds and attr.type_info.category in _INTEGER)
+            or (float in kinds and attr.type_info.category in _FLOAT
+                and not any(map(math.isnan, values)))):
+        return values, None  # plain ints / finite-or-inf floats: nothing to convert
     if codec is not None:  # store objects of the column move concurrently (transfers)
         values = encode_all(codec, values, keys, dict(options or {}),
                             lambda v: v is None or v is _MISSING)
@@ -386,6 +395,11 @@ def _fails(processor: Any, value: Any) -> bool:
 
 # ------------------------------------------------------------------------- inserting
 
+#: up to this many rows (a make's insert1 and small part inserts) the collector is not paused:
+#: pausing and resuming it costs more than the few containers they allocate
+FEW_ROWS = 16
+
+
 def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
                 ignore_extra_fields: bool = False, replace: bool = False,
                 chunk_size: int | None = None) -> None:
@@ -400,7 +414,8 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
             table, rows, mode=mode, ignore_extra_fields=ignore_extra_fields))
         return
     where = label(table)
-    with gc_paused():
+    few = type(rows) in (list, tuple) and len(rows) <= FEW_ROWS
+    with nullcontext() if few else gc_paused():
         groups = _prepared_rows(table, rows, ignore_extra_fields, where)
         buffer = table.connection.write_buffer  # a grouped populate's make: written later
         if groups and not (buffer is not None and buffer.take(table, groups, mode)):
