@@ -104,7 +104,8 @@ class Statement:
 def table_signature(table: sa.Table, heading: Any) -> Hashable:
     """What a table contributes to the SQL of a statement besides its name: its columns and
     their types, and the heading's attributes as orderings and decoding read them."""
-    columns = tuple((c.key, c.name, repr(c.type)) for c in table.columns)
+    columns = tuple((c.key, c.name, type(c.type)) for c in table.columns)  # the declared
+    # types (in the attributes) make the column types
     attributes = tuple((a.name, a.type, a.in_key, a.nullable, a.lineage is None,
                         a.autoincrement) for a in heading.attributes)
     return columns, attributes
