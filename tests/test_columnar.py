@@ -312,3 +312,85 @@ def test_a_frame_of_blobs_is_read_whole(schema: dj.Schema,
     frame = Values.proj("data").to_pandas(order_by="vid")
     assert frame["data"].iloc[0] is None
     assert _same(frame["data"].iloc[3], _row(3)["data"])
+
+
+PLAIN = """
+pid : int32
+---
+small = null : int16
+count = null : int64
+f32 = null : float32
+x = null : float64
+flag = null : bool
+taken = null : datetime(6)
+day = null : date
+label = null : varchar(40)
+note = null : varchar(200)
+"""
+#: text CSV must quote and PostgreSQL's text COPY must escape
+TRICKY = ["", " ", ",", '"', '""', "a,b", 'say "hi"', "line\nbreak", "cr\r\n", "tab\there",
+          "back\\slash", "\\.", "\\N", "NULL", "é ü 雪 🎉", "  padded  "]
+
+
+def _plain_row(i: int) -> dict[str, Any]:
+    return dict(pid=i, small=-(i % 300), count=2**62 - i, f32=i / 7, x=i * 1e-7 - 1e300 * (i == 3),
+                flag=bool(i % 3), taken=dt.datetime(2001, 2, 3, 4, 5, 6, i),
+                day=dt.date(1999, 12, 31) + dt.timedelta(days=i),
+                label=TRICKY[i % len(TRICKY)], note=f"{TRICKY[i % 5]} {i}")
+
+
+def test_bulk_inserts_of_plain_columns_store_what_rows_store(
+        schema: dj.Schema, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over 200 rows of numbers, booleans, text, dates and datetimes (PostgreSQL: COPY as CSV
+    written by Arrow, in blocks) store exactly what rows inserted one by one store: NULLs,
+    empty strings, quotes, separators, line breaks and backslashes included."""
+    from datajoint_sa.backends import postgresql
+
+    monkeypatch.setattr(postgresql, "CSV_ROWS", 64)  # several blocks
+    blocks: list[bool] = []
+    original = postgresql._csv_blocks
+
+    def spy(*args: Any) -> Any:
+        result = original(*args)
+        blocks.append(result is not None)
+        return result
+
+    monkeypatch.setattr(postgresql, "_csv_blocks", spy)
+
+    @schema
+    class ByRow(dj.Manual):
+        definition = PLAIN
+
+    @schema
+    class ByFrame(dj.Manual):
+        definition = PLAIN
+
+    @schema
+    class ByDicts(dj.Manual):
+        definition = PLAIN
+
+    rows = [dict(pid=0), *(_plain_row(i) for i in range(1, 300))]
+    rows[5]["label"] = None  # a NULL among the strings
+    for row in rows:
+        ByRow.insert1(row)
+    expected = ByRow.to_dicts(order_by="pid")
+    assert [r["label"] for r in expected[1:len(TRICKY)]] == \
+        [None if i == 5 else TRICKY[i] for i in range(1, len(TRICKY))]
+    frame = pd.DataFrame(rows)  # integers with a NULL: pandas' nullable types keep them exact
+    frame["count"] = pd.array([r.get("count") for r in rows], dtype="Int64")
+    frame["small"] = pd.array([r.get("small") for r in rows], dtype="Int16")
+    ByFrame.insert(frame)
+    ByDicts.insert(rows)
+    for table in (ByFrame, ByDicts):
+        got = table.to_dicts(order_by="pid")
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected):
+            assert all(_same(a[n], b[n]) for n in ByRow.heading.names), (a, b)
+    # skip and replace (PostgreSQL: COPY into a scratch table, then INSERT ... SELECT)
+    ByDicts.insert(rows, skip_duplicates=True)
+    ByDicts.insert([dict(r, note="changed") for r in rows[1:260]], replace=True)
+    notes = ByDicts.to_dicts(order_by="pid")
+    assert [r["note"] for r in notes] == [None] + ["changed"] * 259 + \
+        [r["note"] for r in expected[260:]]
+    if schema.connection.backend == "postgresql":
+        assert blocks and all(blocks)

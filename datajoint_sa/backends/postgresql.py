@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -97,13 +98,86 @@ def _fast_toast(conn: SAConnection) -> None:
         conn.exec_driver_sql("SET LOCAL default_toast_compression = lz4")
 
 
-def _copy(conn: SAConnection, target: str, columns: Sequence[str],
+#: rows per block of CSV built by Arrow for a COPY (bounds the memory the text takes)
+CSV_ROWS = 100_000
+
+
+def _csv_type(type_: sa.types.TypeEngine[Any]) -> Any | None:
+    """The Arrow type whose CSV text PostgreSQL reads back as exactly the value psycopg would
+    send for a column of this type, or None (the column's rows go by write_row). Text input
+    is the same function in text and CSV COPY; only the quoting differs, and Arrow quotes
+    every string (so an empty string is "" and a NULL the empty field)."""
+    import pyarrow as pa
+
+    impl = getattr(type_, "impl_instance", type_)
+    if isinstance(impl, sa.Boolean):
+        return pa.bool_()
+    if isinstance(impl, (sa.Enum, sa.types.SchemaType)):
+        return None
+    if isinstance(impl, sa.Integer):
+        return pa.int64()
+    if isinstance(impl, sa.Float):  # floats print as their shortest exact form
+        return pa.float64()
+    if isinstance(impl, sa.String):
+        return pa.string()
+    if isinstance(impl, sa.DateTime) and not impl.timezone:
+        return pa.timestamp("us")
+    if isinstance(impl, sa.Date):
+        return pa.date32()
+    return None
+
+
+def _csv_blocks(table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+                ) -> Iterator[Any] | None:
+    """The rows as blocks of CSV, each built in C by Arrow (a column at a time), or None
+    where a column's type or the first block's values are not plainly Arrow's (no pyarrow,
+    decimals, bytea, uuid, json ...: write_row then dumps them)."""
+    if importlib.util.find_spec("pyarrow") is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    types = [_csv_type(table.c[c].type) for c in columns]
+    if any(t is None for t in types):
+        return None
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+
+    def block(start: int) -> Any:
+        values = zip(*rows[start:start + CSV_ROWS])
+        arrays = [pa.array(v, type=t, from_pandas=False) for v, t in zip(values, types)]
+        sink = pa.BufferOutputStream()
+        pa_csv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))]),
+                         sink, options)
+        return sink.getvalue()
+
+    try:
+        first = block(0)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+
+    def blocks() -> Iterator[Any]:
+        yield first
+        for start in range(CSV_ROWS, len(rows), CSV_ROWS):
+            yield block(start)
+
+    return blocks()
+
+
+def _copy(conn: SAConnection, table: sa.Table, target: str, columns: Sequence[str],
           rows: Sequence[Sequence[Any]]) -> None:
-    """COPY rows into `target` through psycopg on the transaction's own connection."""
+    """COPY rows into `target` through psycopg on the transaction's own connection: as CSV
+    that Arrow writes where every column allows it (about a tenth of write_row's time per
+    row), else row by row."""
     preparer = conn.dialect.identifier_preparer
     sql = f"COPY {target} ({', '.join(preparer.quote(c) for c in columns)}) FROM STDIN"
+    blocks = _csv_blocks(table, columns, rows)
     cursor = conn.connection.cursor()
     try:
+        if blocks is not None:
+            with cursor.copy(sql + " WITH (FORMAT csv)") as copy:
+                for data in blocks:
+                    copy.write(memoryview(data))
+            return
         with cursor.copy(sql) as copy:
             write = copy.write_row
             for row in rows:
@@ -318,7 +392,7 @@ class PostgreSQLBackend(Backend):
             return
         preparer = conn.dialect.identifier_preparer
         if mode == "insert":
-            _copy(conn, preparer.format_table(table), columns, rows)
+            _copy(conn, table, preparer.format_table(table), columns, rows)
             return
         # COPY has no conflict handling: load a scratch table, then INSERT ... SELECT from it
         # with ON CONFLICT on the primary key
@@ -328,7 +402,7 @@ class PostgreSQLBackend(Backend):
         conn.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {preparer.format_table(scratch)} ON COMMIT DROP AS "
             f"SELECT {columns_sql} FROM {preparer.format_table(table)} WITH NO DATA")
-        _copy(conn, preparer.format_table(scratch), columns, rows)
+        _copy(conn, table, preparer.format_table(scratch), columns, rows)
         conn.execute(self.insert_select_statement(
             table, columns, sa.select(*scratch.c).order_by(  # rows lock in key order
                 *(scratch.c[k] for k in key if k in columns)), mode=mode, key=key))
