@@ -235,7 +235,9 @@ class JobTable(Table):
                 "complete": sa.delete(table).where(own),
                 # a group of keys (populate/batch.py): one plain INSERT of them all (any
                 # held key fails it whole) and one DELETE that completes them all
-                "reserve_all": sa.insert(table),
+                "reserve_all": sa.insert(table).returning(c.key_hash)
+                if self.connection.engine.dialect.insert_executemany_returning
+                else sa.insert(table),
                 "complete_all": sa.delete(table).where(
                     c.table_name == sa.bindparam("t_name"),
                     c.key_hash.in_(sa.bindparam("t_hashes", expanding=True)),
@@ -386,7 +388,11 @@ class JobTable(Table):
         rows = [self._row(table_name, k, h, "reserved") for k, h in zip(keys, hashes)]
         try:  # one transaction of the main session (the side one commits row by row)
             with connection.session(write=True) as sa_conn:
-                sa_conn.execute(self._compiled()["reserve_all"], rows)
+                # with RETURNING, SQLAlchemy sends the rows as one multi-row INSERT
+                # ("insertmanyvalues") instead of one statement per row
+                result = sa_conn.execute(self._compiled()["reserve_all"], rows)
+                if result.returns_rows:
+                    result.all()
         except sa.exc.DBAPIError as error:
             classified = connection.classify(error, JOBS_TABLE)
             if isinstance(classified, DuplicateError) or connection.backend_impl.is_transient(
