@@ -141,7 +141,7 @@ def test_arrow_follows_restrictions_order_and_limits(schema: dj.Schema,
 
 def test_frame_from_arrow_equals_the_row_frame(schema: dj.Schema, reads: list[bool]) -> None:
     Values = _table(schema)
-    for query in (Values, Values & "vid > 0", Values & "vid = 0"):
+    for query in (Values(), Values & "vid > 0", Values & "vid = 0"):  # fetch.py takes queries
         fast = query.fetch(format="frame", order_by="vid")
         rows = fetching.fetch(query, format="frame", order_by="vid")
         pd.testing.assert_frame_equal(fast.drop(columns="data"), rows.drop(columns="data"))
@@ -150,7 +150,7 @@ def test_frame_from_arrow_equals_the_row_frame(schema: dj.Schema, reads: list[bo
     _expect_driver(schema, reads)
     # one attribute: the key comes along as the index
     pd.testing.assert_frame_equal(Values.fetch("label", format="frame"),
-                                  fetching.fetch(Values, "label", format="frame"))
+                                  fetching.fetch(Values(), "label", format="frame"))
 
 
 def test_polars_equals_the_row_fetch(schema: dj.Schema) -> None:
