@@ -245,3 +245,35 @@ def test_batch_size_one_is_the_per_key_path(schema: dj.Schema,
     with pytest.raises(AssertionError, match="grouped"):
         Square.populate(batch_size=2, keys=[{"n": 0}, {"n": 1}])
 
+
+
+def test_a_composite_key_is_checked_done_per_group(schema: dj.Schema) -> None:
+    calls: list[tuple[int, str]] = []
+
+    @schema
+    class Trial(dj.Manual):
+        definition = """
+        subject : int32
+        label : varchar(8)
+        """
+
+    @schema
+    class Score(dj.Computed):
+        definition = """
+        -> Trial
+        ---
+        score : float64
+        """
+
+        def make(self, key: dict[str, Any]) -> None:
+            calls.append((key["subject"], key["label"]))
+            self.insert1(dict(key, score=key["subject"] + len(key["label"])))
+
+    Trial.insert([(s, label) for s in range(3) for label in ("a", "bb")])
+    Score.populate(keys=[{"subject": 1, "label": "bb"}], batch_size=1)
+    everything = [{"subject": s, "label": label} for s in range(3) for label in ("a", "bb")]
+    result = Score.populate(keys=everything, batch_size=4)  # (1, "bb") found done, not made
+    assert result == {"success_count": 5, "error_list": []}
+    assert sorted(calls) == sorted((k["subject"], k["label"]) for k in everything)
+    assert {(r["subject"], r["label"]): r["score"] for r in Score.to_dicts()} == {
+        (s, label): float(s + len(label)) for s in range(3) for label in ("a", "bb")}
