@@ -141,13 +141,14 @@ def _csv_blocks(table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence
     if any(t is None for t in types):
         return None
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    # the row tuples read as one struct array: Arrow splits them into columns in C
+    shape = pa.struct([pa.field(f"c{i}", t) for i, t in enumerate(types)])
 
     def block(start: int) -> Any:
-        values = zip(*rows[start:start + CSV_ROWS])
-        arrays = [pa.array(v, type=t, from_pandas=False) for v, t in zip(values, types)]
+        chunk = rows[start:start + CSV_ROWS]
+        batch = pa.RecordBatch.from_struct_array(pa.array(chunk, type=shape, from_pandas=False))
         sink = pa.BufferOutputStream()
-        pa_csv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))]),
-                         sink, options)
+        pa_csv.write_csv(batch, sink, options)
         return sink.getvalue()
 
     try:
