@@ -277,3 +277,13 @@ def test_a_composite_key_is_checked_done_per_group(schema: dj.Schema) -> None:
     assert sorted(calls) == sorted((k["subject"], k["label"]) for k in everything)
     assert {(r["subject"], r["label"]): r["score"] for r in Score.to_dicts()} == {
         (s, label): float(s + len(label)) for s in range(3) for label in ("a", "bb")}
+
+
+def test_a_raised_error_gives_back_the_rest_of_the_group(schema: dj.Schema) -> None:
+    calls: list[int] = []
+    _, Square = _pipeline(schema, calls, fail_on=frozenset({4}))
+    with pytest.raises(ValueError, match="no square for 4"):
+        Square.populate(reserve_jobs=True, batch_size=8)
+    assert calls == [0, 1, 2, 3, 4] and sorted(Square.fetch("n")) == [0, 1, 2, 3]
+    # the error row of 4 stays; 5..7 were reserved with the group and are given back
+    assert [(k["n"], s) for k, s in zip(*schema.jobs.fetch("key", "status"))] == [(4, "error")]
