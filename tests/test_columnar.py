@@ -341,21 +341,31 @@ def _plain_row(i: int) -> dict[str, Any]:
 
 def test_bulk_inserts_of_plain_columns_store_what_rows_store(
         schema: dj.Schema, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over 200 rows of numbers, booleans, text, dates and datetimes (PostgreSQL: COPY as CSV
-    written by Arrow, in blocks) store exactly what rows inserted one by one store: NULLs,
-    empty strings, quotes, separators, line breaks and backslashes included."""
-    from datajoint_sa.backends import postgresql
+    """Bulk inserts of numbers, booleans, text, dates and datetimes (PostgreSQL: COPY as CSV
+    written by Arrow, in blocks; MySQL: multi-row INSERTs whose VALUES text Arrow writes)
+    store exactly what rows inserted one by one store: NULLs, empty strings, quotes,
+    separators, line breaks and backslashes included."""
+    from datajoint_sa.backends import mysql, postgresql
 
     monkeypatch.setattr(postgresql, "CSV_ROWS", 64)  # several blocks
+    monkeypatch.setattr(mysql, "ARROW_MIN_ROWS", 100)
+    monkeypatch.setattr(mysql, "STATEMENT_BYTES", 3000)  # several statements
     blocks: list[bool] = []
     original = postgresql._csv_blocks
+    original_text = mysql._insert_as_text
 
     def spy(*args: Any) -> Any:
         result = original(*args)
         blocks.append(result is not None)
         return result
 
+    def spy_text(*args: Any) -> Any:
+        result = original_text(*args)
+        blocks.append(result)
+        return result
+
     monkeypatch.setattr(postgresql, "_csv_blocks", spy)
+    monkeypatch.setattr(mysql, "_insert_as_text", spy_text)
 
     @schema
     class ByRow(dj.Manual):
@@ -392,5 +402,5 @@ def test_bulk_inserts_of_plain_columns_store_what_rows_store(
     notes = ByDicts.to_dicts(order_by="pid")
     assert [r["note"] for r in notes] == [None] + ["changed"] * 259 + \
         [r["note"] for r in expected[260:]]
-    if schema.connection.backend == "postgresql":
-        assert blocks and all(blocks)
+    if schema.connection.backend in ("postgresql", "mysql"):
+        assert blocks and all(blocks), blocks
