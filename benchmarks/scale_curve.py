@@ -6,8 +6,9 @@ Per backend and size n, on a table of n rows (id int64, x float64, label varchar
 * insert a DataFrame (`T.insert(frame)`) / the raw bulk path with the same rows into a twin
   table (PostgreSQL COPY, MySQL multi-row INSERT through PyMySQL's executemany, SQLite
   executemany);
-* fetch to a DataFrame (`T.to_pandas()`, built from Arrow through ADBC on PostgreSQL and
-  SQLite) / the driver's cursor.fetchall() + `pandas.DataFrame.from_records` indexed alike;
+* fetch to a DataFrame (`T.to_pandas()`, built from Arrow: read through ADBC on
+  PostgreSQL, elsewhere in batches from a server-side cursor) / the driver's
+  cursor.fetchall() + `pandas.DataFrame.from_records` indexed alike;
 * fetch to Arrow (`T.fetch(format="arrow")`; no raw counterpart: the time per row only);
 * a cascading delete of n rows across a 4-table chain (n/4 rows in each) / the driver's
   DELETE of each table, children first;
