@@ -327,4 +327,8 @@ class SQLiteBackend(Backend):
             return "unknown_collation"
         if isinstance(orig, sqlite3.DataError):
             return "data"
+        if isinstance(orig, sqlite3.ProgrammingError) and "closed database" in text:
+            # the file handle went away under us (SQLAlchemy's pysqlite dialect calls this a
+            # disconnect; reads on the driver's own cursor see the bare driver error)
+            return "lost"
         return None
