@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
+from .backends.rows import ColumnRows
 from .codecs import CodecContext
 from .connection import label
 from .errors import DataJointError, MissingAttributeError
@@ -43,6 +44,10 @@ logger = logging.getLogger("datajoint_sa")
 _INTEGER = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
             "uint64", "year"}
 _FLOAT = {"float32", "float64"}
+
+
+#: row groups: the attributes given, and the rows (tuples in that order) that give them
+Groups = list[tuple[list[str], Sequence[tuple[Any, ...]]]]
 
 
 class _Missing:
@@ -148,16 +153,15 @@ def _dict_columns(table: Table, rows: list[Any], ignore_extra: bool) -> Columns:
     names = list(first.keys())
     width = len(names)
     if width and set(map(len, rows)) == {width}:
-        # the common case, every row with the same keys: one C-level pass picks the values
+        # the common case, every row with the same keys: one C-level pass per attribute picks
+        # its column (the checks and the bulk paths read columns: no tuple per row is made)
         kept = table._row_names(names, ignore_extra=ignore_extra)
         try:
-            picked = list(map(itemgetter(*kept), rows)) if kept else []
+            picked = [list(map(itemgetter(name), rows)) for name in kept]
         except (KeyError, TypeError, IndexError, ValueError):
             pass
         else:
-            if len(kept) > 1:
-                return Columns(kept, len(rows), rows=picked)
-            return Columns(kept, len(rows), values=[picked] if kept else [])
+            return Columns(kept, len(rows), values=picked)
     # rows with differing keys: the union of names, _MISSING where a row lacks one
     seen: dict[str, None] = {}
     dicts = []
@@ -320,14 +324,29 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
     "use the default", as a missing attribute does. Type checks look at the set of Python
     types in the column, so a clean column costs no per-value Python work.
     """
+    values, missing, _ = _converted(attr, values, where, keys=keys, options=options)
+    return values, missing
+
+
+def _no_nan(values: list[float]) -> bool:
+    """Whether a column of floats holds no NaN: a finite sum (one C loop) proves it; only
+    an infinite or NaN sum needs the pass that looks at each value."""
+    return math.isfinite(sum(values)) or not any(map(math.isnan, values))
+
+
+def _converted(attr: Attribute, values: Any, where: str, *,
+               keys: Sequence[dict[str, Any]] | None = None,
+               options: Mapping[str, Any] | None = None
+               ) -> tuple[list[Any], Any, set[type] | None]:
+    """convert_column, plus the set of Python types of the values it returns (None where
+    a codec made them): check_column then need not take that pass over the column again."""
     values = _as_list(attr, values, where)
     kinds = set(map(type, values))
     codec = attr.codec
     if codec is None and len(kinds) == 1 and (
             (int in kinds and attr.type_info.category in _INTEGER)
-            or (float in kinds and attr.type_info.category in _FLOAT
-                and not any(map(math.isnan, values)))):
-        return values, None  # plain ints / finite-or-inf floats: nothing to convert
+            or (float in kinds and attr.type_info.category in _FLOAT and _no_nan(values))):
+        return values, None, kinds  # plain ints / finite-or-inf floats: nothing to convert
     if codec is not None:  # store objects of the column move concurrently (transfers)
         values = encode_all(codec, values, keys, dict(options or {}),
                             lambda v: v is None or v is _MISSING)
@@ -347,6 +366,7 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
                           for v in values]
         if values is not given:
             kinds = set(map(type, values))
+    known: set[type] | None = None if codec is not None else kinds
     missing = None
     if type(None) in kinds or _Missing in kinds:
         takes_default = attr.default is not None or attr.autoincrement
@@ -362,7 +382,9 @@ def convert_column(attr: Attribute, values: Any, where: str, *,
                                   count=len(values))
         if missing is not None:
             values = [None if v is _MISSING else v for v in values]
-    return values, missing
+            if known is not None and _Missing in known:
+                known = (known - {_Missing}) | {type(None)}
+    return values, missing, known
 
 
 def _bind(column: sa.Column[Any], dialect: Any, values: list[Any], attr: Attribute,
@@ -424,7 +446,7 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
 
 
 def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: str
-                   ) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+                   ) -> Groups:
     """Row tuples in driver form, grouped by the attributes they give."""
     columns = to_columns(table, rows, ignore_extra_fields=ignore_extra_fields)
     if not columns.length:
@@ -444,15 +466,16 @@ def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: st
         keys = [dict(zip(table.primary_key, k)) for k in zip(*key_columns)]
     values: list[list[Any]] = []
     masks: dict[str, Any] = {}
+    drops = _drops_fractions(table)
     for name, column in zip(names, originals):
         attr = heading[name]
-        converted, missing = convert_column(
+        converted, missing, kinds = _converted(
             attr, column, where, keys=keys,
             options=codec_options(table, attr) if attr.codec is not None else None)
         if missing is not None:
             masks[name] = missing
         converted = check_column(attr, converted, where, backend,
-                                 drop_excess_fractions=_drops_fractions(table))
+                                 drop_excess_fractions=drops, kinds=kinds)
         values.append(_bind(sa_table.c[name], dialect, converted, attr, where))
     if columns.rows is not None and not masks and all(
             v is o for v, o in zip(values, originals)):
@@ -488,8 +511,8 @@ def _with_retries(connection: Connection, write: Any) -> None:
             time.sleep(random.uniform(0.0, 0.02 * 2 ** attempt))  # jitter splits the rivals
 
 
-def _in_key_order(names: list[str], rows: list[tuple[Any, ...]], key: list[str]
-                  ) -> list[tuple[Any, ...]]:
+def _in_key_order(names: list[str], rows: Sequence[tuple[Any, ...]], key: list[str]
+                  ) -> Sequence[tuple[Any, ...]]:
     """Rows sorted by primary key, so concurrent upserts lock rows in one order (fewer
     deadlocks); left as they are when the key is incomplete or its values do not compare."""
     positions = [names.index(k) for k in key if k in names]
@@ -501,7 +524,7 @@ def _in_key_order(names: list[str], rows: list[tuple[Any, ...]], key: list[str]
         return rows
 
 
-def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], mode: str,
+def _write(table: Table, groups: Groups, mode: str,
            chunk_size: int | None) -> None:
     """The backend's bulk path for every group, in one transaction."""
     sa_table = table._sa_table
@@ -532,12 +555,12 @@ def _write(table: Table, groups: list[tuple[list[str], list[tuple[Any, ...]]]], 
 
 
 def _group(names: list[str], values: list[list[Any]], masks: dict[str, Any], length: int
-           ) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+           ) -> Groups:
     """Row tuples grouped by the attributes they give (rows lacking one leave it out)."""
     if not names:  # rows that give nothing: every attribute has a default or auto_increment
         return [([], [()] * length)]
     if not masks:
-        return [(names, list(zip(*values)))]
+        return [(names, _rows(values, length))]
     masked = list(masks)
     pattern = np.zeros(length, dtype=np.int64)
     for bit, name in enumerate(masked):
@@ -549,7 +572,7 @@ def _group(names: list[str], values: list[list[Any]], masks: dict[str, Any], len
         present = [n for n in names if n not in omitted]
         chosen = [v for n, v in zip(names, values) if n not in omitted]
         if len(rows) == length:
-            groups.append((present, list(zip(*chosen))))
+            groups.append((present, _rows(chosen, length)))
         else:
             pick = rows.tolist()
             groups.append((present, list(zip(*([column[i] for i in pick]
@@ -557,8 +580,16 @@ def _group(names: list[str], values: list[list[Any]], masks: dict[str, Any], len
     return groups
 
 
-def _last_per_key(names: list[str], rows: list[tuple[Any, ...]], key: list[str]
-                  ) -> list[tuple[Any, ...]]:
+def _rows(values: list[list[Any]], length: int) -> Sequence[tuple[Any, ...]]:
+    """Converted columns as the rows a backend takes: a few as tuples (a make's rows, which
+    a grouped populate collects), more as the columns themselves (see backends.rows)."""
+    if length <= FEW_ROWS:
+        return list(zip(*values))
+    return ColumnRows(values, length)
+
+
+def _last_per_key(names: list[str], rows: Sequence[tuple[Any, ...]], key: list[str]
+                  ) -> Sequence[tuple[Any, ...]]:
     """For replace: one row per primary key, the last one given (as sequential upserts)."""
     positions = [names.index(k) for k in key if k in names]
     if len(positions) != len(key):

@@ -40,16 +40,18 @@ def refused(attr: Attribute, value: Any, where: str, why: str) -> DataJointError
 
 
 def check_column(attr: Attribute, values: list[Any], where: str, backend: Backend, *,
-                 drop_excess_fractions: bool = False) -> list[Any]:
+                 drop_excess_fractions: bool = False, kinds: set[type] | None = None
+                 ) -> list[Any]:
     """`values` (Python values after the insert's coercions; None is NULL) as the column
     stores them exactly, or a DataJointError for the first one it cannot hold.
     `drop_excess_fractions` truncates datetimes and times to the column's precision first
-    (the classic tables' habit, see Schema.drops_excess_fractions)."""
+    (the classic tables' habit, see Schema.drops_excess_fractions). `kinds`, the set of
+    the values' Python types where the caller has it already, saves a pass over them."""
     if attr.codec is not None or not values:
         return values
     info = attr.type_info
     category = info.category
-    kinds = set(map(type, values))
+    kinds = set(map(type, values)) if kinds is None else set(kinds)
     nulls = type(None) in kinds
     kinds.discard(type(None))
     if not kinds:
@@ -169,7 +171,7 @@ def _strings(attr: Attribute, values: list[Any], present: list[Any], kinds: set[
         raise refused(attr, next(v for v in strings if "\x00" in v), where,
                       "text cannot contain NUL characters (PostgreSQL has no place for them)")
     try:
-        joined.encode("utf-8")
+        joined.isascii() or joined.encode("utf-8")  # isascii reads a flag: no copy made
     except UnicodeEncodeError:
         text = next(v for v in strings if not _encodes(v))
         raise refused(attr, text, where, "not valid Unicode (a lone surrogate)") from None

@@ -7,7 +7,6 @@ behaviour lives here; `sqlite.py`, `postgresql.py` and `mysql.py` override only 
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -27,6 +26,7 @@ from ..errors import (
     QueryError,
     UnknownAttributeError,
 )
+from .rows import as_tuples, flat_values, reordered
 
 
 class Backend:
@@ -410,11 +410,10 @@ def insert_multirow(conn: SAConnection, backend: Backend, table: sa.Table,
     each: one statement per group of rows where executemany runs one per row."""
     sql, order = _insert_sql(backend, conn.dialect, table, tuple(columns), mode, tuple(key))
     if list(order) != list(columns):
-        positions = [list(columns).index(name) for name in order]
-        rows = [tuple(row[p] for p in positions) for row in rows]
+        rows = reordered(rows, [list(columns).index(name) for name in order])
     width = max(1, len(columns))
     step = max(1, min(max_rows, max_parameters // width))
-    flat = list(itertools.chain.from_iterable(rows))
+    flat = flat_values(rows, width)
     cursor = conn.connection.cursor()
     try:
         full = len(rows) - len(rows) % step
@@ -438,14 +437,13 @@ def insert_many(conn: SAConnection, backend: Backend, table: sa.Table, columns: 
 def _run_many(conn: SAConnection, sql: str, order: list[str], columns: Sequence[str],
               rows: Sequence[Sequence[Any]]) -> None:
     if order != list(columns):
-        positions = [list(columns).index(name) for name in order]
-        rows = [tuple(row[p] for p in positions) for row in rows]
+        rows = reordered(rows, [list(columns).index(name) for name in order])
     cursor = conn.connection.cursor()
     try:
         if len(rows) == 1:  # psycopg pipelines an executemany: more round trips for one row
             cursor.execute(sql, rows[0])
         else:
-            cursor.executemany(sql, rows)
+            cursor.executemany(sql, as_tuples(rows))
     finally:
         cursor.close()
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection as SAConnection
 from ..errors import DataJointError
 from . import mysql_charset
 from .base import Backend, insert_many
+from .rows import arrow_batch
 
 SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
@@ -311,9 +312,8 @@ def _insert_as_text(conn: SAConnection, backend: Backend, table: sa.Table,
     kinds = [_literal_type(pa, table.c[c].type) for c in columns]
     if any(k is None for k in kinds):
         return False
-    shape = pa.struct([pa.field(f"c{i}", k[0]) for i, k in enumerate(kinds) if k])
     try:
-        batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=shape, from_pandas=False))
+        batch = arrow_batch(pa, rows, [k[0] for k in kinds if k])
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return False
     texts = []

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection as SAConnection
 from . import adbc
 from .base import Backend, _insert_sql, with_on_conflict
 from .base import values_sql as _values_sql
+from .rows import arrow_batch, flat_values, reordered
 
 _SQLSTATE_KINDS = {
     "23505": "duplicate",
@@ -141,12 +142,9 @@ def _csv_blocks(table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence
     if any(t is None for t in types):
         return None
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    # the row tuples read as one struct array: Arrow splits them into columns in C
-    shape = pa.struct([pa.field(f"c{i}", t) for i, t in enumerate(types)])
 
     def block(start: int) -> Any:
-        chunk = rows[start:start + CSV_ROWS]
-        batch = pa.RecordBatch.from_struct_array(pa.array(chunk, type=shape, from_pandas=False))
+        batch = arrow_batch(pa, rows[start:start + CSV_ROWS], types)
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(batch, sink, options)
         return sink.getvalue()
@@ -194,14 +192,13 @@ def _insert_values(conn: SAConnection, backend: Backend, table: sa.Table,
     pipelines one statement per row (a populate's make inserts a few part rows per key)."""
     sql, order = _insert_sql(backend, conn.dialect, table, tuple(columns), mode, tuple(key))
     if list(order) != list(columns):
-        positions = [list(columns).index(name) for name in order]
-        rows = [tuple(row[p] for p in positions) for row in rows]
+        rows = reordered(rows, [list(columns).index(name) for name in order])
     step = max(1, MAX_PARAMETERS // max(1, len(columns)))
     cursor = conn.connection.cursor()
     try:
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
-            cursor.execute(_values_sql(sql, len(chunk)), [v for row in chunk for v in row])
+            cursor.execute(_values_sql(sql, len(chunk)), flat_values(chunk, len(columns)))
     finally:
         cursor.close()
 

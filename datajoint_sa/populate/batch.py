@@ -50,7 +50,7 @@ logger = logging.getLogger("datajoint_sa")
 STICKY_FALLBACKS = 2
 
 Result = tuple[dict[str, Any], str, "BaseException | None"]
-Groups = list[tuple[list[str], list[tuple[Any, ...]]]]
+Groups = list[tuple[list[str], Sequence[tuple[Any, ...]]]]
 
 
 class NeedsClassic(Exception):
