@@ -8,6 +8,9 @@ import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
+# uv builds each session's venv in seconds instead of minutes (CI builds five from a fresh
+# clone); plain virtualenv + pip where uv is not installed
+nox.options.default_venv_backend = "uv|virtualenv"
 BACKENDS = ("sqlite", "postgresql", "mysql")
 
 
