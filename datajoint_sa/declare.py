@@ -17,6 +17,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from .backends import BACKENDS, Backend
 from .errors import DataJointError, DefinitionError
@@ -366,6 +369,42 @@ def _checked_where_needed(check: sa.CheckConstraint, category: str) -> sa.CheckC
     return check.ddl_if(dialect=dialects)  # type: ignore[arg-type]  # a tuple is documented
 
 
+class AttributeCheck(ColumnElement[bool]):
+    """The condition of a range or length CHECK on one attribute: `{} BETWEEN low AND
+    high` or `length({}) <= n`, the attribute's column in the braces.
+
+    It renders exactly what SQLAlchemy renders for `column.between(low, high)` and
+    `func.length(column) <= n` with literal values, but is one small node instead of an
+    expression tree of operators and bound parameters: building and copying those trees
+    (a CheckConstraint copies its condition) was a third of the time of building a
+    declared table's `sqlalchemy.Table`. Its column is a child, so the constraint still
+    knows which column it checks (copies, Alembic's batch mode)."""
+
+    __visit_name__ = "dj_attribute_check"
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
+                           ("template", InternalTraversal.dp_string)]
+
+    def __init__(self, column: sa.ColumnClause[Any], template: str) -> None:
+        self.column = column
+        self.template = template
+
+
+@compiles(AttributeCheck)
+def _compile_check(element: AttributeCheck, compiler: Any, **kw: Any) -> str:
+    return element.template.format(compiler.process(element.column, **kw))
+
+
+def range_check(name: str, low: int, high: int) -> AttributeCheck:
+    """`name BETWEEN low AND high` (integers only: they render the same everywhere)."""
+    return AttributeCheck(sa.column(name), f"{{}} BETWEEN {int(low)} AND {int(high)}")
+
+
+def length_check(name: str, length: int) -> AttributeCheck:
+    """`length(name) <= length`."""
+    return AttributeCheck(sa.column(name), f"length({{}}) <= {int(length)}")
+
+
 def compile(spec: TableSpec, metadata: sa.MetaData, backend: Backend) -> sa.Table:
     """The sqlalchemy.Table of a spec, added to `metadata`. Pure: no database round trip."""
     sa_schema, sa_name = backend.table_identity(spec.schema, spec.name)
@@ -386,17 +425,16 @@ def compile(spec: TableSpec, metadata: sa.MetaData, backend: Backend) -> sa.Tabl
             server_default=server_default, comment=attr.sql_comment,
             autoincrement=attr.autoincrement if single_int_key else False,
         ))
-        column: sa.ColumnClause[Any] = sa.column(attr.name)
         if info.value_range is not None and not attr.autoincrement:
             low, high = info.value_range
             constraints.append(_checked_where_needed(sa.CheckConstraint(
-                column.between(low, high), name=f"{attr.name}_range"), info.category))
+                range_check(attr.name, low, high), name=f"{attr.name}_range"), info.category))
         if info.enum_values:
             constraints.append(_checked_where_needed(sa.CheckConstraint(
-                column.in_(info.enum_values), name=f"{attr.name}_enum"), "enum"))
+                sa.column(attr.name).in_(info.enum_values), name=f"{attr.name}_enum"), "enum"))
         if info.category in ("varchar", "char"):
             constraints.append(_checked_where_needed(sa.CheckConstraint(
-                sa.func.length(column) <= info.args[0], name=f"{attr.name}_length"),
+                length_check(attr.name, info.args[0]), name=f"{attr.name}_length"),
                 info.category))
     constraints.append(sa.PrimaryKeyConstraint(*key))
     for fk in spec.foreign_keys:

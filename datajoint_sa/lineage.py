@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .errors import DataJointError
+
 if TYPE_CHECKING:
     from .backends import Backend
     from .heading import Heading
@@ -84,11 +86,36 @@ def forget_seen(sa_conn: Any) -> None:
     sa_conn.info.pop(SEEN, None)
 
 
-def insert(backend: Backend, schema: str, table: str, heading: Heading) -> sa.Insert | None:
-    """The INSERT of a new table's lineage rows, values inline (None: it has none); a
-    backend may send it with the CREATE TABLE (`Backend.create_table(then=...)`)."""
+def insert(backend: Backend, dialect: Any, schema: str, table: str, heading: Heading
+           ) -> str | None:
+    """The INSERT of a new table's lineage rows as SQL text with its values inline, for
+    `dialect` (None: it has none); a backend may send it with the CREATE TABLE
+    (`Backend.create_table(then=...)`). Rendered here, not compiled by SQLAlchemy: a
+    multi-row INSERT with inline values is compiled anew for every table (its values are
+    part of the statement), which cost as much as the CREATE TABLE's own compile."""
     rows = entries(schema, table, heading)
-    return sa.insert(lineage_table(backend, schema)).values(rows) if rows else None
+    if not rows:
+        return None
+    target = lineage_table(backend, schema)
+    quote = dialect.identifier_preparer.quote
+    values = ", ".join(
+        f"({_literal(row['table_name'])}, {_literal(row['attribute_name'])}, "
+        f"{_literal(row['lineage'])})" for row in rows)
+    return (f"INSERT INTO {dialect.identifier_preparer.format_table(target)} "
+            f"({quote('table_name')}, {quote('attribute_name')}, {quote('lineage')}) "
+            f"VALUES {values}")
+
+
+def _literal(value: str | None) -> str:
+    """A string literal every backend reads alike (None: NULL). Lineage values are made of
+    schema, table and attribute names, which have no quotes, backslashes or percent signs;
+    a value with one is refused rather than escaped per backend."""
+    if value is None:
+        return "NULL"
+    if any(ch in value for ch in "'\\%\0"):
+        raise DataJointError(f"Cannot record the lineage value {value!r}: it holds a quote, "
+                             "backslash, percent sign or NUL")
+    return f"'{value}'"
 
 
 def record(sa_conn: Any, backend: Backend, schema: str, table: str, heading: Heading

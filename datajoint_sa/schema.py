@@ -246,7 +246,8 @@ class Schema:
         `_create_missing` decides with the catalog."""
         backend = self.connection.backend_impl
         # the schema's lineage table exists and has no rows of this new table
-        rows = lineage.insert(backend, self.database, name, spec.heading)
+        rows = lineage.insert(backend, self.connection.engine.dialect, self.database, name,
+                              spec.heading)
         created = False
         try:
             with self.connection.session(write=True) as sa_conn:
@@ -254,8 +255,8 @@ class Schema:
                                               then=[rows] if rows is not None else [])
                 created = True
                 backend.after_create(sa_conn, sa_table, replace=False)
-                for statement in unsent:
-                    sa_conn.execute(statement)
+                for text in unsent:
+                    sa_conn.exec_driver_sql(text, execution_options={"no_parameters": True})
         except sa.exc.DBAPIError:
             if created:  # the CREATE went through (and stays, where DDL commits at once)
                 raise

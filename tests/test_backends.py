@@ -215,10 +215,11 @@ def test_populate_speed_hooks(connection: dj.Connection, impl: Backend,
                          sa.Index(f"ix_{sa_name}_word", "word", unique=True),
                          schema=sa_schema, comment="things: 'q' %s")
         # rows sent with the CREATE (in its script on PostgreSQL), literal % and quotes kept
-        unsent = impl.create_table(sa_conn, table,
-                                   then=[table.insert().values(id=9, word="5% 'x'")])
-        for statement in unsent:
-            sa_conn.execute(statement)
+        target = sa_conn.dialect.identifier_preparer.format_table(table)
+        row = f"INSERT INTO {target} (id, word) VALUES (9, '5% ''x''')"
+        unsent = impl.create_table(sa_conn, table, then=[row])
+        for text in unsent:
+            sa_conn.exec_driver_sql(text, execution_options={"no_parameters": True})
         impl.after_create(sa_conn, table)
         assert impl.list_tables(sa_conn, own_schema) == ["thing"]
         assert sa_conn.execute(sa.select(table.c.word)).scalar_one() == "5% 'x'"

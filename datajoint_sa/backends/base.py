@@ -103,11 +103,12 @@ class Backend:
 
     # ---- comments -----------------------------------------------------------------------
     def create_table(self, conn: SAConnection, table: sa.Table, *,
-                     then: Sequence[sa.Insert] = ()) -> list[sa.Insert]:
+                     then: Sequence[str] = ()) -> list[str]:
         """CREATE TABLE with its indexes and comments (SQLAlchemy's statements, one by one).
-        `then`: statements with literal values (e.g. the table's lineage rows) that belong
-        in the same transaction; returns those it did not send, which the caller runs
-        (PostgreSQL sends them in the CREATE's own round trip)."""
+        `then`: SQL text with its values inline, for this dialect (e.g. the table's lineage
+        rows, `lineage.insert`), that belongs in the same transaction; returns what it did
+        not send, which the caller runs (PostgreSQL sends them in the CREATE's own round
+        trip)."""
         table.create(conn)
         return list(then)
 

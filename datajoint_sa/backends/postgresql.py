@@ -305,7 +305,7 @@ class PostgreSQLBackend(Backend):
     drops_tables_with_schema = True
 
     def create_table(self, conn: SAConnection, table: sa.Table, *,
-                     then: Sequence[sa.Insert] = ()) -> list[sa.Insert]:
+                     then: Sequence[str] = ()) -> list[str]:
         """SQLAlchemy's CREATE TABLE, CREATE INDEX and COMMENT ON statements sent as one
         script: one round trip per table instead of one per index and comment."""
         if any(isinstance(c.type, sa.types.SchemaType) or isinstance(c.default, sa.Sequence)
@@ -324,10 +324,8 @@ class PostgreSQLBackend(Backend):
         # compiled for a driver that formats parameters, so literal percent signs are
         # doubled; the script goes without parameters (several statements), so undo that
         script = ";\n".join(str(s.compile(dialect=conn.dialect)).strip() for s in statements)
-        script += "".join(";\n" + str(s.compile(
-            dialect=conn.dialect, compile_kwargs={"literal_binds": True})).strip() for s in then)
-        conn.exec_driver_sql(script.replace("%%", "%"),
-                             execution_options={"no_parameters": True})
+        script = script.replace("%%", "%") + "".join(";\n" + text for text in then)
+        conn.exec_driver_sql(script, execution_options={"no_parameters": True})
         return []
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
