@@ -208,7 +208,30 @@ def resolve_type(declared: str) -> TypeInfo:
     store_match = re.fullmatch(r"(blob|attach|filepath)\s*@\s*([\w-]+)", text, re.IGNORECASE)
     if store_match:
         return resolve_type(f"<{store_match.group(1).lower()}@{store_match.group(2)}>")
+    info = _NATIVE.get(text)
+    if info is None:
+        info = _native_type(declared, text, lower)
+        if _shareable(info.sa_type) and len(_NATIVE) < MAX_CACHED_TYPES:
+            _NATIVE[text] = info
+    return info
 
+
+#: resolved native types by their normalised text: the same text always means the same
+#: type (codecs, which can be registered anew, are looked up every time)
+_NATIVE: dict[str, TypeInfo] = {}
+MAX_CACHED_TYPES = 4096
+
+
+def _shareable(sa_type: sa.types.TypeEngine[Any]) -> bool:
+    """Whether one type object may serve many columns: not a SchemaType (Boolean, Enum),
+    which attaches itself to the table of its column."""
+    types = [sa_type, *getattr(sa_type, "_variant_mapping", {}).values()]
+    return not any(isinstance(getattr(t, "impl_instance", t), sa.types.SchemaType)
+                   or isinstance(t, sa.types.SchemaType) for t in types)
+
+
+def _native_type(declared: str, text: str, lower: str) -> TypeInfo:
+    """A type that is not a codec (see resolve_type)."""
     if lower in ("bool", "boolean"):
         return TypeInfo("bool", "bool", sa.Boolean(create_constraint=False))
 

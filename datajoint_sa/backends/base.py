@@ -29,6 +29,27 @@ from ..errors import (
 from .rows import as_tuples, flat_values, reordered
 
 
+def create_statements(dialect: Any, table: sa.Table) -> list[Any] | None:
+    """The DDL statements `table.create()` sends: CREATE TABLE, its indexes, and its
+    comments where the dialect sets them apart (PostgreSQL's COMMENT ON). None for a table
+    that needs SQLAlchemy's DDL runner: listeners, sequences or schema types (a type the
+    runner creates first, or a constraint it adds)."""
+    if any(isinstance(c.type, sa.types.SchemaType) or isinstance(c.default, sa.Sequence)
+           for c in table.columns) or getattr(table, "_creator_ddl", None) is not None or (
+            table.dispatch.before_create or table.dispatch.after_create):
+        return None
+    statements: list[Any] = [sa.schema.CreateTable(table)]
+    statements += [sa.schema.CreateIndex(index) for index in table.indexes]
+    if dialect.supports_comments and not dialect.inline_comments:
+        if table.comment is not None:
+            statements.append(sa.schema.SetTableComment(table))
+        statements += [sa.schema.SetColumnComment(c) for c in table.columns
+                       if c.comment is not None]
+        statements += [sa.schema.SetConstraintComment(c) for c in table.constraints
+                       if c.comment is not None]
+    return statements
+
+
 class Backend:
     """Neutral behaviour; subclasses override per dialect."""
 
@@ -108,8 +129,15 @@ class Backend:
         `then`: SQL text with its values inline, for this dialect (e.g. the table's lineage
         rows, `lineage.insert`), that belongs in the same transaction; returns what it did
         not send, which the caller runs (PostgreSQL sends them in the CREATE's own round
-        trip)."""
-        table.create(conn)
+        trip). The statements are compiled once and sent as driver SQL (percent signs as
+        SQLAlchemy's own DDL execution passes them); a table SQLAlchemy's DDL runner must
+        create itself (listeners, sequences, schema types) goes through `table.create`."""
+        statements = create_statements(conn.dialect, table)
+        if statements is None:
+            table.create(conn)
+        else:
+            for statement in statements:
+                conn.exec_driver_sql(str(statement.compile(dialect=conn.dialect)))
         return list(then)
 
     def after_create(self, conn: SAConnection, table: sa.Table, *, replace: bool = True

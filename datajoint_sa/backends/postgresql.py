@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection as SAConnection
 
 from . import adbc
-from .base import Backend, _insert_sql, with_on_conflict
+from .base import Backend, _insert_sql, create_statements, with_on_conflict
 from .base import values_sql as _values_sql
 from .rows import arrow_batch, flat_values, reordered
 
@@ -308,19 +308,9 @@ class PostgreSQLBackend(Backend):
                      then: Sequence[str] = ()) -> list[str]:
         """SQLAlchemy's CREATE TABLE, CREATE INDEX and COMMENT ON statements sent as one
         script: one round trip per table instead of one per index and comment."""
-        if any(isinstance(c.type, sa.types.SchemaType) or isinstance(c.default, sa.Sequence)
-               for c in table.columns) or getattr(table, "_creator_ddl", None) is not None or (
-                table.dispatch.before_create or table.dispatch.after_create):
-            # types, sequences or listeners: as is
+        statements = create_statements(conn.dialect, table)
+        if statements is None:  # types, sequences or listeners: as is
             return super().create_table(conn, table, then=then)
-        statements: list[Any] = [sa.schema.CreateTable(table)]
-        statements += [sa.schema.CreateIndex(index) for index in table.indexes]
-        if table.comment is not None:
-            statements.append(sa.schema.SetTableComment(table))
-        statements += [sa.schema.SetColumnComment(c) for c in table.columns
-                       if c.comment is not None]
-        statements += [sa.schema.SetConstraintComment(c) for c in table.constraints
-                       if c.comment is not None]
         # compiled for a driver that formats parameters, so literal percent signs are
         # doubled; the script goes without parameters (several statements), so undo that
         script = ";\n".join(str(s.compile(dialect=conn.dialect)).strip() for s in statements)
