@@ -1,0 +1,180 @@
+"""The DDL of declared tables after the declare path's shortcuts: range and length CHECKs
+as one small node (`declare.AttributeCheck`), CREATE TABLE compiled once and sent as driver
+SQL (`backends.base.create_statements`), lineage rows rendered as text, native types
+resolved once per text. Each must give exactly what the long way gave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import datajoint_sa as dj
+from datajoint_sa import lineage
+from datajoint_sa.backends.base import create_statements
+from datajoint_sa.declare import AttributeCheck
+from datajoint_sa.types import resolve_type
+
+TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+         "float32", "float64", "decimal(8,3)", "varchar(30)", "char(4)", "bool", "date",
+         "datetime(3)", "time", "uuid", "json", "bytes", "<blob>", "enum('a','b''c')"]
+
+
+def _pipeline(schema: dj.Schema) -> list[type[dj.Table]]:
+    @schema
+    class Parent(dj.Manual):
+        definition = """
+        # a parent with a two-part key
+        pid : int32
+        tag : varchar(12)
+        ---
+        note = "it's 50% done" : varchar(40)  # a default with a quote and a percent sign
+        """
+
+    @schema
+    class Other(dj.Lookup):
+        definition = """
+        other : char(3)
+        """
+
+    columns = "\n".join(f"c{i} = null : {t}  # column {i}" for i, t in enumerate(TYPES))
+
+    @schema
+    class Wide(dj.Manual):
+        definition = f"""
+        # every core type, foreign keys, indexes and defaults
+        -> Parent
+        key : int16  # a name some backends reserve
+        ---
+        -> [nullable] Other
+        -> [unique] Parent.proj(p2='pid', t2='tag')
+        n = 7 : int32
+        order : varchar(10)
+        when = CURRENT_TIMESTAMP : datetime
+        {columns}
+        index(n, order)
+        unique index(key, n)
+        """
+
+    @schema
+    class Counter(dj.Manual):
+        definition = """
+        cid : int64 auto_increment
+        ---
+        word : varchar(5)
+        """
+
+    return [Parent, Other, Wide, Counter]
+
+
+def _long_way(check: sa.CheckConstraint) -> Any:
+    """The expression SQLAlchemy would have built for an AttributeCheck."""
+    element = check.sqltext
+    assert isinstance(element, AttributeCheck)
+    column = sa.column(element.column.name)
+    head, _, rest = element.template.partition(" ")
+    if element.template.startswith("length("):
+        return sa.func.length(column) <= int(element.template.rsplit(" ", 1)[1])
+    low, high = rest.removeprefix("BETWEEN ").split(" AND ")
+    assert head == "{}"
+    return column.between(int(low), int(high))
+
+
+def _sql(expression: Any, dialect: Any) -> str:
+    return str(expression.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def test_checks_render_as_the_expressions_they_stand_for(schema: dj.Schema) -> None:
+    dialect = schema.connection.engine.dialect
+    checks = 0
+    classes = _pipeline(schema)
+    for cls in classes:
+        table = cls._sa_table
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.CheckConstraint) and \
+                    isinstance(constraint.sqltext, AttributeCheck):
+                checks += 1
+                assert _sql(constraint.sqltext, dialect) == \
+                    _sql(_long_way(constraint), dialect), constraint.name
+                assert [c.name for c in constraint.columns] == \
+                    [constraint.sqltext.column.name]
+        # the whole CREATE TABLE: as with the expressions SQLAlchemy builds
+        copy = sa.Table(table.name, sa.MetaData(), *[
+            sa.Column(c.name, c.type, nullable=c.nullable, server_default=c.server_default,
+                      comment=c.comment, autoincrement=c.autoincrement)
+            for c in table.columns], schema=table.schema)
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.CheckConstraint):
+                sqltext = _long_way(constraint) if isinstance(
+                    constraint.sqltext, AttributeCheck) else constraint.sqltext
+                copy.append_constraint(sa.CheckConstraint(sqltext, name=constraint.name))
+        ours = [c for c in table.constraints if isinstance(c, sa.CheckConstraint)]
+        theirs = [c for c in copy.constraints if isinstance(c, sa.CheckConstraint)]
+        assert sorted(str(c.name) for c in ours) == sorted(str(c.name) for c in theirs)
+        for mine, reference in zip(sorted(ours, key=lambda c: str(c.name)),
+                                   sorted(theirs, key=lambda c: str(c.name))):
+            assert _sql(sa.schema.AddConstraint(mine), dialect) == \
+                _sql(sa.schema.AddConstraint(reference), dialect)
+    assert checks >= 10
+    # the tables work: defaults, the nullable and unique foreign keys, auto_increment
+    parent, other, wide, counter = classes
+    parent.insert1({"pid": 1, "tag": "a"})
+    assert parent.fetch1("note") == "it's 50% done"
+    wide.insert1({"pid": 1, "tag": "a", "key": 2, "p2": 1, "t2": "a", "order": "x"})
+    row = wide.fetch1()
+    assert row["n"] == 7 and row["other"] is None and row["when"] is not None
+    counter.insert1({"word": "hi"})
+    assert counter.fetch1("cid") == 1
+
+
+def test_create_statements_are_what_the_ddl_runner_sends(schema: dj.Schema) -> None:
+    dialect = schema.connection.engine.dialect
+    for cls in _pipeline(schema):
+        table = cls._sa_table
+        sent: list[str] = []
+
+        def record(sql: Any, *args: Any, sent: list[str] = sent, **kw: Any) -> None:
+            sent.append(str(sql.compile(dialect=dialect)))
+
+        table.create(sa.create_mock_engine(sa.URL.create(dialect.name), record))  # type: ignore[arg-type]
+        statements = create_statements(dialect, table)
+        if statements is None:  # the runner creates it (e.g. a schema type): nothing to match
+            continue
+        assert [str(s.compile(dialect=dialect)) for s in statements] == sent
+
+
+def test_create_statements_leave_runner_tables_to_the_runner() -> None:
+    metadata = sa.MetaData()
+    plain = sa.Table("plain", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    typed = sa.Table("typed", metadata, sa.Column("e", sa.Enum("a", "b", name="ab")))
+    listened = sa.Table("listened", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    sa.event.listen(listened, "after_create", lambda *a, **k: None)
+    dialect = sa.create_mock_engine(sa.URL.create("sqlite"), lambda *a: None).dialect
+    assert create_statements(dialect, plain) is not None
+    assert create_statements(dialect, typed) is None
+    assert create_statements(dialect, listened) is None
+
+
+def test_lineage_rows_as_text(schema: dj.Schema) -> None:
+    backend = schema.connection.backend_impl
+    dialect = schema.connection.engine.dialect
+    parent, *_ = _pipeline(schema)
+    text = lineage.insert(backend, dialect, schema.database, "t", parent._table_heading)
+    assert text is not None and text.startswith("INSERT INTO ")
+    assert f"'{schema.database}.parent.pid'" in text
+    with pytest.raises(dj.DataJointError, match="quote"):
+        lineage._literal("it's")
+    assert lineage._literal(None) == "NULL"
+
+
+def test_native_types_are_shared_but_not_schema_types_or_codecs() -> None:
+    assert resolve_type("int32") is resolve_type(" int32 ")
+    assert resolve_type("varchar(30)") is resolve_type("varchar( 30 )") or \
+        resolve_type("varchar(30)").type == resolve_type("varchar( 30 )").type
+    assert resolve_type("bool") is not resolve_type("bool")  # a SchemaType joins its table
+    assert resolve_type("<blob>") is not resolve_type("<blob>")  # codecs: looked up anew
+    with pytest.raises(dj.DataJointError, match="Unknown attribute type"):
+        resolve_type("int33")
+    with pytest.raises(dj.DataJointError, match="Unknown attribute type"):
+        resolve_type("int33")  # an error is never cached
