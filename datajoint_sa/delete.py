@@ -215,6 +215,9 @@ class _Round:
     keep: dict[str, set[str]] = field(default_factory=dict)  # node -> its temp table columns
     masters: dict[str, tuple[str, Edge]] = field(default_factory=dict)  # part -> master edge
     kept: dict[str, Any] = field(default_factory=dict)  # node -> temp table or subquery
+    #: tables emptied whole: every row goes, so they are deleted with no WHERE and named
+    #: by the table itself (see `_emptied`)
+    whole: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.nodes = self.graph.descendants(self.root)
@@ -226,14 +229,30 @@ class _Round:
                                 if e.parent in doomed and e.parent != node]
             for edge in self.edges[node]:
                 self.keep[edge.parent].update(p for _, p in edge.attr_map)
+        self.whole = self._emptied()
         for node in self.nodes:
             master = master_of(node, self.graph)
-            # a part reached only from its master loses rows only with their master rows
-            if master is not None and not (node != self.root and all(
-                    e.parent == master for e in self.edges[node])):
+            # a part reached only from its master loses rows only with their master rows;
+            # one whose master is emptied too can leave no master row behind
+            if master is not None and master not in self.whole and not (
+                    node != self.root and all(e.parent == master for e in self.edges[node])):
                 edge = next(e for e in self.graph.parents(node) if e.parent == master)
                 self.masters[node] = (master, edge)
                 self.keep[node].update(c for c, _ in edge.attr_map)
+
+    def _emptied(self) -> set[str]:
+        """The tables this round empties: the root when it is deleted unrestricted, and each
+        table with a foreign key inside its primary key (so never NULL) to an emptied table.
+        The database enforces that key, so every row of such a table refers to a row that
+        goes: a plain DELETE removes the same rows as naming them through the parents' keys,
+        without reading the parents (what a caller emptying a whole chain pays for)."""
+        if self.root_expr is None or self.root_expr.restrictions:
+            return set()
+        whole = {self.root}
+        for node in self.nodes[1:]:
+            if any(e.parent in whole and e.primary for e in self.edges[node]):
+                whole.add(node)
+        return whole
 
     def table(self, node: str, columns: set[str]) -> sa.TableClause:
         sa_schema, sa_name = self.connection.backend_impl.table_identity(*node.split(".", 1))
@@ -249,13 +268,22 @@ class _Round:
         for node in self.nodes:
             if not self.keep[node]:
                 continue
+            if node in self.whole and node not in self.masters:
+                kept[node], depth[node] = self.table(node, self.keep[node]), 0
+                continue
             if node == self.root:
+                # no DISTINCT: the columns include the root's primary key, so its rows are
+                # distinct already, and a DISTINCT derived table is one MySQL cannot merge
+                # into the statement (it materializes it, on disk once it outgrows
+                # tmp_table_size, in every statement that reads it)
                 source = self.root_rows.subquery()
-                selects = [sa.select(*(source.c[c] for c in sorted(self.keep[node])))
-                           .distinct()]
+                selects = [sa.select(*(source.c[c] for c in sorted(self.keep[node])))]
                 if self.root_expr is not None and node not in self.masters:
                     kept[node], depth[node] = selects[0].subquery(), 1
                     continue
+            elif node in self.whole:  # a part whose master rows must be checked after
+                table = self.table(node, self.keep[node])
+                selects = [sa.select(*(table.c[c] for c in sorted(self.keep[node])))]
             else:
                 edges = self.edges[node]
                 table = self.table(node, self.keep[node] | self.in_edge_columns(node))
@@ -272,7 +300,9 @@ class _Round:
             kept[node] = temporaries.create(sa_conn, node, sorted(self.keep[node]), selects)
             depth[node] = 0
         for node in reversed(self.nodes):
-            if node == self.root and self.root_expr is not None and node not in self.masters:
+            if node in self.whole:
+                statements = [sa.delete(self.table(node, set()))]
+            elif node == self.root and self.root_expr is not None and node not in self.masters:
                 root_table = self.root_expr._sa_table
                 statements = [sa.delete(root_table) if not self.root_expr.restrictions else
                               sa.delete(root_table).where(

@@ -342,3 +342,69 @@ def test_plain_delete_prompt_counts_and_can_cancel(t: SimpleNamespace,
     assert len(t.Pairing) == 3
     assert (t.Pairing & "pairing < 3").delete(safemode=True) == 2
     assert len(t.Pairing) == 1
+
+
+# ------------------------------------------------- emptying whole tables (no WHERE to check)
+
+def test_emptying_a_table_empties_its_dependents_with_plain_deletes(t: SimpleNamespace
+                                                                   ) -> None:
+    """Unrestricted, the root and every table keyed on an emptied one lose every row: each
+    is deleted without a WHERE. Pairing refers to Scan outside its primary key, so its rows
+    are still named through Scan's."""
+    connection = t.Subject.connection
+    t.Subject.delete(safemode=False)  # reads the graph once (then it is known to be a parent)
+    for table, rows in ((t.Subject, [(1, "a"), (2, "b")]), (t.Session, [(1, 1), (2, 1)]),
+                        (t.Scan, [(1, 1, 1), (2, 1, 1)])):
+        table.insert(rows)
+    t.Session.Trial.insert([(1, 1, 1)])
+    t.Pairing.insert([(1, 1, 1, 1, None)])
+    sent = [" ".join(s.split()) for s in _statements(
+        connection, lambda: t.Subject.delete(safemode=False))]
+    deletes = [s for s in sent if s.upper().startswith("DELETE")]
+    plain = [s for s in deletes if " WHERE " not in s.upper()]
+    assert len(plain) == 4, deletes  # Subject, Session, its Trial part, Scan
+    assert [s for s in deletes if s not in plain and "pairing" in s.lower()], deletes
+    assert not [s for s in sent if "TEMPORARY" in s.upper()], sent
+    assert counts(t) == (0, 0, 0, 0, 0)
+
+
+def test_rows_with_a_null_reference_to_an_emptied_table_stay(
+        make_schema: Callable[..., dj.Schema]) -> None:
+    schema = make_schema()
+
+    @schema
+    class Rig(dj.Manual):
+        definition = """
+        rig : int16
+        """
+
+    @schema
+    class Note(dj.Manual):
+        definition = """
+        note : int16
+        ---
+        -> [nullable] Rig
+        """
+
+    Rig.insert([(1,), (2,)])
+    Note.insert([(1, 1), (2, None), (3, 2)])
+    assert Rig.delete(safemode=False) == 2
+    assert Note.to_dicts() == [{"note": 2, "rig": None}]
+
+
+def test_emptying_a_table_whose_rows_a_part_refers_to_checks_the_masters(
+        grouped: SimpleNamespace) -> None:
+    """Every Member row goes with Animal, but Cohort's rows do not: refused as before, and
+    force_masters deletes just the cohorts that had members."""
+    grouped.Cohort.insert1((4,))
+    with pytest.raises(DataJointError, match="force_masters"):
+        grouped.Animal.delete(safemode=False)
+    assert (len(grouped.Animal), len(grouped.Cohort), len(grouped.Cohort.Member)) == (5, 4, 4)
+    grouped.Animal.delete(safemode=False, force_masters=True)
+    assert grouped.Cohort.fetch("cohort").tolist() == [4]
+    assert (len(grouped.Animal), len(grouped.Cohort.Member)) == (0, 0)
+
+
+def test_emptying_a_master_takes_its_parts_without_a_check(grouped: SimpleNamespace) -> None:
+    assert grouped.Cohort.delete(safemode=False) == 3
+    assert (len(grouped.Animal), len(grouped.Cohort), len(grouped.Cohort.Member)) == (5, 0, 0)
