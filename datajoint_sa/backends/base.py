@@ -113,6 +113,14 @@ class Backend:
         query; None where the backend cannot tell without reading the whole graph."""
         return None
 
+    def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
+        """Whether any foreign key (from any schema, of any ON DELETE action) refers to the
+        table, read in one query: a delete from a table nothing refers to needs no cascade,
+        and one from a table something refers to must not leave it to the database (an
+        ON DELETE CASCADE / SET NULL key declared elsewhere, or foreign-key checks off in the
+        session, would let rows go or change past the cascade's preview and checks)."""
+        return True
+
     def list_schemas(self, conn: SAConnection) -> list[str]:
         return sorted(sa.inspect(conn).get_schema_names())
 

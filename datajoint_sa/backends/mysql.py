@@ -156,6 +156,12 @@ class MySQLBackend(Backend):
 
     drops_tables_with_schema = True
 
+    def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
+        return conn.execute(sa.text(
+            "SELECT 1 FROM information_schema.REFERENTIAL_CONSTRAINTS "
+            "WHERE UNIQUE_CONSTRAINT_SCHEMA = :schema AND REFERENCED_TABLE_NAME = :table "
+            "LIMIT 1"), {"schema": schema, "table": table}).first() is not None
+
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
         rows = conn.execute(sa.text(
             "SELECT DISTINCT CONSTRAINT_SCHEMA FROM information_schema.REFERENTIAL_CONSTRAINTS"

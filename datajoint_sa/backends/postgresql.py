@@ -318,6 +318,13 @@ class PostgreSQLBackend(Backend):
         conn.exec_driver_sql(script, execution_options={"no_parameters": True})
         return []
 
+    def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
+        return conn.execute(sa.text(
+            "SELECT 1 FROM pg_constraint c JOIN pg_class p ON p.oid = c.confrelid "
+            "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+            "WHERE c.contype = 'f' AND pn.nspname = :schema AND p.relname = :table LIMIT 1"),
+            {"schema": schema, "table": table}).first() is not None
+
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
         rows = conn.execute(sa.text(
             "SELECT DISTINCT cn.nspname FROM pg_constraint c "

@@ -41,6 +41,10 @@ _REFERRING = (
 
 _EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 
+_REFERENCED = (
+    "SELECT 1 FROM sqlite_master AS m JOIN pragma_foreign_key_list(m.name) AS f "
+    "WHERE m.type = 'table' AND f.\"table\" = ? COLLATE NOCASE LIMIT 1")
+
 
 @contextmanager
 def _driver_cursor(conn: SAConnection) -> Iterator[sqlite3.Cursor]:
@@ -197,6 +201,11 @@ class SQLiteBackend(Backend):
             quote = conn.dialect.identifier_preparer.quote
             for name in sorter.static_order():
                 cursor.execute(f"DROP TABLE {quote(name)}")
+
+    def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
+        with _driver_cursor(conn) as cursor:
+            return cursor.execute(_REFERENCED, (self.table_identity(schema, table)[1],)
+                                  ).fetchone() is not None
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
         prefix = schema + SEPARATOR
