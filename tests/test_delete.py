@@ -417,11 +417,12 @@ def test_emptying_a_master_takes_its_parts_without_a_check(grouped: SimpleNamesp
 def test_a_referred_to_table_is_not_deleted_plainly_first(
         make_schema: Callable[..., dj.Schema]) -> None:
     """Its rows are deleted once, by the cascade: no plain DELETE that the database would
-    run until it met a referred-to row (every row on PostgreSQL) and then roll back."""
+    run until it met a referred-to row (every row on PostgreSQL) and then roll back. (A
+    lookup table: its name starts with #, which MySQL's dictionary spells @0023.)"""
     schema = make_schema()
 
     @schema
-    class Animal(dj.Manual):
+    class Animal(dj.Lookup):
         definition = """
         animal : int16
         """

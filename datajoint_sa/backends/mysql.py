@@ -157,6 +157,16 @@ class MySQLBackend(Backend):
     drops_tables_with_schema = True
 
     def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
+        # InnoDB's own foreign-key dictionary answers in well under a millisecond; the
+        # standard view opens every table of every database to filter on the referenced
+        # side (~30 ms with 15 small databases). The first needs the PROCESS privilege.
+        try:  # a failed statement leaves MySQL's transaction open
+            return conn.execute(sa.text(
+                "SELECT 1 FROM information_schema.INNODB_SYS_FOREIGN "
+                "WHERE REF_NAME = :name LIMIT 1"),
+                {"name": f"{_filename(schema)}/{_filename(table)}"}).first() is not None
+        except sa.exc.DBAPIError:
+            pass
         return conn.execute(sa.text(
             "SELECT 1 FROM information_schema.REFERENTIAL_CONSTRAINTS "
             "WHERE UNIQUE_CONSTRAINT_SCHEMA = :schema AND REFERENCED_TABLE_NAME = :table "
@@ -391,3 +401,10 @@ def _secondary_clash(mode: str, key: Sequence[str], rows: Sequence[Sequence[Any]
         raise pymysql.err.IntegrityError(
             1062, "Duplicate entry on a unique index other than the primary key: a new row's "
             "unique value belongs to a row with another primary key") from error
+
+
+def _filename(name: str) -> str:
+    """A database or table name as InnoDB's dictionary spells it (MySQL's file-name
+    encoding: characters outside [A-Za-z0-9_] as @ and four hex digits, e.g. # -> @0023)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else f"@{ord(c):04x}"
+                   for c in name)
