@@ -14,8 +14,12 @@ A shape holds its tables' columns and headings, not their names: a statement is 
 over stand-in tables, and each run's SQL text names the tables that expression reads
 (`Statement.text`), so tables of the same definition in other schemas (a pipeline
 declared again, a test schema) share statements, and an altered table gets new ones. A
-statement is kept only if its text, named for the tables it was first compiled for, equals
-what SQLAlchemy compiles for them directly.
+new shape is compiled once, and its statement kept only if every stand-in name in its text
+is a table reference (after FROM, JOIN or a comma, or qualifying a column), where naming
+the real table gives what SQLAlchemy compiles for it (a label or alias derived from a
+table's name would not: such a shape takes SQLAlchemy's path). With `VERIFY` (the test
+suite turns it on) each new statement is also compared with SQLAlchemy's own compile over
+the real tables, and a difference is an error.
 Listeners of SQLAlchemy's `before_cursor_execute` / `after_cursor_execute` events still see
 every statement (with `context=None`, as SQLAlchemy documents for statements without an
 execution context); an engine with `echo` on takes SQLAlchemy's own path.
@@ -23,6 +27,7 @@ execution context); an engine with `echo` on takes SQLAlchemy's own path.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import threading
@@ -44,6 +49,9 @@ MAX_STATEMENTS = 2048
 SLOTS, PLACEHOLDERS = 1, 2
 _TOKEN = secrets.token_hex(6)  # stand-in table names: no user's text contains them
 _SLOT = re.compile(r"^djslot(\d+)$")
+#: compare every new statement's text with SQLAlchemy's own compile over the real tables (a
+#: second compile per shape; tests/conftest.py turns it on, as does DJ_VERIFY_STATEMENTS=1)
+VERIFY = os.environ.get("DJ_VERIFY_STATEMENTS", "") not in ("", "0")
 _UNCACHED = object()  # a shape that compiles to SQL we do not run ourselves
 _cache: dict[Hashable, Any] = {}
 _lock = threading.Lock()
@@ -164,13 +172,15 @@ def lookup(expr: QueryExpression, names: Sequence[str], options: tuple[Any, ...]
     if shape is None:
         return None
     dialect = expr.connection.engine.dialect
-    key = (shape[0], tuple(names), options, _dialect_key(dialect))
+    tables = [id(v) for v in values if isinstance(v, sa.Table)]
+    once = len(set(tables)) == len(tables)  # a table read twice is another query
+    key = (shape[0], tuple(names), options, _dialect_key(dialect), once)
     try:
         statement = _cache.get(key)
     except TypeError:  # an unhashable literal or option: not cached
         return None
     if statement is None:
-        statement = _build(expr, values, build, dialect) or _UNCACHED
+        statement = (once and _build(expr, values, build, dialect)) or _UNCACHED
         with _lock:
             if len(_cache) >= MAX_STATEMENTS:
                 _cache.clear()
@@ -183,23 +193,50 @@ def lookup(expr: QueryExpression, names: Sequence[str], options: tuple[Any, ...]
 def _build(expr: QueryExpression, values: list[Any],
            build: Callable[[QueryExpression], sa.Select[Any]], dialect: Any
            ) -> Statement | None:
-    """The statement of a shape: compiled over stand-in tables, and kept only when its text
-    with this expression's tables is exactly what compiling over them gives."""
-    shapes = [expr._shape([], slotted) for slotted in (PLACEHOLDERS, SLOTS)]
-    if shapes[0] is None or shapes[1] is None:  # the same tree as a moment ago
+    """The statement of a shape, compiled once over stand-in tables, one per table it reads
+    (`lookup` sends a table read twice, which SQLAlchemy must tell apart from itself, the
+    usual way); None when a stand-in name appears other than as a table reference
+    (`_references_only`)."""
+    shape = expr._shape([], PLACEHOLDERS)
+    if shape is None:  # the same tree as a moment ago
         return None
-    select = build(shapes[0][1])
+    select = build(shape[1])
     options = dict(select.get_execution_options())
     statement = compile_statement(select, dialect, options)
     if statement is None:
         return None
     statement.tables = [(i, f"djsa{i}t{_TOKEN}") for i, v in enumerate(values)
                         if isinstance(v, sa.Table)]
-    if statement.tables:
-        direct: Any = build(shapes[1][1]).compile(dialect=dialect)
-        if direct.string != statement.text(values, dialect):
-            return None
+    if not all(_references_only(statement.sql, name) for _, name in statement.tables):
+        return None
+    if VERIFY and statement.tables:
+        _verify(expr, values, build, dialect, statement)
     return statement
+
+
+def _references_only(sql: str, name: str) -> bool:
+    """Whether every occurrence of a stand-in table's name in `sql` refers to the table:
+    after FROM, JOIN or a comma, or qualifying a column (`name.column`). SQLAlchemy's
+    compiler names a table in both places as the dialect's `format_table` does, which is
+    how `Statement.text` names the real one there."""
+    word = re.escape(name)
+    references = re.findall(rf'(?:\bFROM|\bJOIN|,)\s+{word}(?![\w$"`\].])'
+                            rf'|(?<![\w$"`\[.]){word}\.(?=[\w"`\[])', sql)
+    return len(references) == sql.count(name)
+
+
+def _verify(expr: QueryExpression, values: list[Any],
+            build: Callable[[QueryExpression], sa.Select[Any]], dialect: Any,
+            statement: Statement) -> None:
+    """Raise when the statement's text for this expression's tables differs from what
+    SQLAlchemy compiles for them (`VERIFY`)."""
+    slotted = expr._shape([], SLOTS)
+    assert slotted is not None
+    direct = build(slotted[1]).compile(dialect=dialect).string
+    text = statement.text(values, dialect)
+    if direct != text:
+        raise AssertionError("a cached statement's text differs from SQLAlchemy's:\n"
+                             f"{text}\n--- SQLAlchemy ---\n{direct}")
 
 
 def count() -> int:

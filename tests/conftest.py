@@ -16,8 +16,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import datajoint_sa as dj
+from datajoint_sa import statements
 
 from . import servers
+
+# every statement cached during the tests is compared with SQLAlchemy's own compile over the
+# real tables (production compiles a shape once and checks its text's table references)
+statements.VERIFY = True
 
 ALL_BACKENDS = ("sqlite", "postgresql", "mysql")
 BACKENDS = [b.strip() for b in os.environ.get("DJ_TEST_BACKENDS", ",".join(ALL_BACKENDS))

@@ -343,3 +343,54 @@ def test_tables_of_one_definition_share_statements(make_schema: Callable[..., dj
             assert len(Session & {"subject_id": 1}) == number + 1
         assert len(made) == 3  # one per shape, not per schema
     assert statements.count() == 3  # and each one kept (its text checked)
+
+
+def test_a_table_read_twice_is_not_read_with_the_statement_of_two_tables(
+        schema: dj.Schema, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tables of one definition share a shape's statement; the same table in both places
+    is another query (SQLAlchemy has to tell the two apart, or a semijoin of a table with
+    itself would correlate with nothing and keep every row)."""
+    @schema
+    class Left(dj.Manual):
+        definition = """
+        p : int32
+        ---
+        v : int32
+        """
+
+    @schema
+    class Right(dj.Manual):
+        definition = """
+        p : int32
+        ---
+        v : int32
+        """
+
+    Left.insert([(i, i * 10) for i in range(1, 4)])
+    Right.insert([(i, i * 10) for i in range(1, 4)])
+    statements.clear()
+    # `^` and `@`: without the semantic check (each `p` comes from its own table)
+    assert list((Left ^ (Right & {"p": 1}).proj()).fetch("p")) == [1]
+    assert list((Left ^ (Left & {"p": 2}).proj()).fetch("p")) == [2]
+    assert list((Right ^ (Right & {"p": 3}).proj()).fetch("p")) == [3]
+    assert list((Right ^ (Left & {"p": 1}).proj()).fetch("p")) == [1]
+    with uncached(monkeypatch):
+        assert list((Left ^ (Left & {"p": 2}).proj()).fetch("p")) == [2]
+    for first, second in ((Left, Right), (Left, Left)):
+        rows = (first.proj(a="v") @ (second & {"p": 2}).proj(b="v")).to_dicts()
+        assert rows == [{"p": 2, "a": 20, "b": 20}]
+
+
+def test_a_stand_in_name_is_kept_only_as_a_table_reference() -> None:
+    """A shape is compiled once over stand-in tables; its text may name the real tables only
+    where the stand-ins are table references (a label or alias made from a table's name
+    would come out differently for the real table)."""
+    name = "djsa0tabc123"
+    kept = statements._references_only
+    assert kept(f"SELECT {name}.a, {name}.b \nFROM {name} JOIN x ON {name}.a = x.a", name)
+    assert kept(f"SELECT x.a \nFROM x, {name} \nWHERE x.a = {name}.a", name)
+    assert kept(f"SELECT 1 \nFROM x LEFT OUTER JOIN {name} ON x.a = {name}.a", name)
+    assert not kept(f"SELECT {name}.a AS {name}_a \nFROM {name}", name)
+    assert not kept(f"SELECT x.a \nFROM y AS {name}", name)
+    assert not kept(f'SELECT "{name}".a \nFROM "{name}"', name)
+    assert not kept(f"SELECT a.{name}.b \nFROM a.{name}", name)

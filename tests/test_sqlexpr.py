@@ -690,3 +690,30 @@ def test_min_max_keep_the_attribute_type(db: DB) -> None:
                                      dt.datetime(2025, 6, 30, 6, 7, 8)]
     assert db.grouped("min(session_date)") == [dt.date(2023, 12, 31), dt.date(2024, 2, 15),
                                                dt.date(2025, 6, 30)]
+
+
+def test_a_process_loads_only_the_dialects_it_uses() -> None:
+    """Each dialect module loads a sqlglot dialect (tens of milliseconds on a process's first
+    fragment): a SQLite process needs the reader's (MySQL's grammar) and SQLite's, not
+    PostgreSQL's; and every backend still finds its own compiler."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from datajoint_sa.sqlexpr import parse_fragment, render\n"
+        "from datajoint_sa.backends import get_backend\n"
+        "f = parse_fragment('x < 3', ['x'], condition=True)\n"
+        "f.sql_template(get_backend('sqlite'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlglot.dialects.')))\n"
+        "names = {b: render.compiler_for(get_backend(b).sqlglot_dialect).name\n"
+        "         for b in ('sqlite', 'postgresql', 'mysql')}\n"
+        "print(names, render.compiler_for('nosuch').name == '')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    loaded, found = done.stdout.splitlines()
+    assert loaded == str(["sqlglot.dialects.dialect", "sqlglot.dialects.mysql",
+                          "sqlglot.dialects.sqlite"])
+    assert found == str({"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql"}) \
+        + " True"

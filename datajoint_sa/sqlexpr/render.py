@@ -4,9 +4,9 @@ Each dialect module of this package (``sqlexpr/<name>.py``) describes one target
 :class:`DialectCompiler`: the sqlglot dialect whose generator writes the SQL and a rewrite
 table for what that generator gets wrong or leaves untranslated.  A backend selects its
 compiler through ``Backend.sqlglot_dialect``; this module finds the compilers by scanning
-the package, so adding a backend is a new module here and a new one in ``backends/``,
-with no list to keep in step.  The builders below are the small AST vocabulary the
-rewrite tables share.
+the package (importing only the modules a process asks for: each loads a sqlglot dialect),
+so adding a backend is a new module here and a new one in ``backends/``, with no list to
+keep in step.  The builders below are the small AST vocabulary the rewrite tables share.
 """
 
 from __future__ import annotations
@@ -71,16 +71,9 @@ class DialectCompiler:
 _NEUTRAL: Final = DialectCompiler("", Dialect())
 
 
-@cache
-def _compilers() -> dict[str, DialectCompiler]:
-    """Every COMPILER defined by a module of this package, by name."""
-    found: dict[str, DialectCompiler] = {}
-    for info in pkgutil.iter_modules(_package_path()):
-        module = importlib.import_module(f"{__package__}.{info.name}")
-        compiler = getattr(module, "COMPILER", None)
-        if isinstance(compiler, DialectCompiler):
-            found[compiler.name] = compiler
-    return found
+def _module_names() -> list[str]:
+    """The modules of this package, found without importing them."""
+    return [info.name for info in pkgutil.iter_modules(_package_path())]
 
 
 def _package_path() -> list[str]:
@@ -88,18 +81,43 @@ def _package_path() -> list[str]:
     return list(package.__path__)
 
 
+def _compiler_of(module_name: str) -> DialectCompiler | None:
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    compiler = getattr(module, "COMPILER", None)
+    return compiler if isinstance(compiler, DialectCompiler) else None
+
+
+def _find(wanted: Callable[[DialectCompiler], bool], hint: str) -> DialectCompiler | None:
+    """The first compiler `wanted` accepts, importing only as many dialect modules as it
+    takes: the module whose name matches `hint` first ("postgres" is in postgresql.py),
+    then the others. Each dialect module loads a sqlglot dialect (tens of milliseconds),
+    and a process needs one or two of them, not all."""
+    names = _module_names()
+    ordered = sorted(names, key=lambda n: not (hint and (n.startswith(hint)
+                                                          or hint.startswith(n))))
+    for name in ordered:
+        compiler = _compiler_of(name)
+        if compiler is not None and wanted(compiler):
+            return compiler
+    return None
+
+
+@cache
 def compiler_for(sqlglot_dialect: str) -> DialectCompiler:
     """The compiler for a backend's ``sqlglot_dialect`` (sqlglot's neutral one if none)."""
-    return _compilers().get(sqlglot_dialect, _NEUTRAL)
+    if not sqlglot_dialect:
+        return _NEUTRAL
+    found = _find(lambda c: c.name == sqlglot_dialect, sqlglot_dialect)
+    return found or _NEUTRAL
 
 
 @cache
 def reader() -> Dialect:
     """The sqlglot dialect fragments are parsed with."""
-    for compiler in _compilers().values():
-        if compiler.reads_fragments:
-            return compiler.dialect
-    raise RuntimeError("no dialect module of datajoint_sa.sqlexpr reads fragments")
+    found = _find(lambda c: c.reads_fragments, "")
+    if found is None:
+        raise RuntimeError("no dialect module of datajoint_sa.sqlexpr reads fragments")
+    return found.dialect
 
 
 def apply_rewrites(tree: exp.Expr, rules: Mapping[type[exp.Expr], Rewrite]) -> exp.Expr:
