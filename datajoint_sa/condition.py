@@ -64,9 +64,14 @@ _ORDER_ITEM = re.compile(
 
 
 def json_names(heading: Heading) -> frozenset[str]:
-    """The json attributes of a heading: fragments, dicts and order_by read paths in them."""
-    return frozenset(a.name for a in heading.attributes
-                     if a.type and a.codec is None and a.type_info.category == "json")
+    """The json attributes of a heading: fragments, dicts and order_by read paths in them
+    (worked out once per heading)."""
+    names = heading.memo.get("json")
+    if names is None:
+        names = heading.memo["json"] = frozenset(
+            a.name for a in heading.attributes
+            if a.type and a.codec is None and a.type_info.category == "json")
+    return names
 
 
 @dataclass(frozen=True)
@@ -251,8 +256,10 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
     Raises UnknownAttributeError / QueryError (naming the attribute or fragment) for a bad
     condition; runs no SQL.
     """
-    if type(condition) is dict:  # the most common condition first: a key
+    if type(condition) is dict:  # the most common conditions first: a key, a string
         return _equal(condition.items(), heading)
+    if type(condition) is str:
+        return _text(condition, heading)
     from .expression import QueryExpression, U  # back-edge: a query restricts a query
 
     if isinstance(condition, Permissive):
@@ -268,12 +275,7 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
     if condition is None:
         return False
     if isinstance(condition, str):
-        fragment = parse_fragment(condition, heading.names, context="restriction",
-                                  condition=True, json=json_names(heading))
-        if fragment.has_aggregate:
-            raise QueryError(f"restriction {condition!r} uses an aggregate function; restrict "
-                             "the result of .aggr() by the aggregated attribute instead")
-        return Text(fragment)
+        return _text(condition, heading)
     if isinstance(condition, AndList):
         return _and([normalize(c, heading, semantic_check=semantic_check) for c in condition])
     if isinstance(condition, U):
@@ -309,6 +311,15 @@ def normalize(condition: Any, heading: Heading, *, semantic_check: bool = True) 
     raise QueryError(f"Cannot restrict by {type(condition).__name__} {condition!r}: use a dict, "
                      "a string, a list (OR), dj.AndList, dj.Not, another query, a record "
                      "array, a DataFrame, a bool or an SQLAlchemy expression")
+
+
+def _text(condition: str, heading: Heading) -> Text:
+    fragment = parse_fragment(condition, heading.name_set, context="restriction",
+                              condition=True, json=json_names(heading))
+    if fragment.has_aggregate:
+        raise QueryError(f"restriction {condition!r} uses an aggregate function; restrict "
+                         "the result of .aggr() by the aggregated attribute instead")
+    return Text(fragment)
 
 
 def _and(items: list[Any]) -> Any:

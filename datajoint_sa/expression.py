@@ -722,7 +722,7 @@ class Projection(QueryExpression):
             if m and m.group(1) in heading:
                 copies[new] = m.group(1)
                 continue
-            fragment = parse_fragment(value, heading.names, context=f"proj({new}=...)",
+            fragment = parse_fragment(value, heading.name_set, context=f"proj({new}=...)",
                                       json=json_names(heading))
             if fragment.has_aggregate:
                 raise QueryError(f"proj({new}={value!r}) uses an aggregate function; "

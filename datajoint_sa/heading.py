@@ -71,14 +71,22 @@ def split_comment(sql_comment: str | None) -> tuple[str | None, str]:
 
 
 class Heading(Mapping[str, Attribute]):
-    """An ordered mapping of attribute names to attributes."""
+    """An ordered mapping of attribute names to attributes; never changed once made, so
+    what is derived from it (names, key, which attributes are json) is worked out once and
+    kept in `memo` (queries build several headings per operator, and read them often)."""
 
     def __init__(self, attributes: Iterable[Attribute], table_comment: str = "") -> None:
         self._attributes: dict[str, Attribute] = {a.name: a for a in attributes}
         self.table_comment = table_comment
+        self._key = [a.name for a in self._attributes.values() if a.in_key]
+        #: values derived from the heading by other modules (condition.json_names ...)
+        self.memo: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Attribute:
         return self._attributes[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._attributes
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._attributes)
@@ -103,7 +111,7 @@ class Heading(Mapping[str, Attribute]):
 
     @property
     def primary_key(self) -> list[str]:
-        return [a.name for a in self._attributes.values() if a.in_key]
+        return self._key.copy()
 
     @property
     def secondary_attributes(self) -> list[str]:
@@ -119,6 +127,15 @@ class Heading(Mapping[str, Attribute]):
         their numpy types, everything else as objects."""
         return np.dtype([(a.name, _NUMPY_TYPES.get(_category(a) or "", "O"))
                          for a in self._attributes.values()])
+
+    @property
+    def name_set(self) -> frozenset[str]:
+        """The attribute names as a frozenset (made once: fragments are parsed and cached
+        by the names they may read)."""
+        names = self.memo.get("names")
+        if names is None:
+            names = self.memo["names"] = frozenset(self._attributes)
+        return names
 
     def check(self, names: Iterable[str], context: str = "") -> None:
         """Raise UnknownAttributeError for any name not in the heading."""
