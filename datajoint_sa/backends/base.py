@@ -265,6 +265,22 @@ class Backend:
             return
         insert_many(conn, self, table, columns, rows, mode=mode, key=key)
 
+    #: DataFrames and Arrow tables can be written from their columns (frame_insert.py)
+    inserts_columns: ClassVar[bool] = False
+
+    def column_kinds(self, table: sa.Table, columns: Sequence[str], dialect: Any
+                     ) -> dict[str, str | None] | None:
+        """How each column is stored for `insert_columns` ("int2", "int4", "int8",
+        "float4", "float8", "bool", "text"; None: not from columns), or None where the
+        backend writes no columns at all now."""
+        return None
+
+    def insert_columns(self, conn: SAConnection, table: sa.Table, columns: Sequence[Any],
+                       length: int) -> None:
+        """Insert `length` rows given as checked columns (frame_insert.FrameColumn), in the
+        caller's transaction."""
+        raise NotImplementedError
+
     def insert_statement(
         self, table: sa.Table, columns: Sequence[str], *, mode: str, key: Sequence[str]
     ) -> sa.Insert:

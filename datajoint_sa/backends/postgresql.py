@@ -9,12 +9,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from . import adbc
+from . import adbc, pg_binary
 from .base import Backend, _insert_sql, create_statements, with_on_conflict
 from .base import values_sql as _values_sql
 from .rows import arrow_batch, flat_values, reordered
@@ -213,6 +214,24 @@ def _numbered_dialect(kind: type) -> Any:
     return _NUMBERED[kind]
 
 
+#: binary COPY kinds by the server type's name (pg_binary.WIRE_DTYPES, "text")
+_BINARY_KINDS = {"SMALLINT": "int2", "INTEGER": "int4", "BIGINT": "int8", "REAL": "float4",
+                 "DOUBLE PRECISION": "float8", "BOOLEAN": "bool", "VARCHAR": "text",
+                 "TEXT": "text"}
+
+
+def _column_values(column: Any) -> list[Any]:
+    """A checked column's values as Python objects (None for NULL)."""
+    values: list[Any] = (column.values.to_pylist() if column.kind == "text"
+                         else column.values.tolist())
+    if column.kind == "float4":
+        values = column.values.astype(np.float32).astype(np.float64).tolist()
+    if column.nulls is not None:
+        for i in np.flatnonzero(column.nulls).tolist():
+            values[i] = None
+    return values
+
+
 class UInt64(sa.types.TypeDecorator[int]):
     """uint64 as NUMERIC(20): PostgreSQL has no unsigned bigint; values come back as int."""
 
@@ -364,6 +383,47 @@ class PostgreSQLBackend(Backend):
         """COPY for bulk loads; small batches take a plain (pipelined) executemany."""
         self._load(conn, table, columns, rows, mode=mode, key=key)
         _advance_sequence(conn, table, columns)
+
+    inserts_columns = True
+
+    def column_kinds(self, table: sa.Table, columns: Sequence[str], dialect: Any
+                     ) -> dict[str, str | None] | None:
+        """The binary COPY form of each column's server type (as declared: the compiled
+        type names it)."""
+        if importlib.util.find_spec("pyarrow") is None:
+            return None
+        kinds = {}
+        for name in columns:
+            type_ = table.c[name].type
+            kind = _BINARY_KINDS.get(type_.compile(dialect).split("(")[0])
+            if kind == "text" and type_.dialect_impl(dialect).bind_processor(dialect):
+                kind = None  # the row path's bind processing would change the values
+            kinds[name] = kind
+        return kinds
+
+    def insert_columns(self, conn: SAConnection, table: sa.Table, columns: Sequence[Any],
+                       length: int) -> None:
+        """Binary COPY written from the columns (pg_binary), where the session's text
+        arrives as UTF-8 (what Arrow holds); else the rows go by insert_rows."""
+        names = [c.name for c in columns]
+        raw: Any = conn.connection.driver_connection
+        if raw.pgconn.parameter_status(b"client_encoding") not in (b"UTF8", b"UNICODE"):
+            rows = list(zip(*(_column_values(c) for c in columns)))
+            self.insert_rows(conn, table, names, rows)
+            return
+        sent = pg_binary.order(columns)
+        preparer = conn.dialect.identifier_preparer
+        sql = (f"COPY {preparer.format_table(table)} "
+               f"({', '.join(preparer.quote(c.name) for c in sent)}) "
+               "FROM STDIN WITH (FORMAT binary)")
+        cursor = conn.connection.cursor()
+        try:
+            with cursor.copy(sql) as copy:
+                for block in pg_binary.blocks(sent, length):
+                    copy.write(block)
+        finally:
+            cursor.close()
+        _advance_sequence(conn, table, names)
 
     def insert_select(
         self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
