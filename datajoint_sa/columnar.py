@@ -326,7 +326,8 @@ def _row_batches(expr: QueryExpression, names: list[str], **select_options: Any
             yield fetching.decode_rows(expr, names, select, [tuple(first)], None)
             cursor = result.cursor
             description = cursor.description
-            while rows := cursor.fetchmany(ROW_BATCH):
+            fetch_rows = connection.backend_impl.fetch_rows
+            while rows := fetch_rows(cursor, ROW_BATCH):
                 yield fetching.decode_rows(expr, names, select, list(rows), description)
         finally:
             result.close()

@@ -258,15 +258,23 @@ def test_read_arrow_hook_declines_what_it_cannot_read(connection: dj.Connection)
         assert table is None
 
 
-@pytest.mark.parametrize("batch", [7, 20_000])
+@pytest.mark.parametrize("batch", [7, 13, 20_000])
 def test_frames_and_arrow_read_in_batches_equal_the_row_fetch(
         schema: dj.Schema, reads: list[bool], monkeypatch: pytest.MonkeyPatch,
         batch: int) -> None:
     """Without a columnar driver (MySQL, SQLite, PostgreSQL inside a transaction) frames
     and Arrow tables are read in batches into Arrow and numpy columns: the values are the
     row fetch's, NULLs included, whichever batch a NULL falls in (row 0 is all NULL: first
-    in one order, last in the other, where the numeric columns already hold numbers)."""
+    in one order, last in the other, where the numeric columns already hold numbers).
+    MySQL reads the rows in its own loop (`fetch_rows`); 13 ends a result exactly at a
+    batch's end (39 rows after the first), and the session goes on to the next query."""
+    from datajoint_sa.backends import mysql
+
     monkeypatch.setattr(columnar, "ROW_BATCH", batch)
+    own_loop: list[bool] = []
+    plain_streamed = mysql._plain_streamed
+    monkeypatch.setattr(mysql, "_plain_streamed", lambda cursor: own_loop.append(
+        plain_streamed(cursor) is not None) or plain_streamed(cursor))
     streamed: list[int] = []
     original = columnar._streamed
 
@@ -299,6 +307,7 @@ def test_frames_and_arrow_read_in_batches_equal_the_row_fetch(
     else:
         check()
     assert reads == [] and streamed and max(streamed) == 40
+    assert any(own_loop) if schema.connection.backend == "mysql" else not own_loop
 
 
 def test_a_frame_of_blobs_is_read_whole(schema: dj.Schema,

@@ -235,6 +235,12 @@ class Backend:
         session of its own, or None where there is none here (the caller reads rows)."""
         return None
 
+    def fetch_rows(self, cursor: Any, size: int) -> Sequence[Any]:
+        """Up to `size` more rows of a streamed (server-side) DBAPI cursor; empty at the
+        end."""
+        rows: Sequence[Any] = cursor.fetchmany(size)
+        return rows
+
     def arrow_driver_values(self, field: Any, values: list[Any]) -> list[Any]:
         """Values of a read_arrow column (`field`: its Arrow field) as the row driver gives
         them, so that the dialect's result processors apply to them unchanged."""

@@ -86,6 +86,19 @@ class BinaryUUID(sa.types.TypeDecorator[uuid.UUID]):
         return None if value is None else uuid.UUID(bytes=bytes(value))
 
 
+def _plain_streamed(cursor: Any) -> Any | None:
+    """The pending result of a PyMySQL SSCursor giving plain tuples, or None."""
+    result = getattr(cursor, "_result", None)
+    conv_row = getattr(type(cursor), "_conv_row", None)
+    if (not isinstance(cursor, pymysql.cursors.SSCursor) or result is None
+            or conv_row is not pymysql.cursors.SSCursor._conv_row
+            or not getattr(result, "unbuffered_active", False)
+            or not all(hasattr(result, a) for a in (
+                "connection", "_check_packet_is_eof", "_read_row_from_packet"))):
+        return None
+    return result
+
+
 class MySQLBackend(Backend):
     name = "mysql"
     transactional_ddl = False  # every ALTER commits: a failed migration is undone step by step
@@ -186,6 +199,32 @@ class MySQLBackend(Backend):
         # plain DROP TABLE would commit the open transaction; DROP TEMPORARY does not
         name = conn.dialect.identifier_preparer.format_table(table)
         conn.execute(sa.text(f"DROP TEMPORARY TABLE {name}"))
+
+    def fetch_rows(self, cursor: Any, size: int) -> Sequence[Any]:
+        """PyMySQL's streamed rows read in one loop, as its buffered fetchall reads them:
+        its SSCursor.fetchmany goes through three more Python calls per row (read_next,
+        _conv_row, _read_rowdata_packet_unbuffered), about a tenth of the time of a
+        frame fetch. The row parsing is PyMySQL's own; the end of the result is handled as
+        _read_rowdata_packet_unbuffered handles it."""
+        result = _plain_streamed(cursor)
+        if result is None:
+            return super().fetch_rows(cursor, size)
+        read_packet = result.connection._read_packet
+        is_eof = result._check_packet_is_eof
+        read_row = result._read_row_from_packet
+        rows: list[Any] = []
+        append = rows.append
+        for _ in range(size):
+            packet = read_packet()
+            if is_eof(packet):
+                result.unbuffered_active = False
+                result.connection = None
+                result.rows = None
+                cursor.warning_count = result.warning_count
+                break
+            append(read_row(packet))
+        cursor.rownumber += len(rows)
+        return rows
 
     def list_schemas(self, conn: SAConnection) -> list[str]:
         system = {"information_schema", "mysql", "performance_schema", "sys"}
