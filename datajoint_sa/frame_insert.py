@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .connection import label
+from .insert import _with_retries, missing_required
 
 if TYPE_CHECKING:
     from .heading import Attribute
@@ -50,11 +51,11 @@ class FrameColumn:
     nulls: Any | None = None
 
 
-def insert(table: Table, rows: Any, *, mode: str, ignore_extra_fields: bool,
-           chunk_size: int | None) -> bool:
-    """Insert `rows` column by column if they are a frame this path takes; False (nothing
-    done) otherwise."""
-    if mode != "insert" or chunk_size is not None:
+def insert(table: Table, rows: Any, *, ignore_extra_fields: bool, chunk_size: int | None
+           ) -> bool:
+    """Insert `rows` (a plain insert: no skip, no replace) column by column if they are a
+    frame this path takes; False (nothing done) otherwise."""
+    if chunk_size is not None:
         return False
     connection = table.connection
     backend = connection.backend_impl
@@ -71,8 +72,6 @@ def insert(table: Table, rows: Any, *, mode: str, ignore_extra_fields: bool,
             import pyarrow  # noqa: F401
         except ImportError:
             return False
-    from .insert import missing_required  # the row path's own checks and messages
-
     kept = table._row_names(names, ignore_extra=ignore_extra_fields)
     heading = table.heading
     where = label(table)
@@ -93,8 +92,6 @@ def insert(table: Table, rows: Any, *, mode: str, ignore_extra_fields: bool,
 
 
 def _write(table: Table, columns: list[FrameColumn], length: int) -> None:
-    from .insert import _with_retries
-
     connection = table.connection
     sa_table = table._sa_table
     assert sa_table is not None

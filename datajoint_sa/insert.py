@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from . import frame_insert
 from .backends.rows import ColumnRows
 from .codecs import CodecContext
 from .connection import label
@@ -436,9 +435,6 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
         table.connection.retrying(lambda: _insert_select(
             table, rows, mode=mode, ignore_extra_fields=ignore_extra_fields))
         return
-    if frame_insert.insert(table, rows, mode=mode, ignore_extra_fields=ignore_extra_fields,
-                           chunk_size=chunk_size):
-        return  # a DataFrame or Arrow table written from its columns
     where = label(table)
     few = type(rows) in (list, tuple) and len(rows) <= FEW_ROWS
     with nullcontext() if few else gc_paused():

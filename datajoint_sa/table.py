@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from . import relatives
+from . import frame_insert, relatives
 from .delete import cascade_delete, delete_quick, drop_tables, drop_with_dependents
 from .describe import describe_table
 from .errors import DataJointError, UnknownAttributeError
@@ -156,6 +156,9 @@ class Table(QueryExpression, metaclass=TableMeta):
                allow_direct_insert: bool | None = None, chunk_size: int | None = None) -> None:
         """Insert rows atomically: all of them or none."""
         self._check_direct_insert(allow_direct_insert)
+        if not (skip_duplicates or replace) and frame_insert.insert(
+                self, rows, ignore_extra_fields=ignore_extra_fields, chunk_size=chunk_size):
+            return  # a DataFrame or Arrow table written from its columns
         insert_rows(self, rows, skip_duplicates=skip_duplicates,
                     ignore_extra_fields=ignore_extra_fields, replace=replace,
                     chunk_size=chunk_size)
