@@ -178,3 +178,19 @@ def test_native_types_are_shared_but_not_schema_types_or_codecs() -> None:
         resolve_type("int33")
     with pytest.raises(dj.DataJointError, match="Unknown attribute type"):
         resolve_type("int33")  # an error is never cached
+
+
+def test_schema_exists_is_exact(make_schema: Any) -> None:
+    """One catalog row instead of a listing: the same answer as `list_schemas`, names
+    compared exactly (MySQL's catalog collation ignores case; database names keep it)."""
+    schema = make_schema()
+    connection = schema.connection
+    backend = connection.backend_impl
+    with connection.session(write=False) as sa_conn:
+        assert backend.schema_exists(sa_conn, schema.database)
+        assert schema.database in backend.list_schemas(sa_conn)
+        assert not backend.schema_exists(sa_conn, schema.database.upper())
+        assert not backend.schema_exists(sa_conn, schema.database + "_none")
+        for system in ("information_schema", "pg_catalog", "mysql"):
+            assert backend.schema_exists(sa_conn, system) is (
+                system in backend.list_schemas(sa_conn))

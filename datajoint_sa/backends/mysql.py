@@ -71,6 +71,10 @@ _INTEGERS = {
 ATOMIC_SKIP = "atomic-skip"
 
 
+_SYSTEM = {"information_schema", "mysql", "performance_schema", "sys"}
+_SCHEMA_EXISTS = sa.text(
+    "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name")
+
 class BinaryUUID(sa.types.TypeDecorator[uuid.UUID]):
     """UUIDs as 16 raw bytes, the layout DataJoint uses on MySQL."""
 
@@ -227,8 +231,15 @@ class MySQLBackend(Backend):
         return rows
 
     def list_schemas(self, conn: SAConnection) -> list[str]:
-        system = {"information_schema", "mysql", "performance_schema", "sys"}
-        return sorted(n for n in sa.inspect(conn).get_schema_names() if n not in system)
+        return sorted(n for n in sa.inspect(conn).get_schema_names() if n not in _SYSTEM)
+
+    def schema_exists(self, conn: SAConnection, schema: str) -> bool:
+        # one catalog row, not the Inspector's listing; compared here, exactly, because
+        # the catalog's collation ignores case and database names keep it
+        if schema in _SYSTEM:
+            return False
+        rows = conn.execute(_SCHEMA_EXISTS, {"name": schema}).all()
+        return any(name == schema for (name,) in rows)
 
     def type_variant(self, category: str, args: Sequence[Any]) -> sa.types.TypeEngine[Any] | None:
         if category in _INTEGERS:

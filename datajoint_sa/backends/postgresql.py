@@ -232,6 +232,9 @@ def _column_values(column: Any) -> list[Any]:
     return values
 
 
+_SCHEMA_EXISTS = sa.text("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = :name")
+
+
 class UInt64(sa.types.TypeDecorator[int]):
     """uint64 as NUMERIC(20): PostgreSQL has no unsigned bigint; values come back as int."""
 
@@ -305,6 +308,13 @@ class PostgreSQLBackend(Backend):
         return sorted(
             n for n in names if n != "information_schema" and not n.startswith("pg_")
         )
+
+    def schema_exists(self, conn: SAConnection, schema: str) -> bool:
+        # one catalog row, not the Inspector's listing (its reflection machinery cost more
+        # Python than the rest of creating a schema); the same names as list_schemas
+        if schema == "information_schema" or schema.startswith("pg_"):
+            return False
+        return conn.execute(_SCHEMA_EXISTS, {"name": schema}).first() is not None
 
     def drop_schema(self, conn: SAConnection, schema: str) -> None:
         conn.execute(sa.schema.DropSchema(schema, cascade=True, if_exists=True))
