@@ -90,6 +90,11 @@ class TableSpec:
 
 def _split_unquoted(text: str, separator: str) -> tuple[str, str | None]:
     """Split at the first `separator` outside quotes and parentheses."""
+    first = text.find(separator)
+    if first < 0:
+        return text, None
+    if not any(ch in "'\"()" for ch in text[:first]):  # nothing before it can hide it
+        return text[:first], text[first + 1 :]
     quote: str | None = None
     depth = 0
     for i, ch in enumerate(text):

@@ -194,3 +194,36 @@ def test_schema_exists_is_exact(make_schema: Any) -> None:
         for system in ("information_schema", "pg_catalog", "mysql"):
             assert backend.schema_exists(sa_conn, system) is (
                 system in backend.list_schemas(sa_conn))
+
+
+def _split_slowly(text: str, separator: str) -> tuple[str, str | None]:
+    """The character scan `_split_unquoted` does when quotes or parentheses come first."""
+    quote: str | None = None
+    depth = 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == "\\":
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == separator and depth == 0:
+            return text[:i], text[i + 1:]
+    return text, None
+
+
+def test_split_unquoted_shortcut_agrees_with_the_scan() -> None:
+    import random
+
+    from datajoint_sa.declare import _split_unquoted
+
+    rng = random.Random(17)
+    for _ in range(20_000):
+        text = "".join(rng.choice("ab:#=()'\" \\") for _ in range(rng.randint(0, 12)))
+        for separator in ":#=":
+            assert _split_unquoted(text, separator) == _split_slowly(text, separator), text
