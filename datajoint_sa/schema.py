@@ -73,6 +73,8 @@ class Schema:
         self._fresh = False
         #: table names declared through this object (these are checked in the catalog)
         self._declared: set[str] = set()
+        #: a master and its parts are being created in one transaction (_declare_class)
+        self._grouped = False
         #: names given to activate(add_objects=...): they resolve definitions too
         self.add_objects: dict[str, Any] = dict(add_objects or {})
         if name is not None:
@@ -188,21 +190,49 @@ class Schema:
         name = cls._prefix + from_camel_case(cls.__name__)
         before = [old for old in renamed_from(cls) if old != name]
         self._forget_renamed(before)
-        self._declare_table(cls, name, context, before)
         parts = [member for member in vars(cls).values()
                  if isinstance(member, type) and issubclass(member, Part)]
-        for part in parts:
-            part.master = cls
-            part_context = {**context, "master": cls, cls.__name__: cls}
-            part_name = from_camel_case(part.__name__)
-            self._declare_table(part, f"{name}__{part_name}", part_context,
-                                [f"{old}__{part_name}" for old in before])
+        names = [name, *(f"{name}__{from_camel_case(p.__name__)}" for p in parts)]
+        if parts and self._creates_together(names, before):
+            try:
+                with self.connection.session(write=True, savepoints=False):
+                    self._grouped = True
+                    self._declare_with_parts(cls, name, context, before, parts)
+            except DataJointError:
+                # rolled back whole; table by table, as a class without parts, each
+                # checked in the catalog (e.g. another session created one meanwhile)
+                self._grouped = False
+                self._declare_with_parts(cls, name, context, before, parts)
+            finally:
+                self._grouped = False
+        else:
+            self._declare_with_parts(cls, name, context, before, parts)
         cls._parts = parts  # type: ignore[attr-defined]
         self._classes[cls.__name__] = cls
         rows = _contents_rows(getattr(cls, "contents", None))
         pending = cls._sa_table is not None and cls._sa_table.info.get("dj_rename_pending")
         if rows and not _declare_only.get() and not pending:
             cls().insert(rows, skip_duplicates=True)
+
+    def _creates_together(self, names: list[str], before: list[str]) -> bool:
+        """Whether a master and its parts are created in one transaction: all new tables
+        of a schema this object created, on a backend whose DDL is transactional (one
+        COMMIT instead of one per table; nothing is left of a class that fails)."""
+        return (self._fresh and not before and self.create_tables
+                and not _declare_only.get()
+                and self.connection.backend_impl.transactional_ddl
+                and not self.connection.in_transaction
+                and not any(n in self._declared for n in names))
+
+    def _declare_with_parts(self, cls: type[Table], name: str, context: Mapping[str, Any],
+                            before: list[str], parts: list[type[Table]]) -> None:
+        self._declare_table(cls, name, context, before)
+        for part in parts:
+            part.master = cls
+            part_context = {**context, "master": cls, cls.__name__: cls}
+            part_name = from_camel_case(part.__name__)
+            self._declare_table(part, f"{name}__{part_name}", part_context,
+                                [f"{old}__{part_name}" for old in before])
 
     def _declare_table(self, cls: type[Table], name: str, context: Mapping[str, Any],
                        before: list[str] | None = None) -> None:
@@ -258,8 +288,8 @@ class Schema:
                 for text in unsent:
                     sa_conn.exec_driver_sql(text, execution_options={"no_parameters": True})
         except sa.exc.DBAPIError:
-            if created:  # the CREATE went through (and stays, where DDL commits at once)
-                raise
+            if created or self._grouped:  # the CREATE went through (and stays, where DDL
+                raise  # commits at once), or the group's transaction is spoilt
             return False
         return True
 

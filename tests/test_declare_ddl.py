@@ -227,3 +227,70 @@ def test_split_unquoted_shortcut_agrees_with_the_scan() -> None:
         text = "".join(rng.choice("ab:#=()'\" \\") for _ in range(rng.randint(0, 12)))
         for separator in ":#=":
             assert _split_unquoted(text, separator) == _split_slowly(text, separator), text
+
+
+def test_master_and_parts_are_one_transaction(make_schema: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new master and its parts in a schema just created: one COMMIT where DDL is
+    transactional. A failure inside the group rolls it back whole, then the class is
+    declared table by table as before (so the error still names the failing part)."""
+    schema = make_schema()
+    connection = schema.connection
+    commits: list[int] = []
+
+    def count(conn: Any) -> None:
+        commits.append(1)
+
+    sa.event.listen(connection.engine, "commit", count)
+    try:
+        @schema
+        class Trip(dj.Manual):
+            definition = """
+            trip : int32
+            """
+
+            class Leg(dj.Part):
+                definition = """
+                -> master
+                leg : int16
+                """
+
+            class Stop(dj.Part):
+                definition = """
+                -> master
+                stop : int16
+                """
+    finally:
+        sa.event.remove(connection.engine, "commit", count)
+    transactional = connection.backend_impl.transactional_ddl
+    if transactional:
+        assert len(commits) == 1, commits
+    assert {"trip", "trip__leg", "trip__stop"} <= set(schema.list_tables())
+    Trip.insert1((1,))
+    Trip.Leg.insert1((1, 1))
+    assert len(Trip.Stop()) == 0
+
+    real = lineage.entries
+
+    def failing(schema_name: str, table: str, heading: Any) -> list[dict[str, Any]]:
+        if table.endswith("__bad"):  # the part's lineage row is refused after its CREATE
+            return [{"table_name": table, "attribute_name": "x", "lineage": None}]
+        return real(schema_name, table, heading)
+
+    monkeypatch.setattr(lineage, "entries", failing)
+    with pytest.raises(dj.DataJointError, match="bad"):
+        @schema
+        class Box(dj.Manual):
+            definition = """
+            box : int32
+            """
+
+            class Bad(dj.Part):
+                definition = """
+                -> master
+                x : int16
+                """
+    monkeypatch.undo()
+    tables = set(schema.list_tables())
+    assert "box__bad" not in tables or not transactional
+    assert "box" in tables  # declared again alone, as a class without parts would be
