@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import ChainMap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -225,7 +225,7 @@ class Schema:
                 and not any(n in self._declared for n in names))
 
     def _declare_with_parts(self, cls: type[Table], name: str, context: Mapping[str, Any],
-                            before: list[str], parts: list[type[Table]]) -> None:
+                            before: list[str], parts: Sequence[type[Part]]) -> None:
         self._declare_table(cls, name, context, before)
         for part in parts:
             part.master = cls
