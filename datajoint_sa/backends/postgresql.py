@@ -100,8 +100,11 @@ def _fast_toast(conn: SAConnection) -> None:
         conn.exec_driver_sql("SET LOCAL default_toast_compression = lz4")
 
 
-#: rows per block of CSV built by Arrow for a COPY (bounds the memory the text takes)
+#: rows per Arrow batch converted for a COPY (bounds the memory the values take)
 CSV_ROWS = 100_000
+#: rows per piece of CSV text sent: the server parses one piece while Arrow writes the next
+#: (one piece of a whole batch kept the server idle until all the text was written)
+CSV_PIECE_ROWS = 2_000
 
 
 def _csv_type(type_: sa.types.TypeEngine[Any]) -> Any | None:
@@ -144,21 +147,21 @@ def _csv_blocks(table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence
         return None
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
 
-    def block(start: int) -> Any:
-        batch = arrow_batch(pa, rows[start:start + CSV_ROWS], types)
-        sink = pa.BufferOutputStream()
-        pa_csv.write_csv(batch, sink, options)
-        return sink.getvalue()
+    def texts(batch: Any) -> Iterator[Any]:
+        for offset in range(0, batch.num_rows, CSV_PIECE_ROWS):
+            sink = pa.BufferOutputStream()
+            pa_csv.write_csv(batch.slice(offset, CSV_PIECE_ROWS), sink, options)
+            yield sink.getvalue()
 
-    try:
-        first = block(0)
+    try:  # the values Arrow cannot take show here, before the COPY starts
+        first = arrow_batch(pa, rows[:CSV_ROWS], types)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
 
     def blocks() -> Iterator[Any]:
-        yield first
+        yield from texts(first)
         for start in range(CSV_ROWS, len(rows), CSV_ROWS):
-            yield block(start)
+            yield from texts(arrow_batch(pa, rows[start:start + CSV_ROWS], types))
 
     return blocks()
 
