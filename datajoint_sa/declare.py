@@ -95,6 +95,11 @@ def _split_unquoted(text: str, separator: str) -> tuple[str, str | None]:
         return text, None
     if not any(ch in "'\"()" for ch in text[:first]):  # nothing before it can hide it
         return text[:first], text[first + 1 :]
+    return _split_by_scan(text, separator)
+
+
+def _split_by_scan(text: str, separator: str) -> tuple[str, str | None]:
+    """`_split_unquoted` the long way: a character scan tracking quotes and parentheses."""
     quote: str | None = None
     depth = 0
     for i, ch in enumerate(text):

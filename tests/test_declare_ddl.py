@@ -196,37 +196,16 @@ def test_schema_exists_is_exact(make_schema: Any) -> None:
                 system in backend.list_schemas(sa_conn))
 
 
-def _split_slowly(text: str, separator: str) -> tuple[str, str | None]:
-    """The character scan `_split_unquoted` does when quotes or parentheses come first."""
-    quote: str | None = None
-    depth = 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == "\\":
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == separator and depth == 0:
-            return text[:i], text[i + 1:]
-    return text, None
-
-
 def test_split_unquoted_shortcut_agrees_with_the_scan() -> None:
     import random
 
-    from datajoint_sa.declare import _split_unquoted
+    from datajoint_sa.declare import _split_by_scan, _split_unquoted
 
     rng = random.Random(17)
     for _ in range(20_000):
         text = "".join(rng.choice("ab:#=()'\" \\") for _ in range(rng.randint(0, 12)))
         for separator in ":#=":
-            assert _split_unquoted(text, separator) == _split_slowly(text, separator), text
+            assert _split_unquoted(text, separator) == _split_by_scan(text, separator), text
 
 
 def test_master_and_parts_are_one_transaction(make_schema: Any,
