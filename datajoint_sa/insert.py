@@ -15,7 +15,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -438,6 +438,13 @@ def insert_rows(table: Table, rows: Any, *, skip_duplicates: bool = False,
     where = label(table)
     few = type(rows) in (list, tuple) and len(rows) <= FEW_ROWS
     with nullcontext() if few else gc_paused():
+        if not few and mode == "insert" and chunk_size is None and _streams(table, rows):
+            try:
+                table.connection.retrying(
+                    partial(_write_streamed, table, rows, ignore_extra_fields, where))
+                return
+            except _Unstreamable:
+                pass  # rolled back: the whole insert is checked and written as one below
         groups = _prepared_rows(table, rows, ignore_extra_fields, where)
         buffer = table.connection.write_buffer  # a grouped populate's make: written later
         if groups and not (buffer is not None and buffer.take(table, groups, mode)):
@@ -484,6 +491,69 @@ def _prepared_rows(table: Table, rows: Any, ignore_extra_fields: bool, where: st
     for present, _ in groups:
         missing_required(heading, present, where)
     return groups
+
+
+#: a plain insert of a list of at least two pieces of this many rows, outside a
+#: transaction, on a backend whose bulk path streams, is checked and sent piece by piece
+STREAM_PIECE_ROWS = 4_000
+
+
+class _Unstreamable(Exception):
+    """A piece the stream cannot take: rows that leave out attributes the first piece gave
+    (they form groups of their own), or bad input. The streamed transaction is rolled back
+    and the insert is redone whole, which then writes the groups or raises the error it
+    always raised (same message, same row numbers)."""
+
+
+def _streams(table: Table, rows: Any) -> bool:
+    """Whether this insert is sent in pieces (`_write_streamed`): the backend's bulk path
+    streams (PostgreSQL's COPY), the rows are a list of at least two pieces, no attribute
+    has a codec (their values move to stores before the rows), and no transaction is
+    open (a failed piece rolls back only what the insert itself began)."""
+    connection = table.connection
+    return (connection.backend_impl.bulk_streams
+            and type(rows) in (list, tuple) and len(rows) >= 2 * STREAM_PIECE_ROWS
+            and connection.write_buffer is None and not connection.in_transaction
+            and all(a.codec is None for a in table.heading.attributes))
+
+
+def _write_streamed(table: Table, rows: Sequence[Any], ignore_extra_fields: bool,
+                    where: str) -> None:
+    """Check, convert and send the rows piece by piece in one transaction and one bulk
+    load (`Backend.insert_pieces`): the server stores a piece while the next is checked,
+    where checking all first kept it idle. Raises _Unstreamable (nothing written) where a
+    piece cannot go this way."""
+    size = STREAM_PIECE_ROWS
+
+    def prepared(start: int) -> Groups:
+        try:
+            return _prepared_rows(table, rows[start:start + size], ignore_extra_fields, where)
+        except DataJointError as error:
+            raise _Unstreamable() from error
+
+    first = prepared(0)
+    if len(first) != 1 or not first[0][0]:
+        raise _Unstreamable()
+    present, first_rows = first[0]
+
+    def pieces() -> Iterator[Sequence[tuple[Any, ...]]]:
+        yield first_rows
+        for start in range(size, len(rows), size):
+            groups = prepared(start)
+            if len(groups) != 1 or groups[0][0] != present:
+                raise _Unstreamable()
+            yield groups[0][1]
+
+    sa_table = table._sa_table
+    assert sa_table is not None
+    connection = table.connection
+
+    def write() -> None:
+        with connection.session(write=True) as sa_conn:
+            connection.backend_impl.insert_pieces(sa_conn, sa_table, present, pieces())
+
+    with connection.translating(table, "insert into"):
+        _with_retries(connection, write)
 
 
 #: how many times an insert outside a transaction runs when it keeps losing lock conflicts

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, cast
 
@@ -270,6 +270,15 @@ class Backend:
         if not rows:
             return
         insert_many(conn, self, table, columns, rows, mode=mode, key=key)
+
+    def insert_pieces(self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
+                      pieces: Iterable[Sequence[Sequence[Any]]]) -> None:
+        """A plain insert whose rows arrive in pieces, each as soon as it is checked and
+        converted (insert.py does so for large inserts where `bulk_streams`): here each
+        piece is one bulk insert as it comes; a streaming backend sends them all as one
+        load, so the server stores a piece while the next is being checked."""
+        for piece in pieces:
+            self.insert_rows(conn, table, columns, piece)
 
     #: DataFrames and Arrow tables can be written from their columns (frame_insert.py)
     inserts_columns: ClassVar[bool] = False

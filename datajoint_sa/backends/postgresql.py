@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -132,11 +133,15 @@ def _csv_type(type_: sa.types.TypeEngine[Any]) -> Any | None:
     return None
 
 
-def _csv_blocks(table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-                ) -> Iterator[Any] | None:
-    """The rows as blocks of CSV, each built in C by Arrow (a column at a time), or None
-    where a column's type or the first block's values are not plainly Arrow's (no pyarrow,
-    decimals, bytea, uuid, json ...: write_row then dumps them)."""
+Pieces = Iterable[Sequence[Sequence[Any]]]
+
+
+def _csv_blocks(table: sa.Table, columns: Sequence[str], first: Sequence[Sequence[Any]],
+                rest: Iterator[Sequence[Sequence[Any]]]) -> Iterator[Any] | None:
+    """The rows of every piece (`first`, then `rest`) as blocks of CSV, each built in C by
+    Arrow (a column at a time), or None where a column's type or the first batch's values
+    are not plainly Arrow's (no pyarrow, decimals, bytea, uuid, json ...: write_row then
+    dumps them)."""
     if importlib.util.find_spec("pyarrow") is None:
         return None
     import pyarrow as pa
@@ -154,26 +159,34 @@ def _csv_blocks(table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence
             yield sink.getvalue()
 
     try:  # the values Arrow cannot take show here, before the COPY starts
-        first = arrow_batch(pa, rows[:CSV_ROWS], types)
+        converted = arrow_batch(pa, first[:CSV_ROWS], types)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
 
+    def batches(rows: Sequence[Sequence[Any]], start: int) -> Iterator[Any]:
+        for offset in range(start, len(rows), CSV_ROWS):
+            yield from texts(arrow_batch(pa, rows[offset:offset + CSV_ROWS], types))
+
     def blocks() -> Iterator[Any]:
-        yield from texts(first)
-        for start in range(CSV_ROWS, len(rows), CSV_ROWS):
-            yield from texts(arrow_batch(pa, rows[start:start + CSV_ROWS], types))
+        yield from texts(converted)
+        yield from batches(first, CSV_ROWS)
+        for piece in rest:
+            yield from batches(piece, 0)
 
     return blocks()
 
 
 def _copy(conn: SAConnection, table: sa.Table, target: str, columns: Sequence[str],
-          rows: Sequence[Sequence[Any]]) -> None:
-    """COPY rows into `target` through psycopg on the transaction's own connection: as CSV
-    that Arrow writes where every column allows it (about a tenth of write_row's time per
-    row), else row by row."""
+          pieces: Pieces) -> None:
+    """COPY the rows of every piece into `target`, as one load, through psycopg on the
+    transaction's own connection: as CSV that Arrow writes where every column allows it
+    (about a tenth of write_row's time per row), else row by row. A piece is sent as soon
+    as the iterator gives it, so the server stores it while the caller makes the next."""
     preparer = conn.dialect.identifier_preparer
     sql = f"COPY {target} ({', '.join(preparer.quote(c) for c in columns)}) FROM STDIN"
-    blocks = _csv_blocks(table, columns, rows)
+    rest = iter(pieces)
+    first = next(rest, ())
+    blocks = _csv_blocks(table, columns, first, rest)
     cursor = conn.connection.cursor()
     try:
         if blocks is not None:
@@ -183,8 +196,9 @@ def _copy(conn: SAConnection, table: sa.Table, target: str, columns: Sequence[st
             return
         with cursor.copy(sql) as copy:
             write = copy.write_row
-            for row in rows:
-                write(row)
+            for piece in itertools.chain([first], rest):
+                for row in piece:
+                    write(row)
     finally:
         cursor.close()
 
@@ -397,6 +411,21 @@ class PostgreSQLBackend(Backend):
         self._load(conn, table, columns, rows, mode=mode, key=key)
         _advance_sequence(conn, table, columns)
 
+    def insert_pieces(self, conn: SAConnection, table: sa.Table, columns: Sequence[str],
+                      pieces: Iterable[Sequence[Sequence[Any]]]) -> None:
+        """One COPY for all the pieces, each sent as it comes (see Backend.insert_pieces);
+        pieces of large binary values go one by one (insert_rows: TOAST settings)."""
+        rest = iter(pieces)
+        first = next(rest, None)
+        if first is None:
+            return
+        if _carries_large_binary(first):
+            super().insert_pieces(conn, table, columns, itertools.chain([first], rest))
+            return
+        _copy(conn, table, conn.dialect.identifier_preparer.format_table(table), columns,
+              itertools.chain([first], rest))
+        _advance_sequence(conn, table, columns)
+
     inserts_columns = True
 
     def column_kinds(self, table: sa.Table, columns: Sequence[str], dialect: Any
@@ -458,7 +487,7 @@ class PostgreSQLBackend(Backend):
             return
         preparer = conn.dialect.identifier_preparer
         if mode == "insert":
-            _copy(conn, table, preparer.format_table(table), columns, rows)
+            _copy(conn, table, preparer.format_table(table), columns, [rows])
             return
         # COPY has no conflict handling: load a scratch table, then INSERT ... SELECT from it
         # with ON CONFLICT on the primary key
@@ -468,7 +497,7 @@ class PostgreSQLBackend(Backend):
         conn.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {preparer.format_table(scratch)} ON COMMIT DROP AS "
             f"SELECT {columns_sql} FROM {preparer.format_table(table)} WITH NO DATA")
-        _copy(conn, table, preparer.format_table(scratch), columns, rows)
+        _copy(conn, table, preparer.format_table(scratch), columns, [rows])
         conn.execute(self.insert_select_statement(
             table, columns, sa.select(*scratch.c).order_by(  # rows lock in key order
                 *(scratch.c[k] for k in key if k in columns)), mode=mode, key=key))
