@@ -121,6 +121,28 @@ class Backend:
         session, would let rows go or change past the cascade's preview and checks)."""
         return True
 
+    def referenced_condition(self, schema: str, table: str) -> sa.ColumnElement[bool] | None:
+        """`is_referenced` as a condition a DELETE can carry (`delete_unless_referenced`:
+        one round trip instead of two), or None where the catalog query cannot go inside
+        a DELETE."""
+        return None
+
+    def delete_unless_referenced(self, conn: SAConnection, statement: sa.Delete, schema: str,
+                                 table: str) -> int | None:
+        """Run a DELETE of the table's rows unless a foreign key refers to the table (see
+        `is_referenced`); the rows deleted, or None where one does (nothing deleted). With
+        a `referenced_condition` the DELETE carries it: a DELETE that removed rows found
+        no reference; only one that removed none asks the catalog which it was."""
+        guard = self.referenced_condition(schema, table)
+        if guard is None:
+            if self.is_referenced(conn, schema, table):
+                return None
+            return int(conn.execute(statement).rowcount)
+        count = int(conn.execute(statement.where(~guard)).rowcount)
+        if not count and self.is_referenced(conn, schema, table):
+            return None
+        return count
+
     def list_schemas(self, conn: SAConnection) -> list[str]:
         return sorted(sa.inspect(conn).get_schema_names())
 

@@ -364,12 +364,18 @@ class PostgreSQLBackend(Backend):
         conn.exec_driver_sql(script, execution_options={"no_parameters": True})
         return []
 
+    def referenced_condition(self, schema: str, table: str) -> sa.ColumnElement[bool]:
+        # the names are compared as the catalog's own type: as VARCHAR (SQLAlchemy's bind
+        # cast) they would keep pg_class's index on (relname, relnamespace) from being used
+        return sa.exists(sa.select(sa.text("1")).select_from(sa.text(
+            "pg_constraint c JOIN pg_class p ON p.oid = c.confrelid "
+            "JOIN pg_namespace pn ON pn.oid = p.relnamespace")).where(sa.text(
+                "c.contype = 'f' AND pn.nspname = CAST(:dj_ref_schema AS name) "
+                "AND p.relname = CAST(:dj_ref_table AS name)"
+            ).bindparams(dj_ref_schema=schema, dj_ref_table=table)))
+
     def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
-        return conn.execute(sa.text(
-            "SELECT 1 FROM pg_constraint c JOIN pg_class p ON p.oid = c.confrelid "
-            "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
-            "WHERE c.contype = 'f' AND pn.nspname = :schema AND p.relname = :table LIMIT 1"),
-            {"schema": schema, "table": table}).first() is not None
+        return bool(conn.execute(sa.select(self.referenced_condition(schema, table))).scalar())
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
         rows = conn.execute(sa.text(
