@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .backends.base import fixed_table_ddl
 from .errors import DataJointError
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ LINEAGE_TABLE = "~lineage"
 @functools.lru_cache(maxsize=256)
 def lineage_table(backend: Backend, schema: str) -> sa.Table:
     # one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
+    return _build_lineage_table(backend, schema)
+
+
+def _build_lineage_table(backend: Backend, schema: str) -> sa.Table:
     sa_schema, sa_name = backend.table_identity(schema, LINEAGE_TABLE)
     return sa.Table(
         sa_name, sa.MetaData(),
@@ -70,15 +75,23 @@ def _ensure(sa_conn: Any, table: sa.Table) -> None:
     sa_conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
 
 
+def create_ddl(backend: Backend, dialect: Any, schema: str) -> str:
+    """The CREATE TABLE IF NOT EXISTS of a schema's lineage table: `CreateTable`'s text,
+    compiled once per dialect (`fixed_table_ddl`), not for every new schema."""
+    return fixed_table_ddl(dialect, LINEAGE_TABLE,
+                           functools.partial(_build_lineage_table, backend),
+                           backend.table_identity(schema, LINEAGE_TABLE))
+
+
 def create(sa_conn: Any, backend: Backend, schema: str) -> None:
     """Create the lineage table of a schema being created (in the same transaction)."""
-    sa_conn.execute(sa.schema.CreateTable(lineage_table(backend, schema), if_not_exists=True))
+    sa_conn.exec_driver_sql(create_ddl(backend, sa_conn.dialect, schema),
+                            execution_options={"no_parameters": True})
 
 
 def mark_seen(sa_conn: Any, backend: Backend, schema: str) -> None:
     """Remember a lineage table created by a committed transaction: no catalog query."""
-    table = lineage_table(backend, schema)
-    sa_conn.info.setdefault(SEEN, set()).add((table.schema, table.name))
+    sa_conn.info.setdefault(SEEN, set()).add(backend.table_identity(schema, LINEAGE_TABLE))
 
 
 def forget_seen(sa_conn: Any) -> None:
@@ -96,12 +109,13 @@ def insert(backend: Backend, dialect: Any, schema: str, table: str, heading: Hea
     rows = entries(schema, table, heading)
     if not rows:
         return None
-    target = lineage_table(backend, schema)
+    sa_schema, sa_name = backend.table_identity(schema, LINEAGE_TABLE)
     quote = dialect.identifier_preparer.quote
     values = ", ".join(
         f"({_literal(row['table_name'])}, {_literal(row['attribute_name'])}, "
         f"{_literal(row['lineage'])})" for row in rows)
-    return (f"INSERT INTO {dialect.identifier_preparer.format_table(target)} "
+    target = dialect.identifier_preparer.format_table(sa.table(sa_name, schema=sa_schema))
+    return (f"INSERT INTO {target} "
             f"({quote('table_name')}, {quote('attribute_name')}, {quote('lineage')}) "
             f"VALUES {values}")
 

@@ -273,3 +273,32 @@ def test_master_and_parts_are_one_transaction(make_schema: Any,
     tables = set(schema.list_tables())
     assert "box__bad" not in tables or not transactional
     assert "box" in tables  # declared again alone, as a class without parts would be
+
+
+def test_fixed_tables_ddl_is_create_tables(connection: dj.Connection) -> None:
+    """A schema's own tables are created from text compiled once per dialect: for any
+    schema name (quoted or not), exactly SQLAlchemy's CreateTable of the table itself."""
+    from datajoint_sa.backends import sqlite as sqlite_backend
+
+    backend = connection.backend_impl
+    dialect = connection.engine.dialect
+    for name in ("plain_name", "MixedCase", "select", "a1_b2"):
+        expected = str(sa.schema.CreateTable(lineage.lineage_table(backend, name),
+                                             if_not_exists=True).compile(dialect=dialect))
+        assert lineage.create_ddl(backend, dialect, name) == expected, name
+        if backend.name == "sqlite":
+            comments = sqlite_backend._comments_table(name)
+            assert sqlite_backend.comments_ddl(dialect, name) == str(sa.schema.CreateTable(
+                comments, if_not_exists=True).compile(dialect=dialect)), name
+
+
+def test_fixed_table_ddl_refuses_a_template_without_the_name() -> None:
+    from datajoint_sa.backends.base import fixed_table_ddl
+
+    dialect = sa.create_mock_engine(sa.URL.create("sqlite"), lambda *a: None).dialect
+
+    def elsewhere(schema: str) -> sa.Table:  # its name is not the schema's
+        return sa.Table("t", sa.MetaData(), sa.Column(schema, sa.Integer))
+
+    with pytest.raises(AssertionError, match="template"):
+        fixed_table_ddl(dialect, "elsewhere", elsewhere, (None, "x"))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, cast
 
@@ -48,6 +49,37 @@ def create_statements(dialect: Any, table: sa.Table) -> list[Any] | None:
         statements += [sa.schema.SetConstraintComment(c) for c in table.constraints
                        if c.comment is not None]
     return statements
+
+
+#: a placeholder schema name for `fixed_table_ddl`'s templates
+_PLACEHOLDER = "dj_fixed_table_template"
+#: per dialect object: {key: (text before the table's name, text after it)}
+_fixed_templates: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, str]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def fixed_table_ddl(dialect: Any, key: str, build: Callable[[str], sa.Table],
+                    identity: tuple[str | None, str]) -> str:
+    """`CREATE TABLE IF NOT EXISTS` of one of a schema's own hidden tables (`~lineage`,
+    SQLite's `~comments`), whose DDL is the same in every schema but for the table's
+    name: SQLAlchemy compiles it once per dialect, for the table `build(schema)` builds in a
+    placeholder schema, and each schema gets that text with its own quoted name
+    (`identity`: its SQLAlchemy schema and name) in place of the placeholder's. Building
+    and compiling both tables for every new schema cost about as much as declaring a table.
+    tests/test_declare_ddl.py holds the text equal to CreateTable's."""
+    templates = _fixed_templates.setdefault(dialect, {})
+    template = templates.get(key)
+    preparer = dialect.identifier_preparer
+    if template is None:
+        table = build(_PLACEHOLDER)
+        text = str(sa.schema.CreateTable(table, if_not_exists=True).compile(dialect=dialect))
+        reference = preparer.format_table(table)
+        head, _, tail = text.partition(reference)
+        if not _ or _PLACEHOLDER in head + tail:  # the name is not where it is expected
+            raise AssertionError(f"cannot make a template of {text!r}")
+        template = templates[key] = (head, tail)
+    sa_schema, sa_name = identity
+    return template[0] + preparer.format_table(sa.table(sa_name, schema=sa_schema)) + template[1]
 
 
 class Backend:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend, insert_multirow, with_on_conflict
+from .base import Backend, fixed_table_ddl, insert_multirow, with_on_conflict
 
 SEPARATOR = "."
 COMMENTS_TABLE = "~comments"
@@ -69,6 +69,16 @@ except ImportError:  # Windows: writers poll on the busy timeout
 @functools.lru_cache(maxsize=256)
 def _comments_table(schema: str) -> sa.Table:
     # one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
+    return _build_comments_table(schema)
+
+
+def comments_ddl(dialect: Any, schema: str) -> str:
+    """CREATE TABLE IF NOT EXISTS of a schema's comments table, compiled once per dialect."""
+    return fixed_table_ddl(dialect, COMMENTS_TABLE, _build_comments_table,
+                           (None, f"{schema}{SEPARATOR}{COMMENTS_TABLE}"))
+
+
+def _build_comments_table(schema: str) -> sa.Table:
     return sa.Table(
         f"{schema}{SEPARATOR}{COMMENTS_TABLE}",
         sa.MetaData(),
@@ -182,7 +192,8 @@ class SQLiteBackend(Backend):
         return schema, table
 
     def create_schema(self, conn: SAConnection, schema: str) -> None:
-        conn.execute(sa.schema.CreateTable(_comments_table(schema), if_not_exists=True))
+        conn.exec_driver_sql(comments_ddl(conn.dialect, schema),
+                             execution_options={"no_parameters": True})
 
     #: drop_schema drops every table of the prefix, children first, in the caller's
     #: transaction: one COMMIT (one sync of the file) for the whole schema
