@@ -79,7 +79,8 @@ def fixed_table_ddl(dialect: Any, key: str, build: Callable[[str], sa.Table],
             raise AssertionError(f"cannot make a template of {text!r}")
         template = templates[key] = (head, tail)
     sa_schema, sa_name = identity
-    return template[0] + preparer.format_table(sa.table(sa_name, schema=sa_schema)) + template[1]
+    name = str(preparer.format_table(sa.table(sa_name, schema=sa_schema)))
+    return template[0] + name + template[1]
 
 
 class Backend:
