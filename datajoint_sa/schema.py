@@ -275,16 +275,19 @@ class Schema:
         another session created the table meanwhile): nothing was written, and
         `_create_missing` decides with the catalog."""
         backend = self.connection.backend_impl
+        dialect = self.connection.engine.dialect
         # the schema's lineage table exists and has no rows of this new table
-        rows = lineage.insert(backend, self.connection.engine.dialect, self.database, name,
-                              spec.heading)
+        rows = lineage.insert(backend, dialect, self.database, name, spec.heading)
+        then = [rows] if rows is not None else []
+        comments = backend.after_create_sql(dialect, sa_table)
+        then += comments or []
         created = False
         try:
             with self.connection.session(write=True) as sa_conn:
-                unsent = backend.create_table(sa_conn, sa_table,
-                                              then=[rows] if rows is not None else [])
+                unsent = backend.create_table(sa_conn, sa_table, then=then)
                 created = True
-                backend.after_create(sa_conn, sa_table, replace=False)
+                if comments is None:
+                    backend.after_create(sa_conn, sa_table, replace=False)
                 for text in unsent:
                     sa_conn.exec_driver_sql(text, execution_options={"no_parameters": True})
         except sa.exc.DBAPIError:

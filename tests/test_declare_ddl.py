@@ -302,3 +302,39 @@ def test_fixed_table_ddl_refuses_a_template_without_the_name() -> None:
 
     with pytest.raises(AssertionError, match="template"):
         fixed_table_ddl(dialect, "elsewhere", elsewhere, (None, "x"))
+
+
+def test_comment_rows_as_text_are_what_after_create_writes(schema: dj.Schema) -> None:
+    """Where comments live in a table of their own (SQLite), a new table's rows go as one
+    INSERT with the CREATE: the same rows `after_create` binds as parameters."""
+    @schema
+    class Noted(dj.Manual):
+        definition = """
+        # it's a "table" of 100% odd comments? ünï
+        nid : int32  # a key; DROP TABLE x; --
+        ---
+        a = null : varchar(10)  # 'quoted' and ''doubled'' ?
+        b = null : float64
+        """
+
+    backend = schema.connection.backend_impl
+    dialect = schema.connection.engine.dialect
+    table = Noted._sa_table
+    text = backend.after_create_sql(dialect, table)
+    with schema.connection.session(write=False) as sa_conn:
+        declared = backend.read_comments(sa_conn, schema.database, "noted")
+    if text is None:  # comments are native: nothing to write after the CREATE
+        assert declared is None
+        inspector = sa.inspect(schema.connection.engine)
+        sa_schema, sa_name = backend.table_identity(schema.database, "noted")
+        assert inspector.get_table_comment(sa_name, schema=sa_schema)["text"] == \
+            "it's a \"table\" of 100% odd comments? ünï"
+        return
+    assert declared == ("it's a \"table\" of 100% odd comments? ünï",
+                        {c.name: c.comment for c in table.columns})
+    assert declared[1]["a"].endswith(":'quoted' and ''doubled'' ?")
+    with schema.connection.session(write=True) as sa_conn:
+        backend.after_create(sa_conn, table)  # the rows again, bound as parameters
+        assert backend.read_comments(sa_conn, schema.database, "noted") == declared
+    nul = sa.Table(table.name, sa.MetaData(), sa.Column("x", sa.Integer, comment="a\0b"))
+    assert backend.after_create_sql(dialect, nul) is None  # bound as parameters instead

@@ -209,6 +209,12 @@ class Backend:
         rows a table of that name left behind may exist (False: the table is new in a
         schema just created, so there is nothing to delete first)."""
 
+    def after_create_sql(self, dialect: Any, table: sa.Table) -> list[str] | None:
+        """What `after_create(replace=False)` writes, as SQL text with its values inline for
+        `dialect`, to go with the CREATE (`create_table(then=...)`) instead of a call of
+        its own; None where it is not said as text (the caller runs `after_create`)."""
+        return None
+
     def before_drop(self, conn: SAConnection, table: sa.Table) -> None:
         """Forget what after_create recorded."""
 

@@ -88,6 +88,13 @@ def _build_comments_table(schema: str) -> sa.Table:
     )
 
 
+def _literal(value: str) -> str:
+    """An SQLite string literal: quotes doubled; nothing else is special in one (no
+    backslash escapes; `?` and `%` are text inside quotes, and DDL text is sent without
+    parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 class _Turn:
     """A process's hold on the writer lock file of one database (re-entrant, per thread)."""
 
@@ -256,6 +263,19 @@ class SQLiteBackend(Backend):
                 cursor.execute(f"DELETE FROM {comments} WHERE table_name = ?", (name,))
             cursor.executemany(f"INSERT INTO {comments} (table_name, column_name, comment) "
                                "VALUES (?, ?, ?)", rows)
+
+    def after_create_sql(self, dialect: Any, table: sa.Table) -> list[str] | None:
+        # one multi-row INSERT sent with the CREATE's other statements: no cursor and
+        # executemany of its own per table
+        schema, name = self.split_identity(None, table.name)
+        rows = [(name, "", table.comment or "")]
+        rows += [(name, c.name, c.comment or "") for c in table.columns]
+        if any("\0" in value for row in rows for value in row):
+            return None  # the driver refuses NUL in SQL text: bound as parameters instead
+        comments = dialect.identifier_preparer.quote(f"{schema}{SEPARATOR}{COMMENTS_TABLE}")
+        values = ", ".join("(" + ", ".join(_literal(value) for value in row) + ")"
+                           for row in rows)
+        return [f"INSERT INTO {comments} (table_name, column_name, comment) VALUES {values}"]
 
     def before_drop(self, conn: SAConnection, table: sa.Table) -> None:
         schema, name = self.split_identity(None, table.name)
