@@ -15,7 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
 
-from .base import Backend, fixed_table_ddl, insert_multirow, with_on_conflict
+from .base import (
+    Backend,
+    create_statements,
+    fixed_table_ddl,
+    insert_multirow,
+    with_on_conflict,
+)
 
 SEPARATOR = "."
 COMMENTS_TABLE = "~comments"
@@ -251,6 +257,21 @@ class SQLiteBackend(Backend):
         )
 
     # ---- comments -----------------------------------------------------------------------
+    def create_table(self, conn: SAConnection, table: sa.Table, *,
+                     then: Sequence[str] = ()) -> list[str]:
+        """SQLAlchemy's statements and `then` on the driver's cursor, in the caller's
+        transaction: SQLite runs each in less time than SQLAlchemy's execution path around
+        it. A failure of one of `then` fails the call (as on PostgreSQL, whose script sends
+        them with the CREATE): the transaction is rolled back whole."""
+        statements = create_statements(conn.dialect, table)
+        if statements is None:  # types, sequences or listeners: SQLAlchemy's DDL runner
+            return super().create_table(conn, table, then=then)
+        texts = [str(statement.compile(dialect=conn.dialect)) for statement in statements]
+        with _driver_cursor(conn) as cursor:
+            for text in [*texts, *then]:
+                cursor.execute(text)
+        return []
+
     def after_create(self, conn: SAConnection, table: sa.Table, *, replace: bool = True
                      ) -> None:
         schema, name = self.split_identity(None, table.name)
