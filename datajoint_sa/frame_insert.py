@@ -199,6 +199,9 @@ def _floats(attr: Attribute, column: Any) -> tuple[np.ndarray, Any] | None:
     if attr.type_info.category == "float32" and present.size and (
             np.abs(present).max() > _FLOAT32_MAX):
         return None
+    zero = values == 0.0
+    if zero.any() and np.signbit(values[zero]).any():
+        values = values + values.dtype.type(0.0)  # -0.0 as 0.0, as the row path stores it
     return values, nan
 
 

@@ -1,7 +1,8 @@
 """The values a declared type holds exactly, checked before anything is sent.
 
-A value either round-trips unchanged on every backend or is refused here with a
-DataJointError naming the attribute and the value: the servers would otherwise round,
+A value either round-trips unchanged on every backend (or comes back as the one value every
+backend returns for it: a float32's single-precision double, 0.0 for -0.0) or is refused here
+with a DataJointError naming the attribute and the value: the servers would otherwise round,
 truncate, wrap, pad or convert it, each in its own way (MySQL drops microseconds, PostgreSQL
 wraps a 25-hour `time`, SQLite stores anything). Checks run per column and look at the set of
 Python types first, so a clean column costs a few C-level passes, not per-value Python work.
@@ -17,6 +18,7 @@ import json
 import math
 from collections.abc import Callable
 from decimal import Decimal, localcontext
+from itertools import filterfalse, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -111,6 +113,7 @@ def _floats(attr: Attribute, values: list[Any], present: list[Any], kinds: set[t
         bad = next(v for v in present if not math.isfinite(v))
         raise refused(attr, bad, where, "infinite values are not portable (MySQL has none); "
                       "store None for a missing value")
+    values = positive_zeros(values, present)
     if single:
         if max(map(abs, present)) > _FLOAT32_MAX:
             bad = next(v for v in present if abs(v) > _FLOAT32_MAX)
@@ -120,6 +123,21 @@ def _floats(attr: Attribute, values: list[Any], present: list[Any], kinds: set[t
         rounded = array.astype(np.float64).tolist()
         values = [None if v is None else r for v, r in zip(values, rounded)]
     return values
+
+
+def positive_zeros(values: list[Any], present: list[float]) -> list[Any]:
+    """`values` (floats and None; `present` the floats) with every -0.0 as 0.0, the same
+    list where there is none. SQLite writes a whole-number REAL as an integer and MariaDB
+    stores -0.0 as 0.0, so only PostgreSQL would keep the sign; the one value every backend
+    returns is 0.0 (equal to -0.0 in Python, numpy and SQL). Refusing it instead would refuse
+    ordinary computed data (`np.round(-0.3)`, `-1 * 0.0`). The scans run in C: a column
+    with no zero costs one truth test per value (only zeros are false), as the sum does;
+    only a column holding a -0.0 is copied."""
+    if all(present):
+        return values
+    if min(map(math.copysign, repeat(1.0), filterfalse(None, present))) > 0:
+        return values  # the zeros' signs: all positive
+    return [v if v or v is None else 0.0 for v in values]
 
 
 def _decimals(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],

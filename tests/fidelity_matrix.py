@@ -88,14 +88,16 @@ MATRIX: dict[str, list[Case]] = {
                 Case("1.2345678", 1.2345678, f32(1.2345678)),
                 Case("max", float(np.finfo(np.float32).max)),
                 Case("1e39", 1e39, refused("range of float32")),
-                Case("NaN", float("nan"), None), Case("inf", float("inf"), refused("infinite"))],
-    "float": [Case("0.1", 0.1, f32(0.1)), Case("-2.5", -2.5)],
-    "double": [Case("pi", 3.141592653589793)],
+                Case("NaN", float("nan"), None), Case("inf", float("inf"), refused("infinite")),
+                Case("-0.0", -0.0, 0.0)],
+    "float": [Case("0.1", 0.1, f32(0.1)), Case("-2.5", -2.5), Case("-0.0", -0.0, 0.0)],
+    "double": [Case("pi", 3.141592653589793), Case("-0.0", -0.0, 0.0)],
     "float64": [Case("1/3", 1 / 3), Case("-1.5e300", -1.5e300),
                 Case("min normal", 2.2250738585072014e-308), Case("2^53", 2**53, 2.0**53),
                 Case("2^53+1", 2**53 + 1, refused("not exactly")),
                 Case("10^400", 10**400, refused("too large")),
-                Case("NaN", float("nan"), None), Case("-inf", float("-inf"), refused("infinite"))],
+                Case("NaN", float("nan"), None), Case("-inf", float("-inf"), refused("infinite")),
+                Case("-0.0", -0.0, 0.0), Case("numpy -0.0", np.float64(-0.0), 0.0)],
     "decimal(5,2)": [Case("max", Decimal("999.99")), Case("min", Decimal("-999.99")),
                      Case("float 1.1", 1.1, Decimal("1.10")),
                      Case("int", 7, Decimal("7.00")),
@@ -234,9 +236,14 @@ def render() -> str:
                          f"{_outcome(case)} |")
     lines += [
         "",
-        "## Why these refusals",
+        "## Why these refusals and conversions",
         "",
         "- **Infinity** (float32, float64): MySQL has no infinite floats; NaN is stored as NULL.",
+        "- **Negative zero** (float32, float64) is stored as `0.0`: SQLite writes a "
+        "whole-number REAL as an integer and MariaDB stores -0.0 as 0.0, so PostgreSQL gets "
+        "0.0 too. The two are equal in Python, numpy and SQL (only `np.signbit`, "
+        "`math.copysign`, `atan2` and `1/x` tell them apart), and computed arrays hold -0.0 "
+        "often (`np.round(-0.3)`, `-1 * 0.0`), so it is not refused. Blobs keep it.",
         "- **float32 beyond ±3.4e38**: the value would become infinity or an error "
         "depending on the server. A float32 value is stored and returned as the nearest "
         "single-precision number (`0.1` → `0.10000000149011612`) on every backend.",

@@ -215,3 +215,53 @@ def test_auto_increment_continues_after_a_frame(
     Counted.insert(pd.DataFrame({"cid": np.arange(1, 301), "label": ["a"] * 300}))
     Counted.insert1(dict(label="next"))
     assert (Counted & dict(label="next")).fetch1("cid") == 301
+
+
+def test_negative_zero_is_stored_as_zero_by_every_path(
+        schema: dj.Schema, columnar_writes: list[int]) -> None:
+    """SQLite and MariaDB store -0.0 as 0.0, so every path stores 0.0 on every backend
+    (values.positive_zeros): rows, frames (numpy float64 and float32), Arrow, update1.
+    A blob is bytes and keeps the sign."""
+    @schema
+    class Signed(dj.Manual):
+        definition = """
+        sid : int32
+        ---
+        x = null : float64
+        y : float32
+        b = null : <blob>
+        """
+
+    n = 300
+    x = np.where(np.arange(n) % 3 == 0, -0.0, np.arange(n) - 150.0)
+    x[7] = np.nan  # a NULL among the zeros
+    y = np.where(np.arange(n) % 2 == 0, np.float32(-0.0), np.float32(2.5))
+    frame = pd.DataFrame({"sid": np.arange(n, dtype=np.int32), "x": x, "y": y})
+    assert frame["y"].dtype == np.float32
+    assert (np.signbit(x) & (x == 0)).sum() == 100
+
+    def negative_zeros() -> int:
+        xs, ys = Signed.fetch("x", "y", order_by="sid")
+        arrow = Signed.to_arrow(order_by="sid")
+        assert (xs == 0).sum() + (ys == 0).sum() > 0  # the zeros are there
+        return int(np.signbit(xs[xs == 0]).sum() + np.signbit(ys[ys == 0]).sum()
+                   + np.signbit(arrow.column("y").to_numpy()).sum())
+
+    Signed.insert(frame)
+    assert columnar_writes == ([n] if schema.connection.backend_impl.inserts_columns else [])
+    assert (np.signbit(frame["x"]) & (frame["x"] == 0)).sum() == 100  # the caller's frame
+    assert negative_zeros() == 0                                        # is left as it was
+    assert Signed.fetch("x", order_by="sid")[1] == -149.0  # other negatives stay negative
+    assert len(Signed & "x is null") == 1
+
+    for rows in (pa.Table.from_pandas(frame, preserve_index=False),
+                 frame.to_dict("records")):  # Arrow; numpy scalars row by row
+        Signed.delete(safemode=False)
+        Signed.insert(rows)
+        assert len(Signed) == n and negative_zeros() == 0
+
+    Signed.delete(safemode=False)
+    Signed.insert([(1, -0.0, -0.0, np.array([-0.0, 1.0])), (2, None, np.float32(-0.0), None)])
+    Signed.update1(dict(sid=2, x=-0.0))
+    assert negative_zeros() == 0 and (Signed.fetch("x") == 0).all()
+    assert np.signbit((Signed & "sid = 1").fetch1("b")[0])

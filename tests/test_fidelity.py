@@ -5,6 +5,7 @@ The cases live in tests/fidelity_matrix.py, which also renders docs/types.md.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _same(got: Any, expected: Any) -> bool:
-    if isinstance(expected, float) and isinstance(got, float) and expected != expected:
-        return got != got
+    """Equal and of the same type; floats also of the same sign (-0.0 == 0.0 in Python)."""
+    if isinstance(expected, float) and isinstance(got, float):
+        if expected != expected:
+            return got != got
+        return got == expected and math.copysign(1.0, got) == math.copysign(1.0, expected)
     return type(got) is type(expected) and got == expected
 
 
@@ -103,6 +107,21 @@ def test_float32_is_the_same_double_everywhere(schema: dj.Schema) -> None:
     assert y[0] == 0.10000000149011612
     # the value is found by the number the user gave, too
     assert len(Single & {"x": 1.2345677614212036}) == 1
+
+
+def test_positive_zeros_changes_only_negative_zeros() -> None:
+    """The column is handed on as it came (the insert then sends the caller's rows) unless
+    it holds a -0.0; NULLs and every other value stay."""
+    from datajoint_sa.values import positive_zeros
+
+    for column in ([1.5, -2.0], [0.0, 1.0, 0.0], [0.0, None, -3.0]):
+        present = [v for v in column if v is not None]
+        assert positive_zeros(column, present) is column
+    column = [None, -0.0, 2.5, 0.0, -1.0, None, -0.0]
+    fixed = positive_zeros(column, [v for v in column if v is not None])
+    assert fixed == column and [math.copysign(1, v) for v in fixed if v is not None] == [
+        1, 1, 1, -1, 1]
+    assert fixed[0] is None and fixed[5] is None and math.copysign(1, column[1]) == -1
 
 
 def test_docs_type_table_is_current() -> None:
