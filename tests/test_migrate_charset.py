@@ -4,6 +4,7 @@ the downgrade. SQLite and PostgreSQL store text in one encoding: the operation r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +24,17 @@ SUBJECTS = [dict(subject_id=1, site="Köln", name="Zoë Ångström", note="café
 
 
 @pytest.fixture
-def latin1(connection: dj.Connection, backend: str) -> Any:
-    """A schema in a database created latin1 (as 0.14-era lab databases are)."""
+def latin1(make_schema: Callable[..., dj.Schema], connection: dj.Connection, backend: str
+           ) -> tuple[dj.Schema, str | None]:
+    """A schema in a database created latin1 (as 0.14-era lab databases are); elsewhere a
+    plain schema. make_schema drops either after the test."""
     if backend != "mysql":
-        yield dj.Schema(unique_name(), connection=connection), None
-        return
+        return make_schema(), None
     name = unique_name()
     with connection.session(write=True) as conn:
         conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET latin1 "
                              "COLLATE latin1_swedish_ci"))
-    schema = dj.Schema(name, connection=connection)
-    yield schema, name
-    schema.drop(force=True)
+    return make_schema(name), name
 
 
 def charsets(connection: dj.Connection, name: str) -> set[str]:
