@@ -12,6 +12,7 @@ import pytest
 
 import datajoint_sa as dj
 from datajoint_sa import frame_insert
+from datajoint_sa import insert as insert_module
 from datajoint_sa.backends import pg_binary
 from datajoint_sa.errors import DataJointError, DuplicateError, MissingAttributeError
 
@@ -218,10 +219,21 @@ def test_auto_increment_continues_after_a_frame(
 
 
 def test_negative_zero_is_stored_as_zero_by_every_path(
-        schema: dj.Schema, columnar_writes: list[int]) -> None:
+        schema: dj.Schema, columnar_writes: list[int], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
     """SQLite and MariaDB store -0.0 as 0.0, so every path stores 0.0 on every backend
-    (values.positive_zeros): rows, frames (numpy float64 and float32), Arrow, update1.
-    A blob is bytes and keeps the sign."""
+    (values.positive_zeros): rows (streamed in pieces where the backend streams), frames
+    (numpy float64 and float32), Arrow, update1. A blob is bytes and keeps the sign."""
+    monkeypatch.setattr(insert_module, "STREAM_PIECE_ROWS", 100)
+    streamed: list[int] = []
+    original = insert_module._write_streamed
+
+    def spy(table: Any, rows: Any, *args: Any) -> None:
+        streamed.append(len(rows))
+        original(table, rows, *args)
+
+    monkeypatch.setattr(insert_module, "_write_streamed", spy)
+
     @schema
     class Signed(dj.Manual):
         definition = """
@@ -229,7 +241,14 @@ def test_negative_zero_is_stored_as_zero_by_every_path(
         ---
         x = null : float64
         y : float32
-        b = null : <blob>
+        """
+
+    @schema
+    class Blobbed(dj.Manual):
+        definition = """
+        bid : int32
+        ---
+        b : <blob>
         """
 
     n = 300
@@ -259,9 +278,11 @@ def test_negative_zero_is_stored_as_zero_by_every_path(
         Signed.delete(safemode=False)
         Signed.insert(rows)
         assert len(Signed) == n and negative_zeros() == 0
+    assert streamed == ([n] if schema.connection.backend_impl.bulk_streams else [])
 
     Signed.delete(safemode=False)
-    Signed.insert([(1, -0.0, -0.0, np.array([-0.0, 1.0])), (2, None, np.float32(-0.0), None)])
+    Signed.insert([(1, -0.0, -0.0), (2, None, np.float32(-0.0))])
     Signed.update1(dict(sid=2, x=-0.0))
     assert negative_zeros() == 0 and (Signed.fetch("x") == 0).all()
-    assert np.signbit((Signed & "sid = 1").fetch1("b")[0])
+    Blobbed.insert1((1, np.array([-0.0, 1.0])))
+    assert np.signbit(Blobbed.fetch1("b")[0])
