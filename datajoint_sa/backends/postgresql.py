@@ -365,13 +365,15 @@ class PostgreSQLBackend(Backend):
         return []
 
     def referenced_condition(self, schema: str, table: str) -> sa.ColumnElement[bool]:
-        # the names are compared as the catalog's own type: as VARCHAR (SQLAlchemy's bind
-        # cast) they would keep pg_class's index on (relname, relnamespace) from being used
+        # through pg_depend's index on the referenced object, then pg_constraint's on oid:
+        # pg_constraint has no index on confrelid, and a scan of it grows with every table
+        # ever dropped until a vacuum (3.6 ms over 111 live rows on a server without
+        # autovacuum, against 0.07 ms this way). A missing table gives NULL: no reference.
         return sa.exists(sa.select(sa.text("1")).select_from(sa.text(
-            "pg_constraint c JOIN pg_class p ON p.oid = c.confrelid "
-            "JOIN pg_namespace pn ON pn.oid = p.relnamespace")).where(sa.text(
-                "c.contype = 'f' AND pn.nspname = CAST(:dj_ref_schema AS name) "
-                "AND p.relname = CAST(:dj_ref_table AS name)"
+            "pg_depend d JOIN pg_constraint c ON c.oid = d.objid")).where(sa.text(
+                "d.refclassid = 'pg_class'::regclass AND d.classid = 'pg_constraint'::regclass "
+                "AND d.refobjid = to_regclass(format('%I.%I', CAST(:dj_ref_schema AS text), "
+                "CAST(:dj_ref_table AS text))) AND c.contype = 'f' AND c.confrelid = d.refobjid"
             ).bindparams(dj_ref_schema=schema, dj_ref_table=table)))
 
     def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
