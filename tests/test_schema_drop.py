@@ -83,3 +83,49 @@ def test_drop_takes_dependents_in_other_schemas_first(
     assert len(Note) == 1 and len(Other) == 1
     downstream.drop(force=True)  # nothing refers to it any more: dropped alone
     assert not downstream.exists and bystander.exists
+
+
+def test_referencing_schemas_names_the_schemas_whose_keys_point_in(
+        make_schema: Callable[..., dj.Schema]) -> None:
+    """Keys from other schemas count, keys within the schema (a chain, a table referring to
+    itself through a renamed key) do not; a missing schema has none."""
+    upstream, downstream, second, bystander = (make_schema() for _ in range(4))
+    Animal, Weighing = _upstream(upstream)
+
+    @upstream
+    class Lineage(dj.Manual):
+        definition = """
+        -> Animal
+        ---
+        -> [nullable] Animal.proj(mother='animal')
+        """
+
+    @downstream
+    class Tag(dj.Manual):
+        definition = """
+        -> Weighing
+        """
+
+    @second
+    class Mark(dj.Manual):
+        definition = """
+        -> Animal
+        """
+
+    @bystander
+    class Other(dj.Manual):
+        definition = """
+        o : int32
+        """
+
+    connection = upstream.connection
+    impl = connection.backend_impl
+    with connection.session(write=False) as sa_conn:
+        found = {name: impl.referencing_schemas(sa_conn, s.database)
+                 for name, s in (("up", upstream), ("down", downstream), ("by", bystander))}
+        missing = impl.referencing_schemas(sa_conn, "djtest_no_such_schema")
+    if found["up"] is None:  # the backend cannot tell in one query
+        assert not impl.drops_tables_with_schema
+        return
+    assert found == {"up": {downstream.database, second.database}, "down": set(), "by": set()}
+    assert not missing

@@ -380,13 +380,18 @@ class PostgreSQLBackend(Backend):
         return bool(conn.execute(sa.select(self.referenced_condition(schema, table))).scalar())
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
+        # index lookups all the way (see referenced_condition): the schema's tables by
+        # their pg_depend rows on the namespace, the foreign keys by theirs on each table
         rows = conn.execute(sa.text(
-            "SELECT DISTINCT cn.nspname FROM pg_constraint c "
-            "JOIN pg_class p ON p.oid = c.confrelid "
-            "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+            "SELECT DISTINCT n.nspname FROM pg_depend t "
+            "JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass "
+            "AND d.refobjid = t.objid AND d.classid = 'pg_constraint'::regclass "
+            "JOIN pg_constraint c ON c.oid = d.objid "
             "JOIN pg_class ch ON ch.oid = c.conrelid "
-            "JOIN pg_namespace cn ON cn.oid = ch.relnamespace "
-            "WHERE c.contype = 'f' AND pn.nspname = :schema AND cn.nspname <> :schema"),
+            "JOIN pg_namespace n ON n.oid = ch.relnamespace "
+            "WHERE t.refclassid = 'pg_namespace'::regclass AND t.classid = 'pg_class'::regclass "
+            "AND t.refobjid = to_regnamespace(quote_ident(CAST(:schema AS text))) "
+            "AND c.contype = 'f' AND c.confrelid = t.objid AND ch.relnamespace <> t.refobjid"),
             {"schema": schema})
         return {name for (name,) in rows}
 
