@@ -190,6 +190,23 @@ class MySQLBackend(Backend):
             "LIMIT 1"), {"schema": schema, "table": table}).first() is not None
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
+        # InnoDB's dictionary first, as in is_referenced (~1 ms against 7-16 ms for the
+        # standard view with 5 databases); it spells names in the file-name encoding, so
+        # the schemas it finds are matched back to their names (rarely any: a drop's case)
+        prefix = _filename(schema) + "/"
+        try:
+            spelled = {name for (name,) in conn.execute(sa.text(
+                "SELECT DISTINCT LEFT(FOR_NAME, LOCATE('/', FOR_NAME) - 1) "
+                "FROM information_schema.INNODB_SYS_FOREIGN "
+                "WHERE BINARY LEFT(REF_NAME, :length) = :prefix "
+                "AND BINARY LEFT(FOR_NAME, :length) <> :prefix"),
+                {"length": len(prefix), "prefix": prefix})}
+        except sa.exc.DBAPIError:
+            pass
+        else:
+            if not spelled:
+                return set()
+            return {name for name in self.list_schemas(conn) if _filename(name) in spelled}
         rows = conn.execute(sa.text(
             "SELECT DISTINCT CONSTRAINT_SCHEMA FROM information_schema.REFERENTIAL_CONSTRAINTS"
             " WHERE UNIQUE_CONSTRAINT_SCHEMA = :schema AND CONSTRAINT_SCHEMA <> :schema"),
