@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from queue import Empty
 from types import FrameType
 from typing import Any
 
@@ -261,10 +262,22 @@ def run_workers(module: str, processes: int = 1, **options: Any) -> list[WorkerS
         for child in children:
             child.start()
         results = []
+        # the results are read while the children run: a child that has put its result
+        # cannot end until the pipe takes it, so joining first can wait forever on one
+        # whose result fills the pipe (multiprocessing's "joining processes that use
+        # queues")
+        while any(child.is_alive() for child in children):
+            try:
+                results.append(queue.get(timeout=0.2))
+            except Empty:
+                pass
         for child in children:
             child.join()
-        while not queue.empty():
-            results.append(queue.get())
+        while len(results) < len(children):
+            try:
+                results.append(queue.get(timeout=0.2))
+            except Empty:
+                break
         failed = [c.exitcode for c in children if c.exitcode not in (0, None)]
         if failed:
             raise DataJointError(f"worker: {len(failed)} worker process(es) failed "
