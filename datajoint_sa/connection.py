@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +58,7 @@ class Connection:
         self._savepoints = True  # whether nested write blocks open savepoints (see session)
         self._pid = os.getpid()
         self._doing: list[tuple[Table | str | None, str]] = []  # see `translating`
+        _OPEN.add(self)
 
     # per-thread state: a Connection may be shared by threads, a session and its open
     # transaction never are (each thread checks its own out of the engine's pool)
@@ -375,6 +377,19 @@ def label(table: Table) -> str:
 
 
 _shared: Connection | None = None
+
+
+#: every Connection of this process (weakly), for `close_all`
+_OPEN: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every connection of this process and its engine's pool, before forking worker
+    processes: a child that inherits a live socket may use it or, when the driver object
+    is collected, end it, next to its siblings and its parent (each reconnects on first
+    use, this process too)."""
+    for connection in list(_OPEN):
+        connection.close()
 
 
 def conn(host: str | sa.URL | None = None, user: str | None = None,

@@ -30,6 +30,7 @@ from queue import Empty
 from types import FrameType
 from typing import Any
 
+from ..connection import close_all
 from ..errors import DataJointError
 
 logger = logging.getLogger("datajoint_sa")
@@ -259,6 +260,7 @@ def run_workers(module: str, processes: int = 1, **options: Any) -> list[WorkerS
 
     previous = {n: signal.signal(n, forward) for n in (signal.SIGTERM, signal.SIGINT)}
     try:
+        close_all()  # no socket of this process is shared with the children
         for child in children:
             child.start()
         results = []
