@@ -464,8 +464,8 @@ def _delete_alone(table: Table, ask: bool, decide: Callable[[dict[str, int]], bo
     PostgreSQL, 10 on MySQL, ~40 on SQLite for a schema of 7 tables), so one catalog query
     first asks whether any foreign key refers to the table: where none does, a plain DELETE
     is the whole cascade (`Backend.delete_unless_referenced`; on PostgreSQL the DELETE
-    carries the question, one round trip). Where one does, the cascade is planned: a plain DELETE would leave
-    the table's dependents to the database, which may act on them itself (an ON DELETE
+    carries the question, one round trip). Where one does, the cascade is planned: a plain
+    DELETE would leave the table's dependents to the database, which may act on them itself (an ON DELETE
     CASCADE or SET NULL key declared outside the package, foreign-key checks switched off)
     past the preview and part checks, and which otherwise deletes rows until it meets one
     that is referred to (on PostgreSQL, every row: its checks run at the statement's end)
@@ -485,12 +485,11 @@ def _delete_alone(table: Table, ask: bool, decide: Callable[[dict[str, int]], bo
         with connection.translating(table, "delete from"):
             try:
                 with connection.session(write=True) as sa_conn:
-                    deleted = connection.backend_impl.delete_unless_referenced(
+                    count = connection.backend_impl.delete_unless_referenced(
                         sa_conn, statement, table.database, table.table_name)
-                    if deleted is None:
+                    if count is None:
                         _PARENTS.setdefault(connection, set()).add(table.node_name)
                         return None
-                    count = deleted
                     _confirm({table.node_name: count}, ask, decide)
             except sa.exc.DBAPIError as error:
                 kind = connection.backend_impl.error_kind(getattr(error, "orig", error))

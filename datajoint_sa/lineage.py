@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 LINEAGE_TABLE = "~lineage"
 
 
-@functools.lru_cache(maxsize=256)
-def lineage_table(backend: Backend, schema: str) -> sa.Table:
-    # one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
-    return _build_lineage_table(backend, schema)
-
-
 def _build_lineage_table(backend: Backend, schema: str) -> sa.Table:
     sa_schema, sa_name = backend.table_identity(schema, LINEAGE_TABLE)
     return sa.Table(
@@ -41,6 +35,10 @@ def _build_lineage_table(backend: Backend, schema: str) -> sa.Table:
         sa.Column("lineage", sa.String(255), nullable=False,
                   comment="origin: schema.table.attribute"),
         schema=sa_schema)
+
+
+#: one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
+lineage_table = functools.lru_cache(maxsize=256)(_build_lineage_table)
 
 
 def entries(schema: str, table: str, heading: Heading) -> list[dict[str, str]]:

@@ -416,12 +416,9 @@ def test_emptying_a_master_takes_its_parts_without_a_check(grouped: SimpleNamesp
 
 # ----------------------------------------- a plain DELETE only where nothing refers to the table
 
-def test_a_referred_to_table_is_not_deleted_plainly_first(
-        make_schema: Callable[..., dj.Schema]) -> None:
-    """Its rows are deleted once, by the cascade: no plain DELETE that the database would
-    run until it met a referred-to row (every row on PostgreSQL) and then roll back. (A
-    lookup table: its name starts with #, which MySQL's dictionary spells @0023.)"""
-    schema = make_schema()
+def _animal_and_weighing(schema: dj.Schema) -> tuple[Any, Any]:
+    """A lookup table (its name starts with #, which MySQL's dictionary spells @0023) and a
+    table whose key refers to it."""
 
     @schema
     class Animal(dj.Lookup):
@@ -436,6 +433,15 @@ def test_a_referred_to_table_is_not_deleted_plainly_first(
         day : int16
         """
 
+    return Animal, Weighing
+
+
+def test_a_referred_to_table_is_not_deleted_plainly_first(
+        make_schema: Callable[..., dj.Schema]) -> None:
+    """Its rows are deleted once, by the cascade: no plain DELETE that the database would
+    run until it met a referred-to row (every row on PostgreSQL) and then roll back. (A
+    lookup table: its name starts with #, which MySQL's dictionary spells @0023.)"""
+    Animal, Weighing = _animal_and_weighing(make_schema())
     Animal.insert([(1,), (2,)])
     Weighing.insert([(2, 1)])
     sent = _statements(Animal.connection, lambda: Animal.delete(safemode=False))
@@ -454,20 +460,7 @@ def test_delete_unless_referenced_asks_the_catalog_once(
     has a `referenced_condition` (one statement besides where it has not); a table
     something refers to: None and nothing deleted, whether rows matched or not."""
     schema = make_schema()
-
-    @schema
-    class Animal(dj.Manual):
-        definition = """
-        animal : int16
-        """
-
-    @schema
-    class Weighing(dj.Manual):
-        definition = """
-        -> Animal
-        day : int16
-        """
-
+    Animal, Weighing = _animal_and_weighing(schema)
     Animal.insert([(1,), (2,), (3,)])
     Weighing.insert([(2, 1), (2, 2)])
     connection = Animal.connection
@@ -480,17 +473,18 @@ def test_delete_unless_referenced_asks_the_catalog_once(
         with connection.session(write=True) as conn:
             return backend.delete_unless_referenced(conn, statement, schema.database, name)
 
-    guarded = backend.referenced_condition(schema.database, "weighing") is not None
-    sent = _statements(connection, lambda: run(weighing, weighing.c.day == 2, "weighing"))
+    guarded = backend.referenced_condition(schema.database, Weighing.table_name) is not None
+    sent = _statements(connection, lambda: run(weighing, weighing.c.day == 2,
+                                               Weighing.table_name))
     # SQLite's catalog query goes through the driver's cursor, unseen here
     assert len(sent) == 1 if guarded else len(sent) in (1, 2), sent
     assert Weighing.to_dicts() == [{"animal": 2, "day": 1}]
-    assert run(weighing, weighing.c.day == 7, "weighing") == 0
-    assert run(animal, animal.c.animal == 3, "animal") is None
-    assert run(animal, animal.c.animal == 9, "animal") is None
-    assert run(animal, None, "animal") is None
+    assert run(weighing, weighing.c.day == 7, Weighing.table_name) == 0
+    assert run(animal, animal.c.animal == 3, Animal.table_name) is None
+    assert run(animal, animal.c.animal == 9, Animal.table_name) is None
+    assert run(animal, None, Animal.table_name) is None
     assert len(Animal) == 3
-    assert run(weighing, None, "weighing") == 1 and len(Weighing) == 0
+    assert run(weighing, None, Weighing.table_name) == 1 and len(Weighing) == 0
 
 
 def test_a_cascading_foreign_key_declared_elsewhere_is_previewed(

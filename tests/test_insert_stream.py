@@ -22,7 +22,7 @@ from datajoint_sa import insert as insert_module
 from datajoint_sa.backends.base import Backend
 from datajoint_sa.errors import DataJointError, DuplicateError, MissingAttributeError
 
-from .test_insert_columns import ROWS, _read, _rows, declare
+from .test_insert_columns import ROWS, _assert_stored, _read, _rows, declare
 
 PIECE = 300  # ROWS is four pieces
 
@@ -71,13 +71,7 @@ def test_streamed_rows_round_trip_exactly(t: SimpleNamespace, pieces: list[int])
     rows = _rows(ROWS)
     t.Sample.insert(rows)
     assert pieces == ([PIECE] * 4 if _streams(t) else [])
-    got = _read(t.Sample)
-    assert len(got) == ROWS
-    for row in rows:
-        back = got[row["sample_id"]]
-        for name, value in row.items():
-            assert back[name] == value and type(back[name]) is type(value), (name, row)
-        assert back["note"] == "none"
+    _assert_stored(t.Sample, rows)
 
 
 def test_sequence_rows_stream_too(t: SimpleNamespace, pieces: list[int]) -> None:

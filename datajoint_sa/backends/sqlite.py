@@ -72,12 +72,6 @@ except ImportError:  # Windows: writers poll on the busy timeout
     fcntl = None  # type: ignore[assignment]
 
 
-@functools.lru_cache(maxsize=256)
-def _comments_table(schema: str) -> sa.Table:
-    # one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
-    return _build_comments_table(schema)
-
-
 def comments_ddl(dialect: Any, schema: str) -> str:
     """CREATE TABLE IF NOT EXISTS of a schema's comments table, compiled once per dialect."""
     return fixed_table_ddl(dialect, COMMENTS_TABLE, _build_comments_table,
@@ -92,6 +86,10 @@ def _build_comments_table(schema: str) -> sa.Table:
         sa.Column("column_name", sa.String(255), primary_key=True),
         sa.Column("comment", sa.Text, nullable=False),
     )
+
+
+#: one Table object per schema, so that SQLAlchemy's compiled cache serves its statements
+_comments_table = functools.lru_cache(maxsize=256)(_build_comments_table)
 
 
 def _literal(value: str) -> str:
