@@ -294,16 +294,40 @@ def _dates(attr: Attribute, values: list[Any], present: list[Any], kinds: set[ty
 
 def _json(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],
           where: str, backend: Backend) -> list[Any]:
-    for v in values:
+    """Refuse what JSON cannot hold; -0.0 inside becomes 0.0, as in float columns
+    (PostgreSQL's jsonb keeps numbers as numeric, which has no negative zero, while
+    SQLite and MariaDB keep the text): one value on every backend. Only a document whose
+    text holds "-0" is walked."""
+    converted = values
+    for i, v in enumerate(values):
         if v is None:
             continue
         try:
-            json.dumps(v, allow_nan=False)
+            text = json.dumps(v, allow_nan=False)
         except ValueError:
             raise refused(attr, v, where, "JSON has no NaN or infinity") from None
         except TypeError as error:
             raise refused(attr, v, where, str(error)) from None
-    return values
+        if "-0" in text:
+            unsigned = _json_positive_zeros(v)
+            if unsigned is not v:
+                if converted is values:
+                    converted = list(values)
+                converted[i] = unsigned
+    return converted
+
+
+def _json_positive_zeros(value: Any) -> Any:
+    """`value` with every float -0.0 in it as 0.0; the same object where there is none."""
+    if isinstance(value, float):
+        return 0.0 if value == 0.0 and math.copysign(1.0, value) < 0 else value
+    if isinstance(value, dict):
+        items = {k: _json_positive_zeros(v) for k, v in value.items()}
+        return items if any(items[k] is not v for k, v in value.items()) else value
+    if isinstance(value, (list, tuple)):
+        elements = [_json_positive_zeros(v) for v in value]
+        return elements if any(e is not v for e, v in zip(elements, value)) else value
+    return value
 
 
 def _bytes(attr: Attribute, values: list[Any], present: list[Any], kinds: set[type],

@@ -151,7 +151,8 @@ MATRIX: dict[str, list[Case]] = {
     "uuid": [Case("uuid", U), Case("string", str(U), U),
              Case("not a uuid", "not-a-uuid", refused("UUID"))],
     "json": [Case("nested", {"a": [1, 2, {"b": None}], "c": "ü"}), Case("list", [1, "two"]),
-             Case("NaN inside", {"a": float("nan")}, refused("NaN"))],
+             Case("NaN inside", {"a": float("nan")}, refused("NaN")),
+             Case("-0.0 inside", {"a": -0.0, "b": [-0.5, -0.0]}, {"a": 0.0, "b": [-0.5, 0.0]})],
     "bytes": [Case("empty", b""), Case("binary", b"\x00\x01\xff" * 100),
               Case("text", "abc", refused("bytes"))],
 }
@@ -243,7 +244,8 @@ def render() -> str:
         "whole-number REAL as an integer and MariaDB stores -0.0 as 0.0, so PostgreSQL gets "
         "0.0 too. The two are equal in Python, numpy and SQL (only `np.signbit`, "
         "`math.copysign`, `atan2` and `1/x` tell them apart), and computed arrays hold -0.0 "
-        "often (`np.round(-0.3)`, `-1 * 0.0`), so it is not refused. Blobs keep it.",
+        "often (`np.round(-0.3)`, `-1 * 0.0`), so it is not refused. Inside `json` it becomes "
+        "`0.0` too (PostgreSQL's jsonb has no negative zero). Blobs keep it.",
         "- **float32 beyond ±3.4e38**: the value would become infinity or an error "
         "depending on the server. A float32 value is stored and returned as the nearest "
         "single-precision number (`0.1` → `0.10000000149011612`) on every backend.",

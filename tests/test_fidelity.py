@@ -20,11 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _same(got: Any, expected: Any) -> bool:
-    """Equal and of the same type; floats also of the same sign (-0.0 == 0.0 in Python)."""
+    """Equal and of the same type; floats also of the same sign (-0.0 == 0.0 in Python),
+    inside JSON documents too."""
     if isinstance(expected, float) and isinstance(got, float):
         if expected != expected:
             return got != got
         return got == expected and math.copysign(1.0, got) == math.copysign(1.0, expected)
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return got.keys() == expected.keys() and all(_same(got[k], v)
+                                                    for k, v in expected.items())
+    if isinstance(expected, list) and isinstance(got, list):
+        return len(got) == len(expected) and all(map(_same, got, expected))
     return type(got) is type(expected) and got == expected
 
 
