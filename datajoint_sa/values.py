@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import os
+import uuid
 from collections.abc import Callable
 from decimal import Decimal, localcontext
 from itertools import filterfalse, repeat
@@ -178,10 +180,10 @@ def _strings(attr: Attribute, values: list[Any], present: list[Any], kinds: set[
              where: str, backend: Backend) -> list[Any]:
     info = attr.type_info
     odd = [k for k in kinds if not issubclass(k, str)]
-    if any(issubclass(k, _BYTES) for k in odd):
-        raw = next(v for v in values if isinstance(v, _BYTES))
-        raise refused(attr, raw, where, "bytes are not text; decode them first")
-    strings = present if kinds == {str} else [v for v in values if isinstance(v, str)]
+    if odd:
+        values = [v if v is None or isinstance(v, str) else _as_text(attr, v, where)
+                  for v in values]
+    strings = present if kinds == {str} else [v for v in values if v is not None]
     if not strings:
         return values
     joined = "\x1f".join(strings)
@@ -208,6 +210,34 @@ def _strings(attr: Attribute, values: list[Any], present: list[Any], kinds: set[
             raise refused(attr, next(v for v in strings if v not in allowed), where,
                           f"not one of {', '.join(map(repr, info.enum_values))}")
     return values
+
+
+def _as_text(attr: Attribute, value: Any, where: str) -> str:
+    """The text of a value given for a text attribute, where it has exactly one: numbers
+    (their exact decimal text: `5` -> '5', `0.1 + 0.2` -> '0.30000000000000004'), UUIDs
+    and paths, as classic DataJoint's MySQL driver sent them. Each server would otherwise
+    cast them its own way, or refuse them ('1' or 'true' for True; '0.3' or an error for
+    0.1 + 0.2). Anything whose text is a matter of format is refused."""
+    if isinstance(value, _BYTES):
+        raise refused(attr, value, where, "bytes are not text; decode them first")
+    if isinstance(value, (bool, np.bool_)):
+        raise refused(attr, value, where, "a bool is not text (servers spell it '1' or "
+                      "'true'); pass the text you mean")
+    if isinstance(value, (int, np.integer, Decimal)):
+        return str(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise refused(attr, value, where, "a NaN or infinite number is not text; "
+                          "pass the text you mean or None")
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
+    raise refused(attr, value, where, f"a {type(value).__name__} is not text: text "
+                  "attributes take str (numbers, UUIDs and paths are converted)")
 
 
 def _encodes(text: str) -> bool:

@@ -17,6 +17,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -119,8 +120,17 @@ MATRIX: dict[str, list[Case]] = {
                     Case("too long", "x" * 33, refused("longer")),
                     Case("bytes", b"abc", refused("bytes")),
                     Case("NUL", "a\x00b", refused("NUL")),
-                    Case("lone surrogate", "\ud800", refused("Unicode"))],
-    "text": [Case("70,000 chars", "x" * 70_000), Case("empty", "")],
+                    Case("lone surrogate", "\ud800", refused("Unicode")),
+                    Case("int", 5, "5"), Case("numpy int", np.int64(-7), "-7"),
+                    Case("float", 0.1 + 0.2, "0.30000000000000004"),
+                    Case("decimal", Decimal("2.50"), "2.50"),
+                    Case("path", PurePosixPath("/data/a.txt"), "/data/a.txt"),
+                    Case("bool", True, refused("bool")),
+                    Case("NaN", float("nan"), None),
+                    Case("infinity", float("inf"), refused("infinite")),
+                    Case("date", dt.date(2024, 1, 2), refused("not text")),
+                    Case("list", ["a"], refused("not text"))],
+    "text": [Case("70,000 chars", "x" * 70_000), Case("empty", ""), Case("uuid", U, str(U))],
     "enum('low','high')": [Case("member", "low"), Case("other", "mid", refused("not one of"))],
     "date": [Case("year 1", dt.date(1, 1, 1)), Case("leap day", dt.date(2024, 2, 29)),
              Case("year 9999", dt.date(9999, 12, 31)),
@@ -246,6 +256,11 @@ def render() -> str:
         "`math.copysign`, `atan2` and `1/x` tell them apart), and computed arrays hold -0.0 "
         "often (`np.round(-0.3)`, `-1 * 0.0`), so it is not refused. Inside `json` it becomes "
         "`0.0` too (PostgreSQL's jsonb has no negative zero). Blobs keep it.",
+        "- **Numbers, UUIDs and paths given for a text attribute** are stored as their exact "
+        "text (`5` → `'5'`, `0.1 + 0.2` → `'0.30000000000000004'`), as classic DataJoint's "
+        "MySQL driver sent them; left to the servers, one stored `'0.3'` where another "
+        "refused the value or spelled `True` as `'1'` or `'true'`. A bool, a date or a "
+        "list has no one text, so it is refused: pass the text you mean.",
         "- **float32 beyond ±3.4e38**: the value would become infinity or an error "
         "depending on the server. A float32 value is stored and returned as the nearest "
         "single-precision number (`0.1` → `0.10000000149011612`) on every backend.",

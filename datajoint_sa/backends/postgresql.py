@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection as SAConnection
 
+from ..errors import DataJointError
 from . import adbc, pg_binary
 from .base import Backend, _insert_sql, create_statements, with_on_conflict
 from .base import values_sql as _values_sql
@@ -165,7 +166,13 @@ def _csv_blocks(table: sa.Table, columns: Sequence[str], first: Sequence[Sequenc
 
     def batches(rows: Sequence[Sequence[Any]], start: int) -> Iterator[Any]:
         for offset in range(start, len(rows), CSV_ROWS):
-            yield from texts(arrow_batch(pa, rows[offset:offset + CSV_ROWS], types))
+            try:  # checked values convert; anything else fails the COPY with a clear error
+                batch = arrow_batch(pa, rows[offset:offset + CSV_ROWS], types)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
+                raise DataJointError(f"{table.name}: a value of a bulk load cannot be "
+                                     f"written for COPY ({error}); nothing was inserted"
+                                     ) from error
+            yield from texts(batch)
 
     def blocks() -> Iterator[Any]:
         yield from texts(converted)
