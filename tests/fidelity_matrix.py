@@ -161,6 +161,7 @@ MATRIX: dict[str, list[Case]] = {
     "uuid": [Case("uuid", U), Case("string", str(U), U),
              Case("not a uuid", "not-a-uuid", refused("UUID"))],
     "json": [Case("nested", {"a": [1, 2, {"b": None}], "c": "ü"}), Case("list", [1, "two"]),
+             Case("whole float", 2.0), Case("2^70", 2**70), Case("number text", "5"),
              Case("NaN inside", {"a": float("nan")}, refused("NaN")),
              Case("-0.0 inside", {"a": -0.0, "b": [-0.5, -0.0]}, {"a": 0.0, "b": [-0.5, 0.0]})],
     "bytes": [Case("empty", b""), Case("binary", b"\x00\x01\xff" * 100),
@@ -184,7 +185,7 @@ def column_type(declared: str, backend: str) -> str:
     dialect = _DIALECTS[backend]
     impl = info.sa_type.dialect_impl(dialect)
     storage = getattr(impl, "migration_type", None)
-    shown = storage().dialect_impl(dialect) if storage else impl
+    shown = storage().dialect_impl(dialect) if storage else info.sa_type
     return str(shown.compile(dialect=dialect))
 
 
@@ -283,6 +284,11 @@ def render() -> str:
         "MySQL wrap them; store durations as numbers.",
         "- **A datetime with a time of day into a date**: the time would be dropped.",
         "- **NaN or infinity inside JSON**: JSON has no such numbers.",
+        "- **`json` on SQLite** is a `JSONTEXT` column (TEXT affinity), so a document that is "
+        "a bare number keeps its text (`2.0`, `2**70`). SQLAlchemy's name `JSON` has NUMERIC "
+        "affinity: tables declared before datajoint_sa used `JSONTEXT` store such a document "
+        "as a number (`2.0` comes back as `2`, `2**70` as a float); documents that are "
+        "objects, lists or strings are not affected.",
         "",
     ]
     return "\n".join(lines)

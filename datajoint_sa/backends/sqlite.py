@@ -12,8 +12,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
+from sqlalchemy.ext.compiler import compiles
 
 from .base import (
     Backend,
@@ -132,6 +134,17 @@ def _writer_turn(path: str) -> Iterator[None]:
                 fcntl.flock(turn.fd, fcntl.LOCK_UN)
 
 
+class TextJSON(sqlite_dialect.JSON):
+    """JSON in a column of TEXT affinity. SQLAlchemy names SQLite's JSON column `JSON`, a
+    name of NUMERIC affinity: a document that is a bare number is then stored as one
+    (`2.0` came back as `2`, `2**70` as a float). `JSONTEXT` holds the text as written."""
+
+
+@compiles(TextJSON, "sqlite")
+def _text_json(type_: TextJSON, compiler: Any, **kw: Any) -> str:
+    return "JSONTEXT"
+
+
 class SQLiteBackend(Backend):
     name = "sqlite"
     sqlglot_dialect = "sqlite"
@@ -139,6 +152,11 @@ class SQLiteBackend(Backend):
     alters_by_copy = True
     max_identifier_length = 255
     has_users = False  # a file: whoever can open it can write it
+
+    def type_variant(self, category: str, args: Sequence[Any]) -> sa.types.TypeEngine[Any] | None:
+        if category == "json":
+            return TextJSON(none_as_null=True)
+        return None
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
         return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
