@@ -15,7 +15,7 @@ from . import declare, lineage
 from .connection import Connection, conn
 from .delete import drop_tables
 from .dependencies import Dependencies
-from .errors import DataJointError
+from .errors import AccessError, DataJointError
 from .jobs import JobTable
 from .naming import from_camel_case
 from .prompt import confirm
@@ -123,9 +123,17 @@ class Schema:
         """Create the schema with its lineage table, in one transaction. Its tables are
         then known to be missing: each is created without asking the catalog first."""
         backend = self.connection.backend_impl
-        with self.connection.session(write=True) as sa_conn:
-            backend.create_schema(sa_conn, self.database)
-            lineage.create(sa_conn, backend, self.database)
+        try:
+            with self.connection.translating(f"schema {self.database!r}", "create"), \
+                    self.connection.session(write=True) as sa_conn:
+                backend.create_schema(sa_conn, self.database)
+                lineage.create(sa_conn, backend, self.database)
+        except AccessError as error:  # a lab user allowed only some schemas, say
+            cause = error.__cause__
+            raise AccessError(
+                f"Cannot create schema {self.database!r}: the database user needs "
+                f"{backend.create_schema_privilege} ({getattr(cause, 'orig', cause)})"
+            ) from cause
         lineage.mark_seen(self.connection.sa, backend, self.database)
         self._fresh = True
 

@@ -140,6 +140,8 @@ class Backend:
 
     #: `drop_schema` drops the schema's tables with it, in one statement
     drops_tables_with_schema: ClassVar[bool] = False
+    #: the privilege `create_schema` needs, named in the AccessError of a user without it
+    create_schema_privilege: ClassVar[str] = "the privilege to create it"
 
     def referencing_schemas(self, conn: SAConnection, schema: str) -> set[str] | None:
         """The other schemas whose tables have foreign keys into `schema`, read in one

@@ -44,6 +44,7 @@ _ERRNO_KINDS = {
     1142: "access",
     1044: "access",
     1045: "access",
+    1227: "access",  # a privilege the statement needs (named in the message)
     2006: "lost",
     2013: "lost",
     4031: "lost",  # the server closed an idle session
@@ -74,6 +75,29 @@ ATOMIC_SKIP = "atomic-skip"
 _SYSTEM = {"information_schema", "mysql", "performance_schema", "sys"}
 _SCHEMA_EXISTS = sa.text(
     "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name")
+
+#: errors that say InnoDB's foreign-key dictionary cannot be read on this session: no
+#: PROCESS privilege (1227), or a server without the view (1109, MySQL 8 renamed it)
+_NO_DICTIONARY = (1227, 1109)
+
+
+def _innodb_foreign(conn: SAConnection, sql: str, params: dict[str, Any]
+                    ) -> list[Any] | None:
+    """The rows of a query of information_schema.INNODB_SYS_FOREIGN, or None where the
+    session cannot read it: the caller asks REFERENTIAL_CONSTRAINTS instead (a failed
+    statement leaves MySQL's transaction open). A refusal for want of the privilege or the
+    view is remembered on the database connection: a user without PROCESS is refused once
+    per connection, not on every delete and drop."""
+    if conn.info.get("dj_no_innodb_dictionary"):
+        return None
+    try:
+        return list(conn.execute(sa.text(sql), params))
+    except sa.exc.DBAPIError as error:
+        args = getattr(error.orig, "args", ())
+        if args and args[0] in _NO_DICTIONARY:
+            conn.info["dj_no_innodb_dictionary"] = True
+        return None
+
 
 class BinaryUUID(sa.types.TypeDecorator[uuid.UUID]):
     """UUIDs as 16 raw bytes, the layout DataJoint uses on MySQL."""
@@ -172,18 +196,18 @@ class MySQLBackend(Backend):
                                      self._collation(conn, charset, collation))
 
     drops_tables_with_schema = True
+    create_schema_privilege = ("CREATE on a database of that name (e.g. GRANT ALL PRIVILEGES "
+                               "ON `alice\\_%`.* allows the names that start with alice_)")
 
     def is_referenced(self, conn: SAConnection, schema: str, table: str) -> bool:
         # InnoDB's own foreign-key dictionary answers in well under a millisecond; the
         # standard view opens every table of every database to filter on the referenced
         # side (~30 ms with 15 small databases). The first needs the PROCESS privilege.
-        try:  # a failed statement leaves MySQL's transaction open
-            return conn.execute(sa.text(
-                "SELECT 1 FROM information_schema.INNODB_SYS_FOREIGN "
-                "WHERE REF_NAME = :name LIMIT 1"),
-                {"name": f"{_filename(schema)}/{_filename(table)}"}).first() is not None
-        except sa.exc.DBAPIError:
-            pass
+        found = _innodb_foreign(conn, "SELECT 1 FROM information_schema.INNODB_SYS_FOREIGN "
+                                      "WHERE REF_NAME = :name LIMIT 1",
+                                {"name": f"{_filename(schema)}/{_filename(table)}"})
+        if found is not None:
+            return bool(found)
         return conn.execute(sa.text(
             "SELECT 1 FROM information_schema.REFERENTIAL_CONSTRAINTS "
             "WHERE UNIQUE_CONSTRAINT_SCHEMA = :schema AND REFERENCED_TABLE_NAME = :table "
@@ -194,18 +218,16 @@ class MySQLBackend(Backend):
         # standard view with 5 databases); it spells names in the file-name encoding, so
         # the schemas it finds are matched back to their names (rarely any: a drop's case)
         prefix = _filename(schema) + "/"
-        try:
-            spelled = {name for (name,) in conn.execute(sa.text(
-                "SELECT DISTINCT LEFT(FOR_NAME, LOCATE('/', FOR_NAME) - 1) "
-                "FROM information_schema.INNODB_SYS_FOREIGN "
-                "WHERE BINARY LEFT(REF_NAME, :length) = :prefix "
-                "AND BINARY LEFT(FOR_NAME, :length) <> :prefix"),
-                {"length": len(prefix), "prefix": prefix})}
-        except sa.exc.DBAPIError:
-            pass
-        else:
-            if not spelled:
+        found = _innodb_foreign(
+            conn, "SELECT DISTINCT LEFT(FOR_NAME, LOCATE('/', FOR_NAME) - 1) "
+                  "FROM information_schema.INNODB_SYS_FOREIGN "
+                  "WHERE BINARY LEFT(REF_NAME, :length) = :prefix "
+                  "AND BINARY LEFT(FOR_NAME, :length) <> :prefix",
+            {"length": len(prefix), "prefix": prefix})
+        if found is not None:
+            if not found:
                 return set()
+            spelled = {name for (name,) in found}
             return {name for name in self.list_schemas(conn) if _filename(name) in spelled}
         rows = conn.execute(sa.text(
             "SELECT DISTINCT CONSTRAINT_SCHEMA FROM information_schema.REFERENTIAL_CONSTRAINTS"

@@ -356,6 +356,7 @@ class PostgreSQLBackend(Backend):
         return True
 
     drops_tables_with_schema = True
+    create_schema_privilege = "CREATE on the database (GRANT CREATE ON DATABASE ...)"
 
     def create_table(self, conn: SAConnection, table: sa.Table, *,
                      then: Sequence[str] = ()) -> list[str]:
