@@ -46,9 +46,11 @@ def drop_tables(connection: Connection, nodes: list[str]) -> None:
             schema, _, table = node.partition(".")
             sa_schema, sa_name = backend.table_identity(schema, table)
             stub = sa.Table(sa_name, sa.MetaData(), schema=sa_schema)
-            backend.before_drop(sa_conn, stub)
-            stub.drop(sa_conn, checkfirst=True)
-            lineage.forget(sa_conn, backend, schema, table)
+            # e.g. a dependent in another user's schema, which this user may not drop
+            with connection.translating(node, "drop"):
+                backend.before_drop(sa_conn, stub)
+                stub.drop(sa_conn, checkfirst=True)
+                lineage.forget(sa_conn, backend, schema, table)
 
 
 def load_graph(connection: Connection, attempts: int = 3, *, around: str | None = None

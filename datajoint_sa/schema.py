@@ -433,7 +433,8 @@ class Schema:
                 print("Drop cancelled")
                 return
         drop_tables(self.connection, list(reversed(graph.topological(nodes))))
-        with self.connection.session(write=True) as sa_conn:
+        with self.connection.translating(f"schema {self.database!r}", "drop"), \
+                self.connection.session(write=True) as sa_conn:
             self.connection.backend_impl.drop_schema(sa_conn, self.database)
             lineage.forget_seen(sa_conn)
         self.forget_tables(sorted(nodes))
@@ -459,7 +460,10 @@ class Schema:
             if not confirm(f"Drop schema {self.database!r} with {count} table(s)?"):
                 print("Drop cancelled")
                 return True
-        with connection.session(write=True) as sa_conn:
+        # a foreign key the user cannot see (MySQL shows a user only its own tables' keys:
+        # another user's table may refer to this schema) is the server's to refuse
+        with connection.translating(f"schema {self.database!r}", "drop"), \
+                connection.session(write=True) as sa_conn:
             if backend.referencing_schemas(sa_conn, self.database) != set():
                 return False  # nothing written: the session ends empty
             backend.drop_schema(sa_conn, self.database)

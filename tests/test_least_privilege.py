@@ -45,6 +45,7 @@ class Lab:
     user: str
     url: sa.URL
     connection: dj.Connection
+    admin: sa.Engine
     schemas: list[dj.Schema] = field(default_factory=list)
 
     def schema(self) -> dj.Schema:
@@ -80,6 +81,8 @@ def _drop_user(backend: str, admin: sa.Engine, user: str) -> None:
     """The user's sessions ended, its schemas dropped, the user dropped."""
     with admin.connect() as conn:
         if backend == "postgresql":
+            if not _run(conn, f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'").first():
+                return  # never created
             _run(conn,
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 f"WHERE usename = '{user}' AND pid <> pg_backend_pid()")
@@ -96,7 +99,23 @@ def _drop_user(backend: str, admin: sa.Engine, user: str) -> None:
         _run(conn, "SET FOREIGN_KEY_CHECKS = 0")  # in any order
         for schema in schemas:
             _run(conn, f"DROP DATABASE `{schema}`")
-        _run(conn, f"DROP USER '{user}'@'%'")
+        _run(conn, f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+@contextlib.contextmanager
+def _least_privileged(backend: str, admin: sa.Engine) -> Iterator[Lab]:
+    """A new user as docs/backends.md has admins create them, a connection as it; then the
+    user's schemas and the user dropped."""
+    user = f"djsa_lab_{uuid.uuid4().hex[:10]}"
+    try:
+        url = _create_user(backend, admin, user, uuid.uuid4().hex)
+        connection = dj.Connection(url)
+        try:
+            yield Lab(backend, user, url, connection, admin)
+        finally:
+            connection.close()
+    finally:
+        _drop_user(backend, admin, user)
 
 
 @pytest.fixture(params=SERVER_BACKENDS)
@@ -105,18 +124,18 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """A connection as a new least-privileged user (made with the suite's admin URL)."""
     backend = str(request.param)
     admin = _admin(backend_url(backend, tmp_path_factory))
-    user = f"djsa_lab_{uuid.uuid4().hex[:10]}"
     try:
-        url = _create_user(backend, admin, user, uuid.uuid4().hex)
-        connection = dj.Connection(url)
-        lab = Lab(backend, user, url, connection)
-        try:
+        with _least_privileged(backend, admin) as lab:
             yield lab
-        finally:
-            connection.close()
     finally:
-        _drop_user(backend, admin, user)
         admin.dispose()
+
+
+@pytest.fixture
+def colleague(lab: Lab) -> Iterator[Lab]:
+    """A second user of the same kind on the same server (dropped before `lab`)."""
+    with _least_privileged(lab.backend, lab.admin) as colleague:
+        yield colleague
 
 
 def _animals(schema: dj.Schema) -> Any:
@@ -224,6 +243,45 @@ def test_a_cascading_key_in_another_schema_is_seen_before_deleting(
     assert "sighting" in shown, shown
     count = sa.select(sa.func.count()).select_from(sighting)
     assert (len(Animal), lab.connection.query(count)[0][0]) == (3, 1)
+
+
+def test_a_colleagues_key_into_the_users_table(lab: Lab, colleague: Lab) -> None:
+    """Another user's table refers to one of this user's. MySQL's standard view shows a
+    user only the keys of tables it holds privileges on, so nothing tells of it there;
+    PostgreSQL's catalog does, and the cascade then needs the privilege to delete from the
+    colleague's table. Either way the delete of a referred-to row and the drop of the
+    schema are refused, as DataJointErrors, and change nothing."""
+    schema = lab.schema()
+    Animal = _animals(schema)
+    if lab.backend == "mysql":
+        with lab.admin.connect() as conn:
+            _run(conn, f"GRANT SELECT, REFERENCES ON `{schema.database}`.* "
+                       f"TO '{colleague.user}'@'%'")
+    else:
+        lab.connection.query(sa.text(f'GRANT USAGE ON SCHEMA "{schema.database}" '
+                                     f"TO {colleague.user}"))
+        lab.connection.query(sa.text(f'GRANT REFERENCES ON "{schema.database}".animal '
+                                     f"TO {colleague.user}"))
+    theirs = colleague.schema()
+    sa_schema, sa_name = colleague.connection.backend_impl.table_identity(
+        theirs.database, "sighting")
+    sighting = sa.Table(
+        sa_name, sa.MetaData(), sa.Column("animal", sa.Integer, primary_key=True),
+        sa.ForeignKeyConstraint(["animal"], [Animal._sa_table.c.animal]), schema=sa_schema)
+    with colleague.connection.transaction:
+        sighting.create(colleague.connection.sa)
+        colleague.connection.execute(sa.insert(sighting), [{"animal": 1}])
+    if lab.backend == "mysql":  # the key is not shown: a plain DELETE, the server's check
+        assert (Animal & {"animal": 2}).delete(safemode=False) == 1
+    else:  # the cascade's DELETE from the colleague's table is refused, naming it
+        with pytest.raises(AccessError, match=theirs.database):
+            (Animal & {"animal": 2}).delete(safemode=False)
+    with pytest.raises(DataJointError):
+        (Animal & {"animal": 1}).delete(safemode=False)
+    with pytest.raises(DataJointError):
+        schema.drop(force=True)
+    assert schema.exists and schema.list_tables() == ["animal"]
+    assert sorted(Animal.fetch("animal")) == ([1, 3] if lab.backend == "mysql" else [1, 2, 3])
 
 
 def test_cascade_delete_through_three_schemas(lab: Lab) -> None:
