@@ -163,12 +163,8 @@ def _tags(schema: dj.Schema, Animal: Any) -> Any:
     return Tag
 
 
-def _catalog(lab: Lab, ask: Callable[[Any, Any], Any]) -> Any:
-    """What the backend reads in the user's catalog: ask(backend, sa_conn)."""
-    return _ask(lab.connection, ask)
-
-
 def _ask(connection: dj.Connection, ask: Callable[[Any, Any], Any]) -> Any:
+    """What the backend reads in the catalog as the connection's user: ask(backend, conn)."""
     with connection.session(write=False) as sa_conn:
         return ask(connection.backend_impl, sa_conn)
 
@@ -176,17 +172,23 @@ def _ask(connection: dj.Connection, ask: Callable[[Any, Any], Any]) -> Any:
 # ------------------------------------------------------------------------------ the user
 
 def test_the_lab_user_has_no_privilege_beyond_its_schemas(lab: Lab) -> None:
-    """The fixture's user is what the other tests need it to be: it cannot create a schema
-    outside its names (MySQL) or a role (both), and on MySQL it cannot read InnoDB's
-    foreign-key dictionary (PROCESS), so delete and drop take the standard view."""
+    """The fixture's user is what the other tests need it to be: it cannot create a role,
+    nor (MySQL) a schema outside its names or read InnoDB's foreign-key dictionary
+    (PROCESS), so delete and drop take the standard view. A schema it may not create
+    raises an AccessError naming the privilege."""
+    with pytest.raises(AccessError):
+        lab.connection.query(sa.text(f"CREATE ROLE {lab.user}_other"))
     if lab.backend == "mysql":
-        with pytest.raises(AccessError, match=r"Cannot create schema 'djtest_\w+': .*CREATE"):
-            dj.Schema(f"djtest_{uuid.uuid4().hex[:8]}", connection=lab.connection)
         with pytest.raises(AccessError, match="PROCESS"):
             lab.connection.query(sa.text(
                 "SELECT 1 FROM information_schema.INNODB_SYS_FOREIGN LIMIT 1"))
-    with pytest.raises(AccessError):
-        lab.connection.query(sa.text(f"CREATE ROLE {lab.user}_other"))
+        name = f"djtest_{uuid.uuid4().hex[:8]}"  # not the user's prefix
+    else:
+        with lab.admin.connect() as conn:
+            _run(conn, f'REVOKE CREATE ON DATABASE "{lab.url.database}" FROM {lab.user}')
+        name = f"{lab.user}_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(AccessError, match=rf"Cannot create schema '{name}': .* CREATE on"):
+        dj.Schema(name, connection=lab.connection)
 
 
 # ------------------------------------------------------------------- keys and their catalog
@@ -201,12 +203,12 @@ def test_foreign_key_into_another_schema_of_the_same_user(lab: Lab) -> None:
                                               {"name": "cy", "tag": "y"}]
     with pytest.raises(DataJointError):
         Tag.insert1((9, "z"))  # no such animal
-    assert _catalog(lab, lambda b, c: b.referencing_schemas(c, upstream.database)) == {
+    assert _ask(lab.connection, lambda b, c: b.referencing_schemas(c, upstream.database)) == {
         downstream.database}
-    assert _catalog(lab, lambda b, c: b.referencing_schemas(c, downstream.database)) == set()
-    assert _catalog(lab, lambda b, c: b.referencing_schemas(c, bystander.database)) == set()
-    assert _catalog(lab, lambda b, c: b.is_referenced(c, upstream.database, "animal"))
-    assert not _catalog(lab, lambda b, c: b.is_referenced(c, downstream.database, "tag"))
+    assert _ask(lab.connection, lambda b, c: b.referencing_schemas(c, downstream.database)) == set()
+    assert _ask(lab.connection, lambda b, c: b.referencing_schemas(c, bystander.database)) == set()
+    assert _ask(lab.connection, lambda b, c: b.is_referenced(c, upstream.database, "animal"))
+    assert not _ask(lab.connection, lambda b, c: b.is_referenced(c, downstream.database, "tag"))
 
 
 def test_delete_rows_referenced_or_not(lab: Lab) -> None:
