@@ -24,11 +24,12 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
 
-from .errors import QueryError, UnknownAttributeError
-from .heading import Heading
+from .errors import DataJointError, QueryError, UnknownAttributeError
+from .heading import Attribute, Heading
 from .sqlexpr import Fragment, fragment_clause, parse_fragment
 from .sqlexpr.core import json_equal, json_value
 from .sqlexpr.jsonpath import parse_path
+from .values import NATIVE, TEXT_CATEGORIES, as_text, coerce, family_of
 
 if TYPE_CHECKING:
     from .expression import Parts, QueryExpression
@@ -421,9 +422,38 @@ def _bind_value(heading: Heading, name: str, value: Any) -> Any:
             return datetime.time.fromisoformat(value.strip())
         elif category == "uuid" and not isinstance(value, uuid.UUID):
             return uuid.UUID(bytes=value) if isinstance(value, bytes) else uuid.UUID(str(value))
+        return _as_stored_kind(attribute, value)
     except (ValueError, ArithmeticError):
         raise QueryError(f"Cannot restrict attribute {name!r} ({attribute.type}) by "
                          f"{value!r}: not a valid value of that type") from None
+    except DataJointError as error:
+        raise QueryError(f"Cannot restrict by {error}") from None
+    return value
+
+
+def _as_stored_kind(attribute: Attribute, value: Any) -> Any:
+    """`value` converted to the kind of Python value the attribute stores, as insert
+    converts it (`5` -> '5' for text, `True` -> 1 for numbers, '1.5' -> 1.5), or a
+    DataJointError for a value of another kind (a date for a number, text for bytes).
+    Left to the servers, PostgreSQL refused such a comparison where SQLite and MariaDB
+    cast one side their own ways, and matched different rows."""
+    category = attribute.type_info.category
+    family = family_of(category)
+    if category == "time" and isinstance(value, datetime.timedelta):
+        if datetime.timedelta(0) <= value < datetime.timedelta(days=1):
+            return (datetime.datetime.min + value).time()  # as insert stores it
+        raise DataJointError(f"restriction: attribute {attribute.name} ({attribute.type}) "
+                             f"cannot hold {value!r}: a time of day is between 00:00 and 24:00")
+    if family is not None:
+        if type(value) is bool and family in ("int", "float", "decimal"):
+            return int(value)
+        if type(value) not in NATIVE[family]:
+            return coerce(attribute, family, value, "restriction")
+    elif category in TEXT_CATEGORIES and not isinstance(value, str):
+        return as_text(attribute, value, "restriction")
+    elif category == "bytes" and not isinstance(value, (bytes, bytearray, memoryview)):
+        raise DataJointError(f"restriction: attribute {attribute.name} ({attribute.type}) "
+                             f"cannot hold {value!r}: bytes attributes take bytes")
     return value
 
 

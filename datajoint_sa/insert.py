@@ -9,7 +9,6 @@ leaves nothing written.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import random
@@ -17,7 +16,6 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -33,7 +31,14 @@ from .expression import QueryExpression
 from .fetch import gc_paused
 from .settings import config
 from .transfers import encode_all
-from .values import check_column
+from .values import (
+    FLOAT_CATEGORIES,
+    INTEGER_CATEGORIES,
+    NATIVE,
+    check_column,
+    coerce,
+    family_of,
+)
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -41,9 +46,6 @@ if TYPE_CHECKING:
     from .table import Table
 
 logger = logging.getLogger("datajoint_sa")
-_INTEGER = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
-            "uint64", "year"}
-_FLOAT = {"float32", "float64"}
 
 
 #: row groups: the attributes given, and the rows (tuples in that order) that give them
@@ -235,79 +237,6 @@ def _plain_scalars(values: list[Any]) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
-_NATIVE: dict[str, set[type]] = {
-    "int": {int, bool}, "float": {int, float, bool}, "decimal": {int, float, Decimal},
-    "bool": {bool}, "date": {datetime.date}, "time": {datetime.time, datetime.timedelta},
-    "datetime": {datetime.datetime},
-}
-
-
-def _family(category: str) -> str | None:
-    if category in _INTEGER:
-        return "int"
-    if category in _FLOAT:
-        return "float"
-    if category == "timestamp":
-        return "datetime"
-    return category if category in _NATIVE else None
-
-
-def _invalid(attr: Attribute, value: Any, where: str) -> DataJointError:
-    return DataJointError(f"{where}: invalid value {value!r} for attribute {attr.name} "
-                          f"({attr.type})")
-
-
-def _coerce(attr: Attribute, family: str, value: Any, where: str) -> Any:
-    """One value of a type the driver would not take as is for this attribute: converted
-    where the meaning is unambiguous (numeric strings, whole floats, ISO dates), else refused."""
-    try:
-        if family == "int":
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, (str, Decimal)):
-                number = Decimal(str(value).strip())
-                if number == number.to_integral_value():
-                    return int(number)
-        elif family == "float":
-            if isinstance(value, (str, Decimal)):
-                return float(value)
-        elif family == "decimal":
-            if isinstance(value, str):
-                return Decimal(value.strip())
-        elif family == "bool":
-            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-                return value.strip().lower() in ("true", "1")
-            if isinstance(value, (int, float)) and value in (0, 1):
-                return bool(value)
-        elif family == "date":
-            if isinstance(value, datetime.datetime):
-                if value.time() == datetime.time() and value.tzinfo is None:
-                    return value.date()  # a date given as midnight, e.g. a pandas Timestamp
-                raise DataJointError(f"{where}: attribute {attr.name} ({attr.type}) cannot "
-                                     f"hold {value!r}: a date has no time of day")
-            if isinstance(value, str):
-                text = value.strip()
-                try:
-                    return datetime.date.fromisoformat(text)
-                except ValueError:
-                    return datetime.datetime.fromisoformat(text).date()
-        elif family == "datetime":
-            if isinstance(value, datetime.datetime):  # a subclass such as pandas.Timestamp
-                to_python = getattr(value, "to_pydatetime", None)
-                return to_python() if to_python else datetime.datetime.fromisoformat(
-                    value.isoformat())
-            if isinstance(value, datetime.date):
-                return datetime.datetime.combine(value, datetime.time())
-            if isinstance(value, str):
-                return datetime.datetime.fromisoformat(value.strip())
-        elif family == "time":
-            if isinstance(value, str):
-                return datetime.time.fromisoformat(value.strip())
-    except (ValueError, InvalidOperation, ArithmeticError, OverflowError):
-        pass
-    raise _invalid(attr, value, where)
-
-
 def codec_options(table: Table, attr: Attribute) -> dict[str, Any]:
     """The context a codec is given besides the value: where the value lives."""
     return {"context": CodecContext(schema=table.database if table._schema else "",
@@ -344,8 +273,8 @@ def _converted(attr: Attribute, values: Any, where: str, *,
     kinds = set(map(type, values))
     codec = attr.codec
     if codec is None and len(kinds) == 1 and (
-            (int in kinds and attr.type_info.category in _INTEGER)
-            or (float in kinds and attr.type_info.category in _FLOAT and _no_nan(values))):
+            (int in kinds and attr.type_info.category in INTEGER_CATEGORIES)
+            or (float in kinds and attr.type_info.category in FLOAT_CATEGORIES and _no_nan(values))):
         return values, None, kinds  # plain ints / finite-or-inf floats: nothing to convert
     if codec is not None:  # store objects of the column move concurrently (transfers)
         values = encode_all(codec, values, keys, dict(options or {}),
@@ -358,11 +287,11 @@ def _converted(attr: Attribute, values: Any, where: str, *,
         if float in kinds and (any(map(math.isnan, values)) if kinds <= {float, int, bool}
                                else any(v != v for v in values if type(v) is float)):
             values = [None if type(v) is float and v != v else v for v in values]
-        family = _family(attr.type_info.category)
+        family = family_of(attr.type_info.category)
         if family is not None:
-            native = _NATIVE[family] | {type(None), _Missing}
+            native = NATIVE[family] | {type(None), _Missing}
             if kinds - native:
-                values = [v if type(v) in native else _coerce(attr, family, v, where)
+                values = [v if type(v) in native else coerce(attr, family, v, where)
                           for v in values]
         if values is not given:
             kinds = set(map(type, values))
@@ -394,7 +323,7 @@ def _bind(column: sa.Column[Any], dialect: Any, values: list[Any], attr: Attribu
     Integer, float and boolean columns are already plain Python numbers (convert_column
     checked them), which every driver binds as they are: their processors (SQLite's
     float() of every value, say) are skipped."""
-    if attr.codec is None and _family(attr.type_info.category) in ("int", "float", "bool"):
+    if attr.codec is None and family_of(attr.type_info.category) in ("int", "float", "bool"):
         return values
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     if processor is None:

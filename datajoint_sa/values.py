@@ -19,7 +19,7 @@ import math
 import os
 import uuid
 from collections.abc import Callable
-from decimal import Decimal, localcontext
+from decimal import Decimal, InvalidOperation, localcontext
 from itertools import filterfalse, repeat
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     from .backends import Backend
     from .heading import Attribute
 
-_INTEGERS = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
+INTEGER_CATEGORIES = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
              "uint64", "year"}
-_STRINGS = {"varchar", "char", "text", "enum"}
+TEXT_CATEGORIES = {"varchar", "char", "text", "enum"}
+FLOAT_CATEGORIES = {"float32", "float64"}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _BYTES = (bytes, bytearray, memoryview)
 
@@ -62,13 +63,90 @@ def check_column(attr: Attribute, values: list[Any], where: str, backend: Backen
         return values
     if drop_excess_fractions and category in ("datetime", "timestamp", "time"):
         values = _truncated(attr, values)
-    check = _CHECKS.get("int" if category in _INTEGERS else
-                        "string" if category in _STRINGS else category)
+    check = _CHECKS.get("int" if category in INTEGER_CATEGORIES else
+                        "string" if category in TEXT_CATEGORIES else category)
     if check is None:
         return values
     # the non-NULL values, without a pass over the column when it has no NULL
     present = [v for v in values if v is not None] if nulls else values
     return check(attr, values, present, kinds, where, backend)
+
+
+# --------------------------------------------------------------- conversions by kind
+
+#: the Python types a family's drivers take as they are; any other is converted by `coerce`
+NATIVE: dict[str, set[type]] = {
+    "int": {int, bool}, "float": {int, float, bool}, "decimal": {int, float, Decimal},
+    "bool": {bool}, "date": {datetime.date}, "time": {datetime.time, datetime.timedelta},
+    "datetime": {datetime.datetime},
+}
+
+
+def family_of(category: str) -> str | None:
+    """The family of a type category whose values `coerce` converts, or None."""
+    if category in INTEGER_CATEGORIES:
+        return "int"
+    if category in FLOAT_CATEGORIES:
+        return "float"
+    if category == "timestamp":
+        return "datetime"
+    return category if category in NATIVE else None
+
+
+def _invalid(attr: Attribute, value: Any, where: str) -> DataJointError:
+    return DataJointError(f"{where}: invalid value {value!r} for attribute {attr.name} "
+                          f"({attr.type})")
+
+
+def coerce(attr: Attribute, family: str, value: Any, where: str) -> Any:
+    """One value of a type the driver would not take as is for this attribute: converted
+    where the meaning is unambiguous (numeric strings, whole floats, ISO dates), else refused."""
+    try:
+        if family == "int":
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, (str, Decimal)):
+                number = Decimal(str(value).strip())
+                if number == number.to_integral_value():
+                    return int(number)
+        elif family == "float":
+            if isinstance(value, (str, Decimal)):
+                return float(value)
+        elif family == "decimal":
+            if isinstance(value, str):
+                return Decimal(value.strip())
+        elif family == "bool":
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+                return value.strip().lower() in ("true", "1")
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+        elif family == "date":
+            if isinstance(value, datetime.datetime):
+                if value.time() == datetime.time() and value.tzinfo is None:
+                    return value.date()  # a date given as midnight, e.g. a pandas Timestamp
+                raise DataJointError(f"{where}: attribute {attr.name} ({attr.type}) cannot "
+                                     f"hold {value!r}: a date has no time of day")
+            if isinstance(value, str):
+                text = value.strip()
+                try:
+                    return datetime.date.fromisoformat(text)
+                except ValueError:
+                    return datetime.datetime.fromisoformat(text).date()
+        elif family == "datetime":
+            if isinstance(value, datetime.datetime):  # a subclass such as pandas.Timestamp
+                to_python = getattr(value, "to_pydatetime", None)
+                return to_python() if to_python else datetime.datetime.fromisoformat(
+                    value.isoformat())
+            if isinstance(value, datetime.date):
+                return datetime.datetime.combine(value, datetime.time())
+            if isinstance(value, str):
+                return datetime.datetime.fromisoformat(value.strip())
+        elif family == "time":
+            if isinstance(value, str):
+                return datetime.time.fromisoformat(value.strip())
+    except (ValueError, InvalidOperation, ArithmeticError, OverflowError):
+        pass
+    raise _invalid(attr, value, where)
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -181,7 +259,7 @@ def _strings(attr: Attribute, values: list[Any], present: list[Any], kinds: set[
     info = attr.type_info
     odd = [k for k in kinds if not issubclass(k, str)]
     if odd:
-        values = [v if v is None or isinstance(v, str) else _as_text(attr, v, where)
+        values = [v if v is None or isinstance(v, str) else as_text(attr, v, where)
                   for v in values]
     strings = present if kinds == {str} else [v for v in values if v is not None]
     if not strings:
@@ -212,7 +290,7 @@ def _strings(attr: Attribute, values: list[Any], present: list[Any], kinds: set[
     return values
 
 
-def _as_text(attr: Attribute, value: Any, where: str) -> str:
+def as_text(attr: Attribute, value: Any, where: str) -> str:
     """The text of a value given for a text attribute, where it has exactly one: numbers
     (their exact decimal text: `5` -> '5', `0.1 + 0.2` -> '0.30000000000000004'), UUIDs
     and paths, as classic DataJoint's MySQL driver sent them. Each server would otherwise

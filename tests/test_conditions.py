@@ -79,11 +79,13 @@ def db(module_schema: dj.Schema) -> SimpleNamespace:
         dec = null : decimal(6,2)
         flag = null : bool
         tm = null : time
+        v = null : varchar(20)
+        b = null : bytes
         """
 
     Kinds.insert([
         dict(id=1, u=KIND_UUID, e="a", ts=dt.datetime(2024, 1, 2, 3, 4, 5),
-             dec=Decimal("1.25"), flag=True, tm=dt.time(1, 2, 3)),
+             dec=Decimal("1.25"), flag=True, tm=dt.time(1, 2, 3), v="5", b=b"ab"),
         dict(id=2, e="b", flag=False),
     ])
     Subject.insert([
@@ -150,6 +152,10 @@ KIND_CONDITIONS = [
     {"flag": np.bool_(True)}, {"tm": "01:02:03"}, {"tm": dt.time(1, 2, 3)},
     'ts > "2024-01-01"', 'e = "a"', "flag", "u IS NOT NULL", "dec > 1", 'tm > "01:00:00"',
     'ts BETWEEN "2024-01-02" AND "2024-01-03"', "hour(ts) = 3",
+    # values of another kind, converted as insert converts them
+    {"id": True}, {"id": Decimal("1")}, {"flag": 1}, {"flag": "true"},
+    {"tm": dt.timedelta(hours=1, minutes=2, seconds=3)}, {"v": 5}, {"v": np.int64(5)},
+    {"v": Decimal("5")}, {"b": b"ab"}, {"b": bytearray(b"ab")},
 ]
 
 
@@ -157,6 +163,24 @@ KIND_CONDITIONS = [
 def test_values_of_every_type_select_the_same_row_everywhere(db: SimpleNamespace,
                                                              condition: Any) -> None:
     assert [r["id"] for r in (db.Kinds & condition).fetch(as_dict=True)] == [1]
+
+
+REFUSED_KINDS = [
+    {"id": dt.date(2024, 1, 2)}, {"id": KIND_UUID}, {"id": 1.5}, {"dec": dt.date(2024, 1, 2)},
+    {"ts": 5}, {"flag": dt.date(2024, 1, 2)}, {"tm": dt.timedelta(hours=25)}, {"v": True},
+    {"v": dt.date(2024, 1, 2)}, {"b": "ab"}, {"b": 5},
+]
+
+
+@pytest.mark.parametrize("condition", REFUSED_KINDS, ids=[str(c) for c in REFUSED_KINDS])
+def test_a_value_of_another_kind_is_refused_everywhere(db: SimpleNamespace,
+                                                       condition: Any) -> None:
+    """Before, PostgreSQL refused these comparisons, SQLite and MariaDB cast one side their
+    own ways (SQLite matched `id = UUID(int=1)`) and some failed in the driver with a
+    TypeError."""
+    name = next(iter(condition))
+    with pytest.raises(QueryError, match=name):
+        (db.Kinds & condition).fetch()
 
 
 def test_antirestriction_by_dict(db: SimpleNamespace) -> None:
