@@ -64,13 +64,29 @@ def _run(conn: sa.Connection, sql: str) -> Any:
     return conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
 
 
+#: PostgreSQL keeps a database's grants in one catalog row: two sessions granting or revoking
+#: on it at once fail with "tuple concurrently updated", so the suite's workers take turns
+_DATABASE_GRANTS_LOCK = 0x646A7361  # an advisory-lock key of this module's own
+
+
+@contextlib.contextmanager
+def _database_grants(conn: sa.Connection) -> Iterator[None]:
+    """One test process at a time changes the database's grants (PostgreSQL)."""
+    _run(conn, f"SELECT pg_advisory_lock({_DATABASE_GRANTS_LOCK})")
+    try:
+        yield
+    finally:
+        _run(conn, f"SELECT pg_advisory_unlock({_DATABASE_GRANTS_LOCK})")
+
+
 def _create_user(backend: str, admin: sa.Engine, user: str, password: str) -> sa.URL:
     url = admin.url.set(username=user, password=password)
     with admin.connect() as conn:
         if backend == "postgresql":
             database = _run(conn, "SELECT current_database()").scalar_one()
             _run(conn, f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
-            _run(conn, f'GRANT CREATE, CONNECT ON DATABASE "{database}" TO {user}')
+            with _database_grants(conn):
+                _run(conn, f'GRANT CREATE, CONNECT ON DATABASE "{database}" TO {user}')
             return url
         _run(conn, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
         _run(conn, f"GRANT ALL PRIVILEGES ON `{user}\\_%`.* TO '{user}'@'%'")
@@ -86,8 +102,9 @@ def _drop_user(backend: str, admin: sa.Engine, user: str) -> None:
             _run(conn,
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 f"WHERE usename = '{user}' AND pid <> pg_backend_pid()")
-            _run(conn, f"DROP OWNED BY {user} CASCADE")  # its schemas and grants
-            _run(conn, f"DROP ROLE {user}")
+            with _database_grants(conn):
+                _run(conn, f"DROP OWNED BY {user} CASCADE")  # its schemas and grants
+                _run(conn, f"DROP ROLE {user}")
             return
         for (session,) in _run(conn,
                 f"SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{user}'").all():
@@ -185,7 +202,8 @@ def test_the_lab_user_has_no_privilege_beyond_its_schemas(lab: Lab) -> None:
         name = f"djtest_{uuid.uuid4().hex[:8]}"  # not the user's prefix
     else:
         with lab.admin.connect() as conn:
-            _run(conn, f'REVOKE CREATE ON DATABASE "{lab.url.database}" FROM {lab.user}')
+            with _database_grants(conn):
+                _run(conn, f'REVOKE CREATE ON DATABASE "{lab.url.database}" FROM {lab.user}')
         name = f"{lab.user}_{uuid.uuid4().hex[:8]}"
     with pytest.raises(AccessError, match=rf"Cannot create schema '{name}': .* CREATE on"):
         dj.Schema(name, connection=lab.connection)
