@@ -165,7 +165,16 @@ class Diagram:
                 self.connection.url:
             raise DataJointError("Diagrams of different databases cannot be combined")
 
-    def __add__(self, other: int | Diagram) -> Diagram:
+    def _operand(self, other: Any) -> Any:
+        """A table (class or instance), schema or module stands for its diagram:
+        `dj.Diagram(Session) + Recording`."""
+        if isinstance(other, (Table, Schema, types.ModuleType)) or (
+                isinstance(other, type) and issubclass(other, Table)):
+            return Diagram(other, connection=self.connection)
+        return other
+
+    def __add__(self, other: int | Diagram | Any) -> Diagram:
+        other = self._operand(other)
         if isinstance(other, Diagram):
             self._check_other(other)
             return self._copy(self.nodes | other.nodes, self.home | other.home)
@@ -174,7 +183,8 @@ class Diagram:
                 else self._expand(-other, downstream=False)
         return NotImplemented
 
-    def __sub__(self, other: int | Diagram) -> Diagram:
+    def __sub__(self, other: int | Diagram | Any) -> Diagram:
+        other = self._operand(other)
         if isinstance(other, Diagram):
             self._check_other(other)
             return self._copy(self.nodes - other.nodes)
@@ -183,7 +193,8 @@ class Diagram:
                 else self._expand(-other, downstream=True)
         return NotImplemented
 
-    def __mul__(self, other: Diagram) -> Diagram:
+    def __mul__(self, other: Diagram | Any) -> Diagram:
+        other = self._operand(other)
         if not isinstance(other, Diagram):
             return NotImplemented
         self._check_other(other)

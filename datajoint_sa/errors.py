@@ -52,3 +52,9 @@ class LostConnectionError(DataJointError):
     #: whether repeating the operation on a new session is safe (False when the session
     #: was lost during COMMIT, whose outcome is then unknown)
     retryable: bool = True
+
+
+class NotBoundError(DataJointError, AttributeError):
+    """A query or table class not bound to a connection (a tier such as `dj.Manual` itself,
+    or a class of a deferred schema) was asked for something only a bound one has. It is
+    also an AttributeError, so `help()`, `inspect` and `hasattr` pass over such attributes."""

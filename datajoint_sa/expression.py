@@ -40,7 +40,7 @@ from .condition import (
     normalize,
     to_clause,
 )
-from .errors import DataJointError, QueryError
+from .errors import NotBoundError, QueryError
 from .heading import Attribute, Heading
 from .preview import preview_html, preview_text
 from .sqlexpr import Fragment, fragment_clause, parse_fragment
@@ -283,7 +283,7 @@ class QueryExpression:
     @property
     def connection(self) -> Connection:
         if self._connection is None:
-            raise DataJointError(f"{type(self).__name__} is not bound to a connection")
+            raise NotBoundError(f"{type(self).__name__} is not bound to a connection")
         return self._connection
 
     @property

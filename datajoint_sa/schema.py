@@ -269,7 +269,8 @@ class Schema:
             except sa.exc.DBAPIError as error:
                 lineage.forget_seen(self.connection.sa)
                 self.metadata.remove(sa_table)
-                raise DataJointError(f"Cannot create table {display}: {error.orig}") from error
+                raise self.connection.translate(error, f"table {display}", "create"
+                                                ) from error  # AccessError where refused
         cls._schema = self
         cls.table_name = name
         cls._sa_table = sa_table

@@ -132,6 +132,9 @@ class Config(MutableMapping[str, Any]):
         self._set_in_code.add(key)
 
     def _store(self, key: str, value: Any) -> None:
+        if key == "database.port" and value not in (None, "") and not str(value).isdigit():
+            raise DataJointError(f"dj.config['database.port'] must be a port number, "
+                                 f"not {value!r}")
         if key == "loglevel":
             logging.getLogger("datajoint_sa").setLevel(value)
         self._values[key] = value

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from . import frame_insert, relatives
 from .delete import cascade_delete, delete_quick, drop_tables, drop_with_dependents
 from .describe import describe_table
-from .errors import DataJointError, UnknownAttributeError
+from .errors import DataJointError, NotBoundError, UnknownAttributeError
 from .expression import QueryExpression, restricted_copy, table_parts, table_shape
 from .heading import Heading
 from .insert import insert_rows, update_row
@@ -34,6 +34,12 @@ class TableMeta(type):
             return value
         if name in type.__getattribute__(cls, "_class_level_names"):
             return value
+        if isinstance(value, property) and type.__getattribute__(cls, "_sa_table") is None:
+            try:  # a tier itself, or a class not yet declared: help() and inspect skip
+                return getattr(cls(), name)  # what an AttributeError hides
+            except (DataJointError, AssertionError) as error:
+                raise NotBoundError(f"{cls.__name__}.{name}: {error or 'not declared'}"
+                                    ) from error
         return getattr(cls(), name)
 
     def __and__(cls, other: Any) -> Any:

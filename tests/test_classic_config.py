@@ -232,3 +232,15 @@ def test_fetch_and_fetch1_download_path_classic_forms(
     assert Path(frame.loc[1, "inline"]).read_text() == "inline"
     inline, stored = (Report & "report = 1").fetch1("inline", "stored", download_path=out)
     assert (Path(inline).name, Path(stored).name) == ("a.txt", "b.txt")
+
+
+def test_bad_port_refused_when_set(fresh: Config) -> None:
+    """A port that is not a number is refused where it is set (classic's validator), not
+    later when a connection is made; the setting keeps its value."""
+    before = fresh["database.port"]
+    with pytest.raises(dj.DataJointError, match="harbor"):
+        fresh["database.port"] = "harbor"
+    assert fresh["database.port"] == before
+    fresh["database.port"] = "3307"
+    fresh["database.port"] = 3308
+    assert fresh["database.port"] == 3308
