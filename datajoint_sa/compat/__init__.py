@@ -16,7 +16,7 @@ from types import ModuleType
 #: the classic submodules pipelines import, each served by a module of this package
 SUBMODULES = ("utils", "errors", "user_tables", "blob", "hash", "table", "expression",
               "schemas", "settings", "connection", "declare", "external",
-              "attribute_adapter", "fetch", "heading", "diagram", "version")
+              "attribute_adapter", "fetch", "heading", "diagram", "version", "jobs")
 
 
 def install_as_datajoint() -> ModuleType:

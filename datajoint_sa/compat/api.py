@@ -13,15 +13,12 @@ from .. import (
                 Attribute,
                 Codec,
                 Computed,
-                Connection,
                 DataJointError,
-                Diagram,
                 Heading,
                 Imported,
                 Lookup,
                 Manual,
                 Not,
-                Part,
                 QueryExpression,
                 Table,
                 Top,
@@ -34,9 +31,12 @@ from .. import (
 )
 from ..blob import MatCell, MatStruct
 from .attribute_adapter import AttributeAdapter
+from .connection import Connection
+from .diagram import Diagram
 from .hash import key_hash
 from .schemas import Schema, create_virtual_module, schema
 from .table import FreeTable
+from .user_tables import Part
 
 __version__ = "0.14.3"  # the classic release whose API this namespace follows
 __author__ = "datajoint_sa (classic DataJoint API compatibility)"

@@ -19,7 +19,12 @@ MissingExternalFile = DataJointError
 BucketInaccessible = DataJointError
 QuerySyntaxError = QueryError
 
-__all__ = ["AccessError", "BucketInaccessible", "DataJointError", "DuplicateError",
+#: environment variables classic DataJoint read to enable features still marked experimental;
+#: here those features are always on, so setting them changes nothing
+ADAPTED_TYPE_SWITCH = "DJ_SUPPORT_ADAPTED_TYPES"
+FILEPATH_FEATURE_SWITCH = "DJ_SUPPORT_FILEPATH_MANAGEMENT"
+
+__all__ = ["ADAPTED_TYPE_SWITCH", "FILEPATH_FEATURE_SWITCH", "AccessError", "BucketInaccessible", "DataJointError", "DuplicateError",
            "IntegrityError", "LostConnectionError", "MissingAttributeError",
            "MissingExternalFile", "MissingTableError", "QueryError", "QuerySyntaxError",
            "UnknownAttributeError"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..expression import Projection
-from ..jobs import JobTable
+from ..jobs import ERROR_MESSAGE_LENGTH, TRUNCATION_APPENDIX, JobTable
 
 #: the secondary columns of classic DataJoint's ~jobs (its key is table_name, key_hash)
 CLASSIC_COLUMNS = ("status", "key", "error_message", "error_stack", "user", "host", "pid",
@@ -42,4 +42,5 @@ class ClassicJobs(Projection):
         return getattr(self.__dict__["_jobs"], name)
 
 
-__all__ = ["CLASSIC_COLUMNS", "ClassicJobs"]
+__all__ = ["CLASSIC_COLUMNS", "ERROR_MESSAGE_LENGTH", "TRUNCATION_APPENDIX", "ClassicJobs",
+           "JobTable"]

@@ -25,6 +25,14 @@ class _Answer(int):
         return repr(bool(self))
 
 
+class _Code(str):
+    """Python source that classic code reads as a property (`schema.code`) and ours calls
+    (`schema.code()`)."""
+
+    def __call__(self) -> str:
+        return str(self)
+
+
 class Schema(CoreSchema):
     """The core Schema, which also accepts classic `AttributeAdapter` objects in its context
     or `add_objects` (each becomes the codec `<name>` before definitions are parsed), and
@@ -43,10 +51,30 @@ class Schema(CoreSchema):
     def is_activated(self) -> _Answer:  # type: ignore[override]
         return _Answer(bool(self.database))
 
+    @property
+    def code(self) -> _Code:
+        """The schema as Python source (classic: a property; also callable)."""
+        return _Code(super().code())
+
+    def _declare_class(self, cls: type[Table], caller: Mapping[str, Any]) -> None:
+        _make_from_make_tuples(cls)
+        super()._declare_class(cls, caller)
+
     def _context(self, cls: type, caller: Mapping[str, Any]) -> dict[str, Any]:
         context = super()._context(cls, caller)
         register_adapters(context)
         return context
+
+
+def _make_from_make_tuples(cls: type) -> None:
+    """Older classic pipelines name `make` `_make_tuples`; classic DataJoint 0.14 still
+    called it, in preference to `make`. Such a class gets a `make` that calls it."""
+    if "_make_tuples" in vars(cls) and callable(vars(cls)["_make_tuples"]):
+        def make(self: Any, key: dict[str, Any]) -> None:
+            self._make_tuples(key)
+
+        make.__doc__ = "Calls the classic `_make_tuples(key)`."
+        cls.make = make  # type: ignore[attr-defined]
 
 
 #: classic lowercase alias: `dj.schema("name")`, or `dj.schema()` for a deferred schema

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from ..settings import Config, config
+from ..settings import CLASSIC_GLOBAL_CONFIG, CLASSIC_LOCAL_CONFIG, Config, config
 
-__all__ = ["Config", "config"]
+#: classic names of the config files (the global one relative to the home folder)
+LOCALCONFIG = CLASSIC_LOCAL_CONFIG
+GLOBALCONFIG = CLASSIC_GLOBAL_CONFIG.removeprefix("~/")
+
+__all__ = ["GLOBALCONFIG", "LOCALCONFIG", "Config", "config"]

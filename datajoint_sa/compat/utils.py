@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataJointError
 from ..naming import from_camel_case, to_camel_case
+
+
+def is_camel_case(name: str) -> bool:
+    """Whether `name` is a class name in CamelCase, as table classes must be."""
+    return re.fullmatch(r"[A-Z][a-zA-Z0-9]*", name) is not None
 
 
 def user_choice(prompt: str, choices: tuple[str, ...] = ("yes", "no"),
@@ -72,5 +78,5 @@ class ClassProperty:
         return self.getter(owner)
 
 
-__all__ = ["ClassProperty", "from_camel_case", "get_master", "safe_copy", "safe_write",
+__all__ = ["ClassProperty", "from_camel_case", "get_master", "is_camel_case", "safe_copy", "safe_write",
            "to_camel_case", "user_choice"]
