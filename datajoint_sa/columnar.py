@@ -39,6 +39,7 @@ from .fetch import (
     query_columns,
     to_numpy,
 )
+from .settings import config
 
 if TYPE_CHECKING:
     from .expression import QueryExpression
@@ -100,7 +101,10 @@ def fetch(expr: QueryExpression, *attrs: str, format: str | None = None,
           download_path: str | None = None, **select_options: Any) -> Any:
     """`fetch` with the columnar formats: "arrow" (a pyarrow Table) and "polars"; and
     "frame" built from Arrow where a columnar driver reads the result. The primary key is
-    among the columns of a table format. Everything else is the row fetch (fetch.py)."""
+    among the columns of a table format. Everything else is the row fetch (fetch.py).
+    Whole rows without a format or `as_dict` come as dj.config["fetch_format"] says."""
+    if format is None and not attrs and not as_dict and config["fetch_format"] == "frame":
+        format = "frame"
     fetching.check_format(format, as_dict, _FORMATS)
     columnar_frame = format == "frame" and batch_size is None and _frame_from_arrow(expr, attrs)
     if format not in ("arrow", "polars") and not columnar_frame:

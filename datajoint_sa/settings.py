@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "stores": {},
     "custom": {},
     "download_path": ".",
+    # what fetch() of whole rows returns when no format is given: "array" or "frame"
+    "fetch_format": "array",
     "insert.chunk_size": 10_000,
     # a serial populate runs makes in groups that commit together (see populate/batch.py)
     "populate.batch_size": 50,
@@ -132,6 +134,9 @@ class Config(MutableMapping[str, Any]):
         self._set_in_code.add(key)
 
     def _store(self, key: str, value: Any) -> None:
+        if key == "fetch_format" and value not in ("array", "frame"):
+            raise DataJointError(f"dj.config['fetch_format'] must be 'array' or 'frame', "
+                                 f"not {value!r}")
         if key == "database.port" and value not in (None, "") and not str(value).isdigit():
             raise DataJointError(f"dj.config['database.port'] must be a port number, "
                                  f"not {value!r}")

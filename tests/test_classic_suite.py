@@ -10,6 +10,7 @@ import importlib
 import pydoc
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -202,3 +203,32 @@ def test_classic_module_level_names(tmp_path, monkeypatch) -> None:  # type: ign
     dj.config.save_local()
     assert (tmp_path / LOCALCONFIG).is_file()
     assert importlib.import_module("datajoint.jobs").JobTable is not None
+
+
+def test_fetch_format_setting(classic_schema) -> None:  # type: ignore[no-untyped-def]
+    """`dj.config["fetch_format"] = "frame"` makes fetch() of whole rows a DataFrame, as in
+    classic; named attributes and dicts are unchanged."""
+    import pandas as pd
+
+    schema = classic_schema
+
+    @schema
+    class Cell(dj.Manual):
+        definition = """
+        cell : int
+        ---
+        size : float
+        """
+
+    Cell.insert([(1, 1.5), (2, 2.5)])
+    assert isinstance(Cell.fetch(), np.ndarray)
+    with dj.config(fetch_format="frame"):
+        frame = Cell.fetch(order_by="cell")
+        assert isinstance(frame, pd.DataFrame) and list(frame["size"]) == [1.5, 2.5]
+        assert list(Cell.fetch("size", order_by="cell")) == [1.5, 2.5]
+        assert Cell.fetch("KEY", order_by="cell") == [{"cell": 1}, {"cell": 2}]
+        assert isinstance(Cell.fetch(as_dict=True), list)
+    assert not isinstance(Cell.fetch(), pd.DataFrame)
+    with pytest.raises(dj.DataJointError, match="fetch_format"):
+        dj.config["fetch_format"] = "table"
+    assert dj.config["fetch_format"] == "array"
