@@ -179,6 +179,17 @@ class Connection:
     def in_transaction(self) -> bool:
         return self._depth > 0
 
+    def check_ddl(self, what: str) -> None:
+        """Refuse `what` (a CREATE, ALTER or DROP) inside a transaction on a backend that
+        commits the open transaction at any DDL statement (MySQL): the caller's writes
+        before it would be committed half-way, and a rollback after it would undo nothing."""
+        if self.in_transaction and not self.backend_impl.transactional_ddl:
+            raise DataJointError(
+                f"Cannot {what} inside a transaction on {self.backend}: it commits the "
+                "open transaction at every CREATE, ALTER or DROP, so the writes before it "
+                "could no longer be rolled back. Declare, alter and drop tables before the "
+                "transaction begins.")
+
     @property
     def transaction(self) -> Any:
         """Context manager: `with conn.transaction:` (nests through savepoints)."""

@@ -40,6 +40,7 @@ _PART_NAME = re.compile(r"^(?P<master>(?:#|_{1,2})?[a-z0-9][a-z0-9_]*?)__[a-z0-9
 
 def drop_tables(connection: Connection, nodes: list[str]) -> None:
     """Drop tables in the given order (children first), forgetting their comments."""
+    connection.check_ddl(f"drop {', '.join(nodes)}")
     backend = connection.backend_impl
     with connection.session(write=True) as sa_conn:
         for node in nodes:

@@ -123,6 +123,7 @@ class Schema:
         """Create the schema with its lineage table, in one transaction. Its tables are
         then known to be missing: each is created without asking the catalog first."""
         backend = self.connection.backend_impl
+        self.connection.check_ddl(f"create schema {self.database!r}")
         try:
             with self.connection.translating(f"schema {self.database!r}", "create"), \
                     self.connection.session(write=True) as sa_conn:
@@ -271,6 +272,10 @@ class Schema:
                 self.metadata.remove(sa_table)
                 raise self.connection.translate(error, f"table {display}", "create"
                                                 ) from error  # AccessError where refused
+            except DataJointError:  # refused before any DDL (Connection.check_ddl)
+                self._declared.discard(name)
+                self.metadata.remove(sa_table)
+                raise
         cls._schema = self
         cls.table_name = name
         cls._sa_table = sa_table
@@ -291,6 +296,7 @@ class Schema:
         comments = backend.after_create_sql(dialect, sa_table)
         then += comments or []
         created = False
+        self.connection.check_ddl(f"create table {sa_table.name!r} of {self.database!r}")
         try:
             with self.connection.session(write=True) as sa_conn:
                 unsent = backend.create_table(sa_conn, sa_table, then=then)
@@ -315,6 +321,7 @@ class Schema:
             if not inspector.has_table(sa_name, schema=sa_schema) and not any(
                     inspector.has_table(backend.table_identity(self.database, old)[1],
                                         schema=sa_schema) for old in before):
+                self.connection.check_ddl(f"create table {name!r} of {self.database!r}")
                 backend.create_table(sa_conn, sa_table)
                 backend.after_create(sa_conn, sa_table)
                 lineage.record(sa_conn, backend, self.database, name, spec.heading)
@@ -419,6 +426,7 @@ class Schema:
 
     def drop(self, force: bool = False) -> None:
         """Drop every table of the schema (and dependents in other schemas), then the schema."""
+        self.connection.check_ddl(f"drop schema {self.database!r}")
         if self._drop_alone(force):
             return
         if not self.exists:

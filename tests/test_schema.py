@@ -137,3 +137,57 @@ def test_redeclaring_a_class_reuses_the_table(schema: dj.Schema) -> None:
     One2.definition = definition
     schema(One2)
     assert One2.fetch1("v") == 10
+
+
+def test_a_table_created_inside_a_transaction_never_half_commits_it(
+        schema: dj.Schema) -> None:
+    """Where DDL is transactional, a table created inside a transaction is undone with it.
+    Where every CREATE commits the open transaction (MySQL), the CREATE is refused before
+    it runs: the writes before it stay uncommitted and roll back."""
+    connection = schema.connection
+
+    @schema
+    class Animal(dj.Manual):
+        definition = """
+        animal : int32
+        """
+
+    transactional = connection.backend_impl.transactional_ddl
+    with pytest.raises(dj.DataJointError if not transactional else RuntimeError,
+                       match="inside a transaction" if not transactional else "abort"):
+        with connection.transaction:
+            Animal.insert1({"animal": 1})
+
+            @schema
+            class Cage(dj.Manual):
+                definition = """
+                cage : int32
+                """
+
+            raise RuntimeError("abort")
+    assert len(Animal()) == 0
+    assert "cage" not in schema.list_tables()
+
+    with connection.transaction:  # a table that exists needs no DDL: declared anywhere
+        @schema
+        class Animal(dj.Manual):  # type: ignore[no-redef]
+            definition = """
+            animal : int32
+            """
+
+        Animal.insert1({"animal": 2})
+    assert len(Animal()) == 1
+
+    @schema
+    class Cage(dj.Manual):  # type: ignore[no-redef]
+        definition = """
+        cage : int32
+        """
+
+    Cage.insert1({"cage": 1})
+    if not transactional:
+        with pytest.raises(dj.DataJointError, match="inside a transaction"):
+            with connection.transaction:
+                Animal.insert1({"animal": 3})
+                Cage.drop_quick()
+        assert len(Animal()) == 1 and len(Cage()) == 1
