@@ -49,9 +49,10 @@ class Schema:
     compile it into this schema's MetaData and create the table when it is missing.
     """
 
-    #: drop the fractional seconds a datetime/time column does not keep, instead of refusing
-    #: them: classic DataJoint's habit (its MySQL server dropped them); set by the classic
-    #: Schema of the compatibility room only, for the tables it declares
+    #: drop the fractional seconds a datetime/time column does not keep and round decimals
+    #: to their column's scale, instead of refusing them: classic DataJoint's habit (its
+    #: MySQL server stored them so); set by the classic Schema of the compatibility room
+    #: only, for the tables it declares
     drops_excess_fractions: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, context: Mapping[str, Any] | None = None, *,

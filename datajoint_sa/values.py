@@ -19,7 +19,7 @@ import math
 import os
 import uuid
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from itertools import filterfalse, repeat
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +49,9 @@ def check_column(attr: Attribute, values: list[Any], where: str, backend: Backen
                  ) -> list[Any]:
     """`values` (Python values after the insert's coercions; None is NULL) as the column
     stores them exactly, or a DataJointError for the first one it cannot hold.
-    `drop_excess_fractions` truncates datetimes and times to the column's precision first
-    (the classic tables' habit, see Schema.drops_excess_fractions). `kinds`, the set of
+    `drop_excess_fractions` truncates datetimes and times to the column's precision and
+    rounds decimals to the column's scale first (the classic tables' habit, as their MySQL
+    server stored such values; see Schema.drops_excess_fractions). `kinds`, the set of
     the values' Python types where the caller has it already, saves a pass over them."""
     if attr.codec is not None or not values:
         return values
@@ -63,6 +64,8 @@ def check_column(attr: Attribute, values: list[Any], where: str, backend: Backen
         return values
     if drop_excess_fractions and category in ("datetime", "timestamp", "time"):
         values = _truncated(attr, values)
+    elif drop_excess_fractions and category == "decimal":
+        values = _rounded(attr, values)
     check = _CHECKS.get("int" if category in INTEGER_CATEGORIES else
                         "string" if category in TEXT_CATEGORIES else category)
     if check is None:
@@ -363,6 +366,25 @@ def _truncated(attr: Attribute, values: list[Any]) -> list[Any]:
         return values
     return [v.replace(microsecond=v.microsecond - v.microsecond % unit)
             if isinstance(v, (datetime.datetime, datetime.time)) else v for v in values]
+
+
+def _rounded(attr: Attribute, values: list[Any]) -> list[Any]:
+    """Numbers rounded to the decimal column's scale, halves away from zero (as MySQL
+    rounds); anything else is left for the check to judge."""
+    unit = Decimal(1).scaleb(-attr.type_info.args[1])
+    rounded = []
+    for v in values:
+        if isinstance(v, (float, int, Decimal)) and not isinstance(v, bool):
+            try:
+                number = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+                if number.is_finite():
+                    with localcontext() as context:
+                        context.prec = max(28, number.adjusted() + 1 + len(str(unit)))
+                        v = number.quantize(unit, rounding=ROUND_HALF_UP)
+            except (ValueError, ArithmeticError):
+                pass
+        rounded.append(v)
+    return rounded
 
 
 def _precision_advice(attr: Attribute, kind: str) -> str:

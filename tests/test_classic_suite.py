@@ -232,3 +232,46 @@ def test_fetch_format_setting(classic_schema) -> None:  # type: ignore[no-untype
     with pytest.raises(dj.DataJointError, match="fetch_format"):
         dj.config["fetch_format"] = "table"
     assert dj.config["fetch_format"] == "array"
+
+
+def test_classic_tables_round_decimals_to_their_scale(classic_schema, make_schema) -> None:  # type: ignore[no-untyped-def]
+    """Classic code stores computed floats (event times, say) in `decimal` columns and its
+    MySQL server rounded them to the scale; classic tables do the same, on every backend,
+    halves away from zero. Tables of datajoint_sa.Schema still refuse such a value."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    schema = classic_schema
+
+    @schema
+    class Event(dj.Manual):
+        definition = """
+        event : int
+        ---
+        time : decimal(10,4)
+        """
+
+    Event.insert1((1, 12.34567))
+    Event.insert([{"event": 2, "time": np.float64(1 / 3)},
+                  {"event": 3, "time": Decimal("-1.23455")}])
+    Event.insert(pd.DataFrame({"event": [4], "time": [0.00005]}))
+    Event.update1({"event": 1, "time": 2.71828})
+    assert dict(zip(*Event.fetch("event", "time", order_by="event"))) == {
+        1: Decimal("2.7183"), 2: Decimal("0.3333"), 3: Decimal("-1.2346"),
+        4: Decimal("0.0001")}
+    with pytest.raises(dj.DataJointError, match="digits before the point"):
+        Event.insert1((5, 1234567.0))
+
+    core = make_schema()
+
+    @core
+    class Strict(datajoint_sa.Manual):
+        definition = """
+        item : int
+        ---
+        time : decimal(10,4)
+        """
+
+    with pytest.raises(dj.DataJointError, match="decimal places"):
+        Strict.insert1((1, 12.34567))
