@@ -382,6 +382,8 @@ def _bind_value(heading: Heading, name: str, value: Any) -> Any:
                                                  or attribute.type_info.category == "json"):
         raise QueryError(f"Cannot restrict by attribute {name!r} of type {attribute.type}: "
                          "blob, attachment and json values cannot be compared in SQL")
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values: NULL
+        return None
     if isinstance(value, np.generic):
         if isinstance(value, np.datetime64):
             import pandas as pd

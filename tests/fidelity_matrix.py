@@ -251,6 +251,9 @@ def render() -> str:
         "## Why these refusals and conversions",
         "",
         "- **Infinity** (float32, float64): MySQL has no infinite floats; NaN is stored as NULL.",
+        "- **Missing values**: `None`, NaN, pandas' `pd.NA` and `pd.NaT` and numpy's NaT are "
+        "NULL (or the attribute's default) in any attribute, in rows and DataFrames alike, and "
+        "in a dict restriction they select the NULLs.",
         "- **Negative zero** (float32, float64) is stored as `0.0`: SQLite writes a "
         "whole-number REAL as an integer and MariaDB stores -0.0 as 0.0, so PostgreSQL gets "
         "0.0 too. The two are equal in Python, numpy and SQL (only `np.signbit`, "

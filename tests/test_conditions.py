@@ -183,6 +183,11 @@ def test_a_value_of_another_kind_is_refused_everywhere(db: SimpleNamespace,
         (db.Kinds & condition).fetch()
 
 
+def test_pandas_missing_values_are_null(db: SimpleNamespace) -> None:
+    assert [r["id"] for r in (db.Kinds & {"ts": pd.NaT}).fetch(as_dict=True)] == [2]
+    assert [r["id"] for r in (db.Kinds & {"dec": pd.NA}).fetch(as_dict=True)] == [2]
+
+
 def test_antirestriction_by_dict(db: SimpleNamespace) -> None:
     assert ids(db.Subject - {"subject_id": 2}) == [1, 3, 4]
 

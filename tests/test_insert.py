@@ -140,6 +140,21 @@ def test_insert_dataframe_with_nullable_extension_types(t: SimpleNamespace) -> N
     assert dict(zip(*t.Subject.fetch("subject_id", "age"))) == {1: 4, 2: 3}  # NA -> default
 
 
+def test_insert_records_of_a_dataframe_with_missing_values(t: SimpleNamespace) -> None:
+    """`DataFrame.to_dict("records")` holds pd.NA and pd.NaT: NULL (or the default), as
+    the DataFrame itself is read."""
+    frame = pd.DataFrame({"subject_id": [1, 2], "name": ["a", "b"],
+                          "dob": pd.to_datetime(["2020-01-02", None]),
+                          "weight": pd.array([1.5, None], dtype="Float64"),
+                          "age": pd.array([4, None], dtype="Int16")})
+    t.Subject.insert(frame.to_dict("records"))
+    rows = {r["subject_id"]: r for r in t.Subject.to_dicts()}
+    assert rows[2]["dob"] is None and rows[2]["weight"] is None and rows[2]["age"] == 3
+    assert rows[1]["dob"] == datetime.date(2020, 1, 2) and rows[1]["weight"] == 1.5
+    with pytest.raises(MissingAttributeError, match="subject_id"):
+        t.Subject.insert1({"subject_id": pd.NA, "name": "c"})
+
+
 def test_insert_generator(t: SimpleNamespace) -> None:
     t.Subject.insert({"subject_id": i, "name": f"s{i}"} for i in range(50))
     assert len(t.Subject) == 50
