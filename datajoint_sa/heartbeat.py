@@ -60,6 +60,14 @@ def beat_now() -> int:
     return refreshed
 
 
+def release(engine: sa.Engine) -> None:
+    """Stop refreshing the reservations held through `engine` (its Connection was closed):
+    a later beat would open a session in the engine's new pool that nothing closes."""
+    with _lock:
+        for key in [k for k in _tables if k[0] == id(engine)]:
+            del _tables[key]
+
+
 def _key(jobs: Any) -> tuple[int, str]:
     return id(jobs.connection.engine), jobs._sa_table.key
 

@@ -750,6 +750,11 @@ def _forget_side_session(connection: Connection, *, every_thread: bool = False) 
     for thread in threads:
         held = sessions.pop(thread, None)
         if held is not None and held[0] == os.getpid():
+            # invalidated: its driver connection is closed now; merely closed, it would go
+            # back to a pool that Connection.close() has disposed already, where only the
+            # garbage collector ends it (a server session held meanwhile, a ResourceWarning)
+            with contextlib.suppress(Exception):
+                held[1].invalidate()
             with contextlib.suppress(Exception):
                 held[1].close()
 
@@ -763,3 +768,4 @@ def _close_side_sessions(engine: sa.Engine) -> None:
     in the process that opened them: a forked child leaves its parent's alone)."""
     for connection in list(_by_engine.get(engine, ())):
         _forget_side_session(connection, every_thread=True)
+    heartbeat.release(engine)
