@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -53,6 +54,9 @@ class Connection:
                         lambda dbapi_conn, record: self.backend_impl.on_connect(dbapi_conn))
         self.backend_impl.install_events(self.engine)
         self._local = threading.local()  # each thread its own session (populate's threads)
+        # every thread's session, for close(): one left open when its thread is done would
+        # go back to a pool already disposed, where only the garbage collector ends it
+        self._sessions: weakref.WeakSet[SAConnection] = weakref.WeakSet()
         self._sa = None
         self._depth = 0
         self._savepoints = True  # whether nested write blocks open savepoints (see session)
@@ -139,12 +143,14 @@ class Connection:
         if self._pid != os.getpid():  # a forked child must not share the parent's socket
             self.engine.dispose(close=False)
             self._sa, self._depth, self._pid = None, 0, os.getpid()
+            self._sessions = weakref.WeakSet()  # the parent's, never to be touched here
         if self._sa is None or self._sa.closed:
             try:
                 self._sa = self.engine.connect()
             except sa.exc.DBAPIError as error:
                 raise DataJointError(
                     f"Cannot connect to {hide_password(self.url)}: {error.orig}") from None
+            self._sessions.add(self._sa)
         return self._sa
 
     def close(self) -> None:
@@ -161,6 +167,11 @@ class Connection:
             self._sa.close()
             self._sa = None
         self._depth = 0
+        if self._pid == os.getpid():  # other threads' sessions (a child's are its parent's)
+            for other in list(self._sessions):
+                with contextlib.suppress(Exception):
+                    other.close()
+        self._sessions.clear()
         self.engine.dispose()
 
     @property
