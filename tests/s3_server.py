@@ -66,6 +66,8 @@ class S3Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def _delayed(app: Callable[..., Iterable[bytes]], latency: float) -> Callable[..., Any]:

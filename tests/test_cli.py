@@ -143,7 +143,11 @@ def test_populate_errors_exit_1_and_show_in_jobs(pipeline: tuple[Path, str], db_
     assert "three is not welcome" in result.stdout and "1 error(s)" in result.stdout
 
     # the failed key is computed once the cause is gone and its error row is deleted
-    dj.Schema(name, connection=dj.Connection(db_url)).jobs.delete()
+    connection = dj.Connection(db_url)
+    try:
+        dj.Schema(name, connection=connection).jobs.delete()
+    finally:
+        connection.close()
     result = run("populate", str(path), "--reserve-jobs", "--url", db_url, cwd=tmp_path,
                  env={"CLI_TEST_SCHEMA": name})
     assert result.returncode == 0, result.stderr
@@ -195,7 +199,7 @@ def test_errors_during_work_exit_1(tmp_path: Path) -> None:
     one_line_error(result)
 
 
-@pytest.mark.skipif(shutil.which("datajoint-sa") is None,
+@pytest.mark.skipif(shutil.which("datajoint-sa") is None and not os.environ.get("CI"),
                     reason="the console script is installed with `pip install -e .`")
 def test_console_script_is_installed(tmp_path: Path) -> None:
     result = subprocess.run(["datajoint-sa", "--help"], capture_output=True, text=True,

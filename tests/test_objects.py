@@ -210,16 +210,17 @@ def test_killed_writer_leaves_no_row_and_gc_collects_its_object(
         schema: dj.Schema, store_spec: dict[str, Any], db_url: str) -> None:
     Rec = _rec(schema)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    writer = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER, db_url, schema.database, json.dumps(store_spec),
-         DEFINITION], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert writer.stdout is not None
-        line = writer.stdout.readline()
-        assert line.strip() == "written", writer.stderr.read() if writer.stderr else line
-    finally:
-        writer.send_signal(signal.SIGKILL)
-        writer.wait()
+    with subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, db_url, schema.database,
+             json.dumps(store_spec), DEFINITION],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as writer:
+        try:
+            assert writer.stdout is not None
+            line = writer.stdout.readline()
+            assert line.strip() == "written", writer.stderr.read() if writer.stderr else line
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
     assert len(Rec()) == 0
     partial = schema.external["obj"].objects()
     assert len(partial) == 1

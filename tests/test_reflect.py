@@ -16,6 +16,7 @@ import sys
 import types
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -310,7 +311,7 @@ def test_code_redeclares_an_identical_schema(make_schema: Callable[..., dj.Schem
                     attr["lineage"] = attr["lineage"].replace(old, new)
             assert heading_record(twin.heading) == expected, class_path(table)
     path = p.ses.save(str(tmp_path / "ses.py"))
-    assert open(path).read() == p.ses.code()
+    assert Path(path).read_text() == p.ses.code()
 
 
 def test_list_schemas_and_tables(make_schema: Callable[..., dj.Schema],

@@ -248,35 +248,37 @@ def test_workers_stop_cleanly_and_a_killed_worker_is_taken_over(
     blocked = {"DJ_SCALE_BLOCK": "Stage1:2"}
     marks = lambda: sorted(p.name.rsplit("-", 1)[0] for p in tmp_path.iterdir())  # noqa: E731
 
-    first = _worker(db_url, schema, tmp_path, "--max-idle", "60", env=blocked)
-    try:
-        _wait_for(lambda: "Stage1-2" in marks(), "the blocking make", first)
-        os.kill(first.pid, signal.SIGTERM)
-        assert first.wait(60) == 0, first.stderr.read()
-    finally:
-        first.kill()
-    assert "stopped: SIGTERM" in first.stdout.read()
+    with _worker(db_url, schema, tmp_path, "--max-idle", "60", env=blocked) as first:
+        try:
+            _wait_for(lambda: "Stage1-2" in marks(), "the blocking make", first)
+            os.kill(first.pid, signal.SIGTERM)
+            out, err = first.communicate(timeout=60)  # reads both pipes: none fills up
+        finally:
+            first.kill()
+    assert first.returncode == 0, err
+    assert "stopped: SIGTERM" in out
     assert len(scale_pipeline.Stage1 & {"source": 2}) == 0  # rolled back
     assert _job(schema, stage1, 2)["status"] == "pending"  # type: ignore[index]
 
     for mark in tmp_path.iterdir():
         mark.unlink()
-    second = _worker(db_url, schema, tmp_path, "--lease", "1", "--max-idle", "60",
-                     env=blocked)
-    try:
-        _wait_for(lambda: "Stage1-2" in marks(), "the blocking make", second)
-        os.kill(second.pid, signal.SIGKILL)
-        second.wait(60)
-    finally:
-        second.kill()
+    with _worker(db_url, schema, tmp_path, "--lease", "1", "--max-idle", "60",
+                 env=blocked) as second:
+        try:
+            _wait_for(lambda: "Stage1-2" in marks(), "the blocking make", second)
+            os.kill(second.pid, signal.SIGKILL)
+            second.wait(60)
+        finally:
+            second.kill()
     job = _job(schema, stage1, 2)
     assert job is not None and job["status"] == "reserved" and job["pid"] == second.pid
 
-    third = _worker(db_url, schema, tmp_path, "--lease", "1", "--max-idle", "3")
-    try:
-        assert third.wait(120) == 0, third.stderr.read()
-    finally:
-        third.kill()
+    with _worker(db_url, schema, tmp_path, "--lease", "1", "--max-idle", "3") as third:
+        try:
+            out, err = third.communicate(timeout=120)
+        finally:
+            third.kill()
+    assert third.returncode == 0, err
     assert sorted(scale_pipeline.Stage3.fetch("value")) == [2, 12, 22, 32]
     assert len(schema.jobs) == 0
     assert "Stage1-2" in marks()  # the third worker made it
@@ -285,12 +287,13 @@ def test_workers_stop_cleanly_and_a_killed_worker_is_taken_over(
 def test_worker_processes_share_the_queue(schema: dj.Schema, db_url: str,
                                           tmp_path: Path) -> None:
     _declare(schema, 6)
-    worker = _worker(db_url, schema, tmp_path, "--processes", "2", "--max-idle", "2")
-    try:
-        assert worker.wait(120) == 0, worker.stderr.read()
-    finally:
-        worker.kill()
-    assert "worker: made 18 keys" in worker.stdout.read()
+    with _worker(db_url, schema, tmp_path, "--processes", "2", "--max-idle", "2") as worker:
+        try:
+            out, err = worker.communicate(timeout=120)
+        finally:
+            worker.kill()
+    assert worker.returncode == 0, err
+    assert "worker: made 18 keys" in out
     made = [p.name.rsplit("-", 1)[0] for p in tmp_path.iterdir()]
     assert len(made) == len(set(made)) == 18  # each make exactly once
     assert len(scale_pipeline.Stage3) == 6 and len(schema.jobs) == 0
