@@ -13,6 +13,7 @@ import datajoint_sa as dj
 from datajoint_sa import declare
 from datajoint_sa.jobs import JOBS_TABLE, key_hash
 
+from .conftest import on_backends
 from .test_jobs import _pipeline as _jobs_pipeline
 
 OLD_LAYOUT = """
@@ -121,11 +122,9 @@ PRIMARY KEY (`table_name`,`key_hash`)
 """
 
 
+@on_backends("mysql")
 def test_classic_014_job_table_on_mysql_is_upgraded(schema: dj.Schema) -> None:
     """A lab database's job table as DataJoint 0.14 created it (MySQL only: 0.14 ran there)."""
-    if schema.connection.backend != "mysql":
-        import pytest
-        pytest.skip("DataJoint 0.14 job tables exist on MySQL only")
     codec = declare.parse(OLD_LAYOUT, schema=schema.database, name=JOBS_TABLE, context={},
                           display_name="jobs").heading["key"].codec
     with schema.connection.session(write=True) as sa_conn:
