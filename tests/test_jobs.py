@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -270,3 +271,47 @@ def test_a_job_row_of_another_key_under_the_same_hash_is_not_this_keys(
     assert len(result["error_list"]) == 1
     assert "holds for another key" in str(result["error_list"][0][1])
     assert jobs.fetch1("key") == {"item": 99}  # the other key's row is untouched
+
+
+def _ended(dbapi_connection: Any) -> bool:
+    """Whether a driver connection is closed (every driver refuses a query on one)."""
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    except Exception:
+        return True
+    return False
+
+
+def test_close_ends_every_session_of_the_connection(schema: dj.Schema, db_url: str) -> None:
+    """close() ends on the spot each session the connection opened: this thread's, another
+    thread's that is still alive, and the job table's bookkeeping session (those two went
+    back to the pool close() had just disposed, where only the garbage collector ended them:
+    a server session held meanwhile by a long-running worker or web app)."""
+    connection = dj.Connection(db_url)
+    opened: list[Any] = []
+    sa.event.listen(connection.engine, "connect", lambda dbapi, record: opened.append(dbapi))
+    other = dj.Schema(schema.database, connection=connection)
+    assert other.jobs.reserve("__t", {"k": 1})  # the bookkeeping session
+    used, done = threading.Event(), threading.Event()
+
+    def in_a_thread() -> None:
+        with connection.session(write=False) as sa_conn:
+            sa_conn.exec_driver_sql("SELECT 1").all()
+        used.set()
+        done.wait(60)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    try:
+        assert used.wait(60)
+        with connection.session(write=False) as sa_conn:
+            sa_conn.exec_driver_sql("SELECT 1").all()
+        assert len(opened) >= 3
+        connection.close()
+        assert [_ended(c) for c in opened] == [True] * len(opened)
+    finally:
+        done.set()
+        thread.join()
+        connection.close()
