@@ -142,8 +142,9 @@ class Connection:
         """The live SQLAlchemy connection (opened on first use, reopened after a fork)."""
         if self._pid != os.getpid():  # a forked child must not share the parent's socket
             self.engine.dispose(close=False)
+            _leave_alone([*self._sessions, self._sa])
             self._sa, self._depth, self._pid = None, 0, os.getpid()
-            self._sessions = weakref.WeakSet()  # the parent's, never to be touched here
+            self._sessions = weakref.WeakSet()
         if self._sa is None or self._sa.closed:
             try:
                 self._sa = self.engine.connect()
@@ -396,6 +397,26 @@ def label(table: Table) -> str:
     """How errors name a table: its class and its place in the database."""
     return f"{type(table).__name__} ({table.node_name})" if table._schema else \
         type(table).__name__
+
+
+#: the parent's sessions a forked child inherited: kept, never collected in the child
+_INHERITED: list[SAConnection] = []
+
+
+def _leave_alone(sessions: list[SAConnection | None]) -> None:
+    """Keep a forked child's copies of its parent's sessions from ever being finalized:
+    SQLAlchemy's pool resets a collected session with a ROLLBACK, which the child would
+    send on its parent's socket; two children doing so at once may read each other's
+    replies, and one then waits forever (a `worker --processes 2` that hung on MariaDB)."""
+    for session in sessions:
+        if session is None:
+            continue
+        _INHERITED.append(session)
+        # at the child's exit too (a finalizer runs then for every live object):
+        # `weakref.finalize` of the pooled connection, detached where SQLAlchemy has it
+        finalizer = getattr(getattr(session, "_dbapi_connection", None), "_finalizer", None)
+        if isinstance(finalizer, weakref.finalize):
+            finalizer.detach()
 
 
 _shared: Connection | None = None

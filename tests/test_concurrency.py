@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import gc
 import multiprocessing
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import datajoint_sa as dj
 
@@ -278,3 +280,43 @@ def test_dask_cluster_postgresql(tmp_path: Path, monkeypatch: Any) -> None:
     finally:
         schema.drop(force=True)
         connection.close()
+
+
+def _use_inherited(connection: dj.Connection) -> None:
+    with connection.session(write=False) as sa_conn:
+        sa_conn.exec_driver_sql("SELECT 1").all()
+    gc.collect()  # what the child dropped is finalized now, not at os._exit
+
+
+def test_a_forked_child_leaves_its_parents_session_alone(connection: dj.Connection,
+                                                          tmp_path: Path) -> None:
+    """A forked child that uses a connection its parent has open opens a session of its own
+    and never resets the parent's: SQLAlchemy's pool resets a collected session with a
+    ROLLBACK, sent on the parent's socket; two children doing so at once can read each
+    other's replies, and one waits forever."""
+    parent, touched = os.getpid(), tmp_path / "touched"
+    _use_inherited(connection)  # the session is the connection's alone (no local holds it)
+    parents = connection.sa.connection.dbapi_connection
+
+    def on_reset(dbapi_connection: Any, *args: Any) -> None:
+        if os.getpid() != parent and dbapi_connection is parents:
+            touched.touch()
+
+    sa.event.listen(connection.engine, "reset", on_reset)
+    children = [fork.Process(target=_use_inherited, args=(connection,)) for _ in range(2)]
+    try:
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(60)
+        assert [child.exitcode for child in children] == [0, 0]
+        assert not touched.exists(), "a child reset its parent's session"
+    except BaseException:
+        # the socket may hold a reply meant for a child: a read on it could wait forever
+        connection.sa.invalidate()
+        raise
+    finally:
+        for child in children:
+            child.kill()
+    with connection.session(write=False) as sa_conn:  # the parent's session still works
+        assert sa_conn.exec_driver_sql("SELECT 1").scalar() == 1
