@@ -19,7 +19,10 @@ def _pytest(session: nox.Session, backends: str) -> None:
     session.install("-e", ".[test,dask,arrow,polars]")
     # two workers: the machine CI runs on has two cores (throwaway servers, if any, are
     # started once by the controlling process and shared by both)
-    session.run("python", "-m", "pytest", "-q", "-n", "2", *session.posargs,
+    # an unclosed connection, socket, file or pipe fails the test that leaked it (a leaked
+    # connection is a real bug for long-running workers and web apps)
+    session.run("python", "-m", "pytest", "-q", "-n", "2", "-W", "error::ResourceWarning",
+                "-W", "error::pytest.PytestUnraisableExceptionWarning", *session.posargs,
                 env={"DJ_TEST_BACKENDS": backends})
 
 
