@@ -317,12 +317,14 @@ class Schema:
         """Create the table unless it (or the table it is `renamed_from`) exists."""
         backend = self.connection.backend_impl
         sa_schema, sa_name = backend.table_identity(self.database, name)
+        caller_transaction = self.connection.in_transaction  # not the session opened here
         with self.connection.session(write=True) as sa_conn:
             inspector = sa.inspect(sa_conn)
             if not inspector.has_table(sa_name, schema=sa_schema) and not any(
                     inspector.has_table(backend.table_identity(self.database, old)[1],
                                         schema=sa_schema) for old in before):
-                self.connection.check_ddl(f"create table {name!r} of {self.database!r}")
+                if caller_transaction:
+                    self.connection.check_ddl(f"create table {name!r} of {self.database!r}")
                 backend.create_table(sa_conn, sa_table)
                 backend.after_create(sa_conn, sa_table)
                 lineage.record(sa_conn, backend, self.database, name, spec.heading)

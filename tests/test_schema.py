@@ -191,3 +191,45 @@ def test_a_table_created_inside_a_transaction_never_half_commits_it(
                 Animal.insert1({"animal": 3})
                 Cage.drop_quick()
         assert len(Animal()) == 1 and len(Cage()) == 1
+
+
+def test_a_new_table_in_a_schema_that_exists(schema: dj.Schema) -> None:
+    """A pipeline run again with one more table: the schema exists (a new Schema object on
+    it asks the catalog), and the new table is created, on every backend. Inside a
+    transaction, MySQL still refuses the CREATE before it runs."""
+    connection = schema.connection
+
+    @schema
+    class Animal(dj.Manual):
+        definition = """
+        animal : int32
+        """
+
+    again = dj.Schema(schema.database, connection=connection)
+
+    @again
+    class Animal(dj.Manual):  # type: ignore[no-redef]  # noqa: F811 (the class bound again)
+        definition = """
+        animal : int32
+        """
+
+    @again
+    class Weighing(dj.Manual):
+        definition = """
+        -> Animal
+        weighing : int32
+        """
+
+    Animal.insert1({"animal": 1})
+    Weighing.insert1({"animal": 1, "weighing": 1})
+    assert "weighing" in schema.list_tables()
+    if not connection.backend_impl.transactional_ddl:
+        later = dj.Schema(schema.database, connection=connection)
+        with pytest.raises(dj.DataJointError, match="inside a transaction"):
+            with connection.transaction:
+                @later
+                class Cage(dj.Manual):
+                    definition = """
+                    cage : int32
+                    """
+        assert "cage" not in schema.list_tables()
