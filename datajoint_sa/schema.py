@@ -271,8 +271,10 @@ class Schema:
             except sa.exc.DBAPIError as error:
                 lineage.forget_seen(self.connection.sa)
                 self.metadata.remove(sa_table)
-                raise self.connection.translate(error, f"table {display}", "create"
-                                                ) from error  # AccessError where refused
+                translated = self.connection.translate(error, f"table {display}", "create")
+                if isinstance(translated, AccessError):  # the privilege is named
+                    raise translated from error
+                raise DataJointError(f"Cannot create table {display}: {error.orig}") from error
             except DataJointError:  # refused before any DDL (Connection.check_ddl)
                 self._declared.discard(name)
                 self.metadata.remove(sa_table)
