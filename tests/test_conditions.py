@@ -152,6 +152,10 @@ KIND_CONDITIONS = [
     {"flag": np.bool_(True)}, {"tm": "01:02:03"}, {"tm": dt.time(1, 2, 3)},
     'ts > "2024-01-01"', 'e = "a"', "flag", "u IS NOT NULL", "dec > 1", 'tm > "01:00:00"',
     'ts BETWEEN "2024-01-02" AND "2024-01-03"', "hour(ts) = 3",
+    # a string compared with a date, datetime or time attribute means that value
+    'ts = "2024-01-02 03:04:05"', 'ts >= "2024-01-02 03:04:05"', 'tm = "01:02:03"',
+    '"2024-01-02 03:04:05" = ts', 'ts IN ("2024-01-02 03:04:05", "2020-01-01")',
+    'ts BETWEEN "2024-01-02 03:04:05" AND "2024-01-02 03:04:05.5"', 'tm <= "01:02:03.0"',
     # values of another kind, converted as insert converts them
     {"id": True}, {"id": Decimal("1")}, {"flag": 1}, {"flag": "true"},
     {"tm": dt.timedelta(hours=1, minutes=2, seconds=3)}, {"v": 5}, {"v": np.int64(5)},
@@ -181,6 +185,14 @@ def test_a_value_of_another_kind_is_refused_everywhere(db: SimpleNamespace,
     name = next(iter(condition))
     with pytest.raises(QueryError, match=name):
         (db.Kinds & condition).fetch()
+
+
+def test_a_moment_given_as_text_is_not_compared_as_text(db: SimpleNamespace) -> None:
+    """SQLite keeps datetimes as text of one form ('2024-01-02 03:04:05.000000'): a string
+    of another form compared as text missed the equal row and found it 'greater'."""
+    for condition in ('ts > "2024-01-02 03:04:05"', 'tm > "01:02:03"',
+                      'ts <> "2024-01-02 03:04:05"'):
+        assert len(db.Kinds & condition) == 0, condition
 
 
 def test_pandas_missing_values_are_null(db: SimpleNamespace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -123,7 +124,32 @@ def fragment_clause(
         raise UnknownAttributeError(
             f"unknown attribute {e.args[0]!r} in SQL fragment {fragment.text!r}"
         ) from None
-    binds = tuple(
-        sa.bindparam(None, value, type_=type_, unique=True) for value, type_ in fragment._literals
-    )
-    return FragmentClause(fragment, cols, binds)
+    partners = fragment._literal_partners
+    binds = []
+    for i, (value, type_) in enumerate(fragment._literals):
+        partner = partners[i] if i < len(partners) else None
+        if partner is not None and isinstance(value, str):
+            column_type = columns[partner].type
+            moment = _as_moment(value, column_type)
+            if moment is not None:
+                value, type_ = moment, column_type
+        binds.append(sa.bindparam(None, value, type_=type_, unique=True))
+    return FragmentClause(fragment, cols, tuple(binds))
+
+
+def _as_moment(text: str, column_type: Any) -> Any:
+    """A string compared with a date, datetime or time attribute, as the value it names
+    (MySQL's reading: '2024-01-02' is midnight for a datetime), bound in the attribute's
+    type: each backend then compares it as it compares stored values (SQLite keeps text of
+    one fixed form, which a string of another form did not match). None where the text is
+    no such value: it is then compared as written."""
+    try:
+        if isinstance(column_type, sa.DateTime):
+            return datetime.datetime.fromisoformat(text.strip())
+        if isinstance(column_type, sa.Date):
+            return datetime.date.fromisoformat(text.strip())
+        if isinstance(column_type, sa.Time):
+            return datetime.time.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return None

@@ -18,7 +18,7 @@ and cached per fragment, so compiling a statement only costs a string join.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -300,6 +300,8 @@ class Fragment:
     _type: TypeEngine[Any] = field(repr=False)
     _same_type_as: int | None = field(default=None, repr=False)
     condition: bool = False
+    #: per literal, the attribute it is compared with (`ts > '2024-01-01'`), else None
+    _literal_partners: tuple[str | None, ...] = field(default=(), repr=False)
     _templates: dict[str, tuple[Piece, ...]] = field(default_factory=dict, repr=False)
 
     def __eq__(self, other: object) -> bool:
@@ -379,6 +381,8 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str,
         _check_node(node, text, context)
     infer_kinds(tree, condition=condition)
     tree = normalize(apply_rewrites(tree, PARSE_REWRITES), condition=condition)
+    partners = _comparison_partners(tree, exact, folded)
+    literal_partners: list[str | None] = []
     for node in list(tree.walk()):
         has_aggregate = has_aggregate or _is_aggregate(node)
         if isinstance(node, exp.Column):
@@ -410,6 +414,7 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str,
                 node.replace(stand_in)
         elif isinstance(node, exp.Literal) and not _keep_inline(node):
             literals.append(_literal_value(node))
+            literal_partners.append(partners.get(id(node)))
             stand_in = placeholder("v", len(literals) - 1)
             if node is tree:
                 tree = stand_in
@@ -430,7 +435,42 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str,
         _type=_result_type(tree),
         _same_type_as=_same_type_column(tree),
         condition=condition,
+        _literal_partners=tuple(literal_partners),
     )
+
+
+_COMPARISONS: Final = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _comparison_partners(tree: exp.Expr, exact: set[str], folded: Mapping[str, str]
+                         ) -> dict[int, str]:
+    """id(string literal) -> the attribute it is compared with directly (`a = 'x'`,
+    `a BETWEEN 'x' AND 'y'`, `a IN ('x', 'y')`): the literal is then bound as a value of
+    the attribute's type where it reads as one (sqlexpr/clause.py)."""
+    def attribute(node: Any) -> str | None:
+        if isinstance(node, exp.Column) and not node.table and isinstance(node.this,
+                                                                          exp.Identifier):
+            return node.name if node.name in exact else folded.get(node.name.lower())
+        return None
+
+    def strings(*nodes: Any) -> list[exp.Literal]:
+        return [n for n in nodes if isinstance(n, exp.Literal) and n.is_string]
+
+    partners: dict[int, str] = {}
+    for node in tree.walk():
+        pairs: list[tuple[str | None, list[exp.Literal]]] = []
+        if isinstance(node, _COMPARISONS):
+            pairs = [(attribute(node.this), strings(node.expression)),
+                     (attribute(node.expression), strings(node.this))]
+        elif isinstance(node, exp.Between):
+            pairs = [(attribute(node.this), strings(node.args.get("low"),
+                                                    node.args.get("high")))]
+        elif isinstance(node, exp.In):
+            pairs = [(attribute(node.this), strings(*node.expressions))]
+        for name, literals in pairs:
+            if name is not None:
+                partners.update((id(literal), name) for literal in literals)
+    return partners
 
 
 
