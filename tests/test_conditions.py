@@ -193,6 +193,12 @@ def test_a_moment_given_as_text_is_not_compared_as_text(db: SimpleNamespace) -> 
     for condition in ('ts > "2024-01-02 03:04:05"', 'tm > "01:02:03"',
                       'ts <> "2024-01-02 03:04:05"'):
         assert len(db.Kinds & condition) == 0, condition
+    # a date against a time of day: that date's midnight, as MySQL compares them
+    # (PostgreSQL cut the time off the string: '2020-01-05 03:04:05' matched 2020-01-05)
+    assert ids(db.Subject & 'born = "2020-01-05 00:00:00"') == [1]
+    assert ids(db.Subject & 'born = "2020-01-05 03:04:05"') == []
+    assert ids(db.Subject & 'born < "2020-01-05 03:04:05"') == [1, 4]
+    assert ids(db.Subject & 'born >= "2020-01-05 00:00:00"') == [1, 2]
 
 
 def test_pandas_missing_values_are_null(db: SimpleNamespace) -> None:

@@ -129,27 +129,35 @@ def fragment_clause(
     for i, (value, type_) in enumerate(fragment._literals):
         partner = partners[i] if i < len(partners) else None
         if partner is not None and isinstance(value, str):
-            column_type = columns[partner].type
-            moment = _as_moment(value, column_type)
+            moment = _as_moment(value, columns[partner].type)
             if moment is not None:
-                value, type_ = moment, column_type
+                value, type_ = moment
         binds.append(sa.bindparam(None, value, type_=type_, unique=True))
     return FragmentClause(fragment, cols, tuple(binds))
 
 
-def _as_moment(text: str, column_type: Any) -> Any:
+def _as_moment(text: str, column_type: Any) -> tuple[Any, Any] | None:
     """A string compared with a date, datetime or time attribute, as the value it names
-    (MySQL's reading: '2024-01-02' is midnight for a datetime), bound in the attribute's
-    type: each backend then compares it as it compares stored values (SQLite keeps text of
-    one fixed form, which a string of another form did not match). None where the text is
-    no such value: it is then compared as written."""
+    and the type to bind it in (MySQL's reading: '2024-01-02' is midnight for a datetime;
+    a date compared with a time of day other than midnight is compared as that midnight).
+    Each backend then compares it as it compares stored values (SQLite keeps text of one
+    fixed form, which a string of another form did not match; PostgreSQL cut a time of day
+    off to compare with a date). None where the text is no such value: it is then compared
+    as written."""
+    text = text.strip()
     try:
         if isinstance(column_type, sa.DateTime):
-            return datetime.datetime.fromisoformat(text.strip())
+            return datetime.datetime.fromisoformat(text), column_type
         if isinstance(column_type, sa.Date):
-            return datetime.date.fromisoformat(text.strip())
+            try:
+                return datetime.date.fromisoformat(text), column_type
+            except ValueError:
+                moment = datetime.datetime.fromisoformat(text)
+            if moment.tzinfo is None and moment.time() == datetime.time():
+                return moment.date(), column_type
+            return (moment, sa.DateTime()) if moment.tzinfo is None else None
         if isinstance(column_type, sa.Time):
-            return datetime.time.fromisoformat(text.strip())
+            return datetime.time.fromisoformat(text), column_type
     except ValueError:
         return None
     return None
