@@ -156,6 +156,8 @@ KIND_CONDITIONS = [
     'ts = "2024-01-02 03:04:05"', 'ts >= "2024-01-02 03:04:05"', 'tm = "01:02:03"',
     '"2024-01-02 03:04:05" = ts', 'ts IN ("2024-01-02 03:04:05", "2020-01-01")',
     'ts BETWEEN "2024-01-02 03:04:05" AND "2024-01-02 03:04:05.5"', 'tm <= "01:02:03.0"',
+    # a number compared for equality with a text attribute means its text
+    "v = 5", "5 = v", "v IN (5, 6)", "v <> 6",
     # values of another kind, converted as insert converts them
     {"id": True}, {"id": Decimal("1")}, {"flag": 1}, {"flag": "true"},
     {"tm": dt.timedelta(hours=1, minutes=2, seconds=3)}, {"v": 5}, {"v": np.int64(5)},

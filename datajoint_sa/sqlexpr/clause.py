@@ -128,10 +128,16 @@ def fragment_clause(
     binds = []
     for i, (value, type_) in enumerate(fragment._literals):
         partner = partners[i] if i < len(partners) else None
-        if partner is not None and isinstance(value, str):
-            moment = _as_moment(value, columns[partner].type)
-            if moment is not None:
-                value, type_ = moment
+        if partner is not None:
+            column_type = columns[partner[0]].type
+            if isinstance(value, str):
+                moment = _as_moment(value, column_type)
+                if moment is not None:
+                    value, type_ = moment
+            elif partner[1] and isinstance(column_type, sa.String):
+                # a number for text, for equality: its text, as a dict restriction takes it
+                # (PostgreSQL refused `label = 5`; the others compared it their own ways)
+                value, type_ = str(value), sa.String()
         binds.append(sa.bindparam(None, value, type_=type_, unique=True))
     return FragmentClause(fragment, cols, tuple(binds))
 

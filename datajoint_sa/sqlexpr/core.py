@@ -300,8 +300,9 @@ class Fragment:
     _type: TypeEngine[Any] = field(repr=False)
     _same_type_as: int | None = field(default=None, repr=False)
     condition: bool = False
-    #: per literal, the attribute it is compared with (`ts > '2024-01-01'`), else None
-    _literal_partners: tuple[str | None, ...] = field(default=(), repr=False)
+    #: per literal, the attribute it is compared with (`ts > '2024-01-01'`) and whether for
+    #: equality (=, <>, IN), else None
+    _literal_partners: tuple[tuple[str, bool] | None, ...] = field(default=(), repr=False)
     _templates: dict[str, tuple[Piece, ...]] = field(default_factory=dict, repr=False)
 
     def __eq__(self, other: object) -> bool:
@@ -382,7 +383,7 @@ def _parse_cached(text: str, attributes: frozenset[str], context: str,
     infer_kinds(tree, condition=condition)
     tree = normalize(apply_rewrites(tree, PARSE_REWRITES), condition=condition)
     partners = _comparison_partners(tree, exact, folded)
-    literal_partners: list[str | None] = []
+    literal_partners: list[tuple[str, bool] | None] = []
     for node in list(tree.walk()):
         has_aggregate = has_aggregate or _is_aggregate(node)
         if isinstance(node, exp.Column):
@@ -443,33 +444,34 @@ _COMPARISONS: Final = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
 def _comparison_partners(tree: exp.Expr, exact: set[str], folded: Mapping[str, str]
-                         ) -> dict[int, str]:
-    """id(string literal) -> the attribute it is compared with directly (`a = 'x'`,
-    `a BETWEEN 'x' AND 'y'`, `a IN ('x', 'y')`): the literal is then bound as a value of
-    the attribute's type where it reads as one (sqlexpr/clause.py)."""
+                         ) -> dict[int, tuple[str, bool]]:
+    """id(literal) -> (the attribute it is compared with directly, whether for equality):
+    `a = 'x'`, `a < 5`, `a BETWEEN 'x' AND 'y'`, `a IN ('x', 'y')`. The literal is then bound
+    as a value of the attribute's kind where it reads as one (sqlexpr/clause.py)."""
     def attribute(node: Any) -> str | None:
         if isinstance(node, exp.Column) and not node.table and isinstance(node.this,
                                                                           exp.Identifier):
             return node.name if node.name in exact else folded.get(node.name.lower())
         return None
 
-    def strings(*nodes: Any) -> list[exp.Literal]:
-        return [n for n in nodes if isinstance(n, exp.Literal) and n.is_string]
+    def literals(*nodes: Any) -> list[exp.Literal]:
+        return [n for n in nodes if isinstance(n, exp.Literal)]
 
-    partners: dict[int, str] = {}
+    partners: dict[int, tuple[str, bool]] = {}
     for node in tree.walk():
         pairs: list[tuple[str | None, list[exp.Literal]]] = []
         if isinstance(node, _COMPARISONS):
-            pairs = [(attribute(node.this), strings(node.expression)),
-                     (attribute(node.expression), strings(node.this))]
+            pairs = [(attribute(node.this), literals(node.expression)),
+                     (attribute(node.expression), literals(node.this))]
         elif isinstance(node, exp.Between):
-            pairs = [(attribute(node.this), strings(node.args.get("low"),
-                                                    node.args.get("high")))]
+            pairs = [(attribute(node.this), literals(node.args.get("low"),
+                                                     node.args.get("high")))]
         elif isinstance(node, exp.In):
-            pairs = [(attribute(node.this), strings(*node.expressions))]
-        for name, literals in pairs:
+            pairs = [(attribute(node.this), literals(*node.expressions))]
+        equality = isinstance(node, (exp.EQ, exp.NEQ, exp.In))
+        for name, found in pairs:
             if name is not None:
-                partners.update((id(literal), name) for literal in literals)
+                partners.update((id(literal), (name, equality)) for literal in found)
     return partners
 
 
