@@ -155,6 +155,21 @@ def test_insert_records_of_a_dataframe_with_missing_values(t: SimpleNamespace) -
         t.Subject.insert1({"subject_id": pd.NA, "name": "c"})
 
 
+def test_keys_that_differ_by_trailing_spaces_are_distinct(schema: dj.Schema) -> None:
+    """MySQL's utf8mb4_bin pads with spaces: 'a' and 'a ' were one key there (a
+    DuplicateError) and equal in a restriction; schemas now collate without padding."""
+    @schema
+    class Code(dj.Manual):
+        definition = """
+        code : varchar(8)
+        """
+
+    Code.insert([{"code": "a"}, {"code": "a "}, {"code": "A"}])
+    assert sorted(Code.fetch("code")) == ["A", "a", "a "]
+    assert (Code & {"code": "a "}).fetch1("code") == "a "
+    assert len(Code & 'code = "a"') == 1
+
+
 def test_insert_generator(t: SimpleNamespace) -> None:
     t.Subject.insert({"subject_id": i, "name": f"s{i}"} for i in range(50))
     assert len(t.Subject) == 50

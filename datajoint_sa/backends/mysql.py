@@ -127,6 +127,10 @@ def _plain_streamed(cursor: Any) -> Any | None:
     return result
 
 
+#: (server URL, character set) -> the server's collations of it and which is the default
+_COLLATIONS: dict[tuple[str, str], dict[str, str]] = {}
+
+
 class MySQLBackend(Backend):
     name = "mysql"
     transactional_ddl = False  # every ALTER commits: a failed migration is undone step by step
@@ -142,10 +146,11 @@ class MySQLBackend(Backend):
         cursor.close()
 
     def create_schema(self, conn: SAConnection, schema: str) -> None:
+        collation = self._collation(conn, "utf8mb4", None)
         conn.execute(
             sa.text(
                 f"CREATE DATABASE IF NOT EXISTS {conn.dialect.identifier_preparer.quote(schema)} "
-                "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                f"CHARACTER SET utf8mb4 COLLATE {collation}"
             )
         )
 
@@ -172,15 +177,22 @@ class MySQLBackend(Backend):
         return mysql_charset.current(conn, schema)
 
     def _collation(self, conn: SAConnection, charset: str, collation: str | None) -> str:
-        """The collation to convert to (checked: it is interpolated into DDL)."""
-        found = {r[0]: r[1] for r in conn.execute(sa.text(
-            "SELECT COLLATION_NAME, IS_DEFAULT FROM information_schema.COLLATIONS "
-            "WHERE CHARACTER_SET_NAME = :cs"), {"cs": charset})}
+        """The collation to create or convert to (checked: it is interpolated into DDL).
+        By default the binary one that does not pad with spaces, where the server has one
+        (MariaDB's `_nopad_bin`, MySQL 8's `_0900_bin`): under `utf8mb4_bin` (PAD SPACE)
+        'a' and 'a ' were one key and equal in restrictions, unlike on the other backends."""
+        key = (str(conn.engine.url), charset)
+        found = _COLLATIONS.get(key)
+        if found is None:
+            found = _COLLATIONS[key] = {r[0]: r[1] for r in conn.execute(sa.text(
+                "SELECT COLLATION_NAME, IS_DEFAULT FROM information_schema.COLLATIONS "
+                "WHERE CHARACTER_SET_NAME = :cs"), {"cs": charset})}
         if not found:
             raise DataJointError(f"Unknown character set {charset!r}")
-        if collation is None:  # utf8mb4_bin is what this package creates schemas with
-            binary = f"{charset}_bin"
-            return binary if binary in found else next(k for k, v in found.items() if v)
+        if collation is None:
+            binary = (f"{charset}_nopad_bin", f"{charset}_0900_bin", f"{charset}_bin")
+            return next((b for b in binary if b in found),
+                        next(k for k, v in found.items() if v))
         if collation not in found:
             raise DataJointError(f"{collation!r} is not a collation of {charset}")
         return collation

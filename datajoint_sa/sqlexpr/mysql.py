@@ -61,7 +61,7 @@ class _Dialect(MySQL):
 
 
 def _like(node: exp.Expr) -> exp.Expr:
-    """Our MySQL schemas collate utf8mb4_bin, so that keys are case-sensitive as on the other
+    """Our MySQL schemas collate in binary (utf8mb4_nopad_bin), so that keys are case-sensitive as on the other
     backends; LIKE still matches case-insensitively everywhere, as under MySQL's default
     collations.  Lower-casing a LIKE pattern leaves its wildcards and escapes intact."""
     node.set("this", call("LOWER", node.this))
@@ -70,7 +70,7 @@ def _like(node: exp.Expr) -> exp.Expr:
 
 
 def _regexp(node: exp.Expr) -> exp.Expr:
-    """Case-insensitive REGEXP under utf8mb4_bin: PCRE's inline (?i) flag (lower-casing the
+    """Case-insensitive REGEXP under a binary collation: PCRE's inline (?i) flag (lower-casing the
     pattern would corrupt escapes such as \\D)."""
     node.set("expression", exp.Concat(expressions=[string("(?i)"), node.expression]))
     return node
