@@ -428,8 +428,8 @@ def _bind_value(heading: Heading, name: str, value: Any) -> Any:
     except (ValueError, ArithmeticError):
         raise QueryError(f"Cannot restrict attribute {name!r} ({attribute.type}) by "
                          f"{value!r}: not a valid value of that type") from None
-    except DataJointError as error:
-        raise QueryError(f"Cannot restrict by {error}") from None
+    except DataJointError as error:  # "restriction: attribute ... cannot hold ...: why"
+        raise QueryError(str(error)) from None
     return value
 
 
