@@ -12,6 +12,7 @@ integer types in a DataFrame.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -483,10 +484,26 @@ def fetch1(expr: QueryExpression, *attrs: str, squeeze: bool = False,
         found = "no row" if columns.length == 0 else "more than one row"
         raise DataJointError(f"fetch1 expects exactly one row; the query returned {found}")
     row = columns.dicts()[0]
+    if any(value is None for value in row.values()):
+        _classic_nans(expr, row)
     if not attrs:
         return row
     values = tuple({k: row[k] for k in key} if a == "KEY" else row[a] for a in attrs)
     return values[0] if len(values) == 1 else values
+
+
+def _classic_nans(expr: QueryExpression, row: dict[str, Any]) -> None:
+    """NULL floats as NaN in a fetch1 of a table of a classic schema, as classic DataJoint
+    gave them (Schema.fetch1_null_float_is_nan); a join or projection of several tables is
+    not a table of one schema and keeps None."""
+    schema = getattr(expr, "_schema", None)
+    if schema is None or not schema.fetch1_null_float_is_nan:
+        return
+    heading = expr.heading
+    for name, value in row.items():
+        attr = heading[name]
+        if value is None and attr.type and attr.type_info.category in ("float32", "float64"):
+            row[name] = math.nan
 
 
 # ------------------------------------------------------------------------- conveniences

@@ -54,6 +54,9 @@ class Schema:
     #: MySQL server stored them so); set by the classic Schema of the compatibility room
     #: only, for the tables it declares
     drops_excess_fractions: ClassVar[bool] = False
+    #: `fetch1` of one of its tables gives NaN, not None, for a NULL float: classic
+    #: DataJoint took fetch1's values from a record array (set by the classic Schema only)
+    fetch1_null_float_is_nan: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, context: Mapping[str, Any] | None = None, *,
                  connection: Connection | None = None, create_schema: bool = True,

@@ -275,3 +275,41 @@ def test_classic_tables_round_decimals_to_their_scale(classic_schema, make_schem
 
     with pytest.raises(dj.DataJointError, match="decimal places"):
         Strict.insert1((1, 12.34567))
+
+
+def test_classic_fetch1_of_a_null_float_is_nan(classic_schema, make_schema) -> None:  # type: ignore[no-untyped-def]
+    """Classic fetch1 read its values from a record array, where a NULL float is NaN:
+    classic code tests them with np.isnan. Tables of datajoint_sa.Schema give None."""
+    import math
+
+    schema = classic_schema
+
+    @schema
+    class Unit(dj.Manual):
+        definition = """
+        unit : int
+        ---
+        snr = null : float
+        amp = null : double
+        label = null : varchar(8)
+        count = null : int
+        """
+
+    Unit.insert1({"unit": 1})
+    snr, amp, label, count = (Unit & {"unit": 1}).fetch1("snr", "amp", "label", "count")
+    assert math.isnan(snr) and math.isnan(amp) and label is None and count is None
+    assert math.isnan((Unit & "unit = 1").fetch1()["snr"])
+    assert np.isnan(Unit.fetch("snr")[0])  # arrays did so already
+
+    core = make_schema()
+
+    @core
+    class Plain(datajoint_sa.Manual):
+        definition = """
+        unit : int
+        ---
+        snr = null : float64
+        """
+
+    Plain.insert1({"unit": 1})
+    assert (Plain & {"unit": 1}).fetch1("snr") is None

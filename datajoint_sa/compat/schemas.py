@@ -41,6 +41,7 @@ class Schema(CoreSchema):
     store file times, with microseconds, in `datetime` columns)."""
 
     drops_excess_fractions = True
+    fetch1_null_float_is_nan = True
 
     @property
     def jobs(self) -> ClassicJobs:  # type: ignore[override]
