@@ -29,7 +29,16 @@ from .heading import Attribute, Heading
 from .sqlexpr import Fragment, fragment_clause, parse_fragment
 from .sqlexpr.core import json_equal, json_value
 from .sqlexpr.jsonpath import parse_path
-from .values import NATIVE, TEXT_CATEGORIES, as_text, coerce, family_of
+from .values import (
+    NATIVE,
+    TEXT_CATEGORIES,
+    as_text,
+    coerce,
+    family_of,
+    is_pandas_missing,
+    refused,
+    time_of_day,
+)
 
 if TYPE_CHECKING:
     from .expression import Parts, QueryExpression
@@ -382,7 +391,7 @@ def _bind_value(heading: Heading, name: str, value: Any) -> Any:
                                                  or attribute.type_info.category == "json"):
         raise QueryError(f"Cannot restrict by attribute {name!r} of type {attribute.type}: "
                          "blob, attachment and json values cannot be compared in SQL")
-    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values: NULL
+    if is_pandas_missing(type(value)):  # pd.NA, pd.NaT: NULL
         return None
     if isinstance(value, np.generic):
         if isinstance(value, np.datetime64):
@@ -442,10 +451,7 @@ def _as_stored_kind(attribute: Attribute, value: Any) -> Any:
     category = attribute.type_info.category
     family = family_of(category)
     if category == "time" and isinstance(value, datetime.timedelta):
-        if datetime.timedelta(0) <= value < datetime.timedelta(days=1):
-            return (datetime.datetime.min + value).time()  # as insert stores it
-        raise DataJointError(f"restriction: attribute {attribute.name} ({attribute.type}) "
-                             f"cannot hold {value!r}: a time of day is between 00:00 and 24:00")
+        return time_of_day(attribute, value, "restriction")  # as insert stores it
     if family is not None:
         if type(value) is bool and family in ("int", "float", "decimal"):
             return int(value)
@@ -454,8 +460,7 @@ def _as_stored_kind(attribute: Attribute, value: Any) -> Any:
     elif category in TEXT_CATEGORIES and not isinstance(value, str):
         return as_text(attribute, value, "restriction")
     elif category == "bytes" and not isinstance(value, (bytes, bytearray, memoryview)):
-        raise DataJointError(f"restriction: attribute {attribute.name} ({attribute.type}) "
-                             f"cannot hold {value!r}: bytes attributes take bytes")
+        raise refused(attribute, value, "restriction", "bytes attributes take bytes")
     return value
 
 

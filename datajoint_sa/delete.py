@@ -468,11 +468,11 @@ def _delete_alone(table: Table, ask: bool, decide: Callable[[dict[str, int]], bo
     first asks whether any foreign key refers to the table: where none does, a plain DELETE
     is the whole cascade (`Backend.delete_unless_referenced`; on PostgreSQL the DELETE
     carries the question, one round trip). Where one does, the cascade is planned: a plain
-    DELETE would leave the table's dependents to the database, which may act on them itself (an ON DELETE
-    CASCADE or SET NULL key declared outside the package, foreign-key checks switched off)
-    past the preview and part checks, and which otherwise deletes rows until it meets one
-    that is referred to (on PostgreSQL, every row: its checks run at the statement's end)
-    only to roll them all back. A dependent declared between the query and the DELETE
+    DELETE would leave the table's dependents to the database, which may act on them itself
+    (an ON DELETE CASCADE or SET NULL key declared outside the package, foreign-key checks
+    switched off) past the preview and part checks, and which otherwise deletes rows until
+    it meets one that is referred to (on PostgreSQL, every row: its checks run at the
+    statement's end) only to roll them all back. A dependent declared between the query and the DELETE
     makes the DELETE fail; it is rolled back and the cascade planned after all. Not tried
     for part tables (their master rows must be checked), inside an open transaction (the
     failure would end it), or for tables this connection last saw with dependents."""

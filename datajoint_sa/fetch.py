@@ -26,6 +26,7 @@ from . import statements
 from .codecs import CodecContext
 from .errors import DataJointError
 from .transfers import decode_all
+from .values import FLOAT_CATEGORIES
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -502,7 +503,7 @@ def _classic_nans(expr: QueryExpression, row: dict[str, Any]) -> None:
     heading = expr.heading
     for name, value in row.items():
         attr = heading[name]
-        if value is None and attr.type and attr.type_info.category in ("float32", "float64"):
+        if value is None and attr.type and attr.type_info.category in FLOAT_CATEGORIES:
             row[name] = math.nan
 
 

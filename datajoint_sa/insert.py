@@ -38,6 +38,7 @@ from .values import (
     check_column,
     coerce,
     family_of,
+    is_pandas_missing,
 )
 
 if TYPE_CHECKING:
@@ -263,11 +264,6 @@ def _no_nan(values: list[float]) -> bool:
     return math.isfinite(sum(values)) or not any(map(math.isnan, values))
 
 
-#: pandas' missing values (`pd.NA`, `pd.NaT`), which rows from `DataFrame.to_dict()` hold:
-#: NULL, as NaN and None are, and as the DataFrame path reads them
-_PANDAS_MISSING = {"NAType", "NaTType"}
-
-
 def _converted(attr: Attribute, values: Any, where: str, *,
                keys: Sequence[dict[str, Any]] | None = None,
                options: Mapping[str, Any] | None = None
@@ -276,8 +272,8 @@ def _converted(attr: Attribute, values: Any, where: str, *,
     a codec made them): check_column then need not take that pass over the column again."""
     values = _as_list(attr, values, where)
     kinds = set(map(type, values))
-    if any(k.__name__ in _PANDAS_MISSING and k.__module__.startswith("pandas") for k in kinds):
-        values = [None if type(v).__name__ in _PANDAS_MISSING else v for v in values]
+    if any(map(is_pandas_missing, kinds)):  # NULL, as the DataFrame path reads them
+        values = [None if is_pandas_missing(type(v)) else v for v in values]
         kinds = set(map(type, values))
     codec = attr.codec
     if codec is None and len(kinds) == 1 and (

@@ -31,11 +31,13 @@ if TYPE_CHECKING:
     from .backends import Backend
     from .heading import Attribute
 
-INTEGER_CATEGORIES = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32", "int64",
-             "uint64", "year"}
+INTEGER_CATEGORIES = {"int8", "uint8", "int16", "uint16", "int24", "uint24", "int32", "uint32",
+                      "int64", "uint64", "year"}
 TEXT_CATEGORIES = {"varchar", "char", "text", "enum"}
 FLOAT_CATEGORIES = {"float32", "float64"}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: the type names of pandas' missing values (`pd.NA`, `pd.NaT`): NULL, as NaN and None are
+_PANDAS_MISSING = frozenset({"NAType", "NaTType"})
 _BYTES = (bytes, bytearray, memoryview)
 
 
@@ -94,6 +96,20 @@ def family_of(category: str) -> str | None:
     if category == "timestamp":
         return "datetime"
     return category if category in NATIVE else None
+
+
+def is_pandas_missing(kind: type) -> bool:
+    """Whether values of this type are pandas' missing values (rows from
+    `DataFrame.to_dict()` hold them), which mean NULL."""
+    return kind.__name__ in _PANDAS_MISSING and kind.__module__.startswith("pandas")
+
+
+def time_of_day(attr: Attribute, value: datetime.timedelta, where: str) -> datetime.time:
+    """A duration given for a time attribute as the time of day it names, or refused."""
+    if not datetime.timedelta(0) <= value < datetime.timedelta(days=1):
+        raise refused(attr, value, where, "a time of day is between 00:00 and 24:00; "
+                      "store durations as a number (e.g. float64 seconds)")
+    return (datetime.datetime.min + value).time()
 
 
 def _invalid(attr: Attribute, value: Any, where: str) -> DataJointError:
@@ -399,10 +415,7 @@ def _times(attr: Attribute, values: list[Any], present: list[Any], kinds: set[ty
     converted = []
     for v in values:
         if isinstance(v, datetime.timedelta):
-            if not datetime.timedelta(0) <= v < datetime.timedelta(days=1):
-                raise refused(attr, v, where, "a time of day is between 00:00 and 24:00; "
-                              "store durations as a number (e.g. float64 seconds)")
-            v = (datetime.datetime.min + v).time()
+            v = time_of_day(attr, v, where)
         if v is not None:
             if v.tzinfo is not None:
                 raise refused(attr, v, where, "timezone-aware times are not portable")

@@ -145,7 +145,7 @@ def fragment_clause(
 def _as_moment(text: str, column_type: Any) -> tuple[Any, Any] | None:
     """A string compared with a date, datetime or time attribute, as the value it names
     and the type to bind it in (MySQL's reading: '2024-01-02' is midnight for a datetime;
-    a date compared with a time of day other than midnight is compared as that midnight).
+    a date attribute compared with a time of day is compared as the date's midnight).
     Each backend then compares it as it compares stored values (SQLite keeps text of one
     fixed form, which a string of another form did not match; PostgreSQL cut a time of day
     off to compare with a date). None where the text is no such value: it is then compared
